@@ -1,0 +1,191 @@
+//! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::startup::Application;
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "haven",
+    version,
+    about = "Haven: a multi-tenant, HIPAA-style API service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Inspect or apply the database migrations embedded in this binary.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Probe the local liveness endpoint; exit 0 when it answers 200 (for Docker's HEALTHCHECK).
+    Healthcheck {
+        /// Port of the local service.
+        #[arg(long, env = "PORT", default_value_t = 8000)]
+        port: u16,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// List applied and pending migrations.
+    Status,
+    /// Apply pending migrations and exit (e.g. as Railway's pre-deploy command).
+    Up,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the environment without starting anything.
+    Check,
+}
+
+/// Exit code for a bad setting (sysexits' EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Healthcheck { port } => healthcheck(port).await,
+        Command::Config {
+            action: ConfigAction::Check,
+        } => match load_config() {
+            Ok(config) => {
+                println!(
+                    "configuration ok ({} environment)",
+                    config.environment.as_str()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Migrate { action } => {
+            let config = match load_config() {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            telemetry::init(&config.log_level);
+            migrate(&config, action).await
+        }
+        Command::Serve => {
+            let config = match load_config() {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            telemetry::init(&config.log_level);
+            serve(config).await
+        }
+    }
+}
+
+/// A bad setting: one line on stderr naming the variable, and a non-zero exit.
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|error| {
+        eprintln!("haven: {error}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+async fn serve(config: Config) -> ExitCode {
+    tracing::info!(
+        environment = config.environment.as_str(),
+        version = env!("CARGO_PKG_VERSION"),
+        "starting"
+    );
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(error = %error, "start-up failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: &Config, action: MigrateAction) -> ExitCode {
+    let Some(url) = config.database.url.as_ref() else {
+        eprintln!("haven: DATABASE_URL is not set");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    match action {
+        MigrateAction::Status => match haven_db::migrate::status(url).await {
+            Ok(status) => {
+                for m in &status.applied {
+                    println!(
+                        "applied  V{} {} ({})",
+                        m.version,
+                        m.name,
+                        m.applied_on.as_deref().unwrap_or("?")
+                    );
+                }
+                for m in &status.pending {
+                    println!("pending  V{} {}", m.version, m.name);
+                }
+                println!(
+                    "{} applied, {} pending",
+                    status.applied.len(),
+                    status.pending.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("haven: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        MigrateAction::Up => match haven_db::migrate::run(url).await {
+            Ok(applied) => {
+                println!("{} migration(s) applied", applied.len());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("haven: {error}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Needs no configuration but PORT: Docker runs it inside the container.
+async fn healthcheck(port: u16) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    let url = format!("http://127.0.0.1:{port}/api/v1/health/live");
+    match client.get(url).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("haven: liveness answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("haven: liveness endpoint not reachable on port {port}");
+            ExitCode::FAILURE
+        }
+    }
+}

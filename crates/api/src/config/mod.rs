@@ -1,0 +1,240 @@
+//! Configuration: read from the environment once, validated once, passed down as `Arc<Config>`.
+
+mod env;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use env::ConfigError;
+use env::Env;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// The identity provider this service trusts.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// Exactly as the IdP writes `iss` (a trailing slash is significant for some IdPs).
+    pub issuer_url: String,
+    pub client_id: String,
+    /// What `aud` must contain; OIDC_AUDIENCE, defaulting to the client id.
+    pub audience: String,
+}
+
+/// Token validation knobs (the names of the seed scaffold are kept).
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub tenant_claim: String,
+    pub roles_claim: String,
+    pub max_lifetime: Duration,
+    pub jwks_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `None` only when a Secrets Manager secret is configured to supply it.
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub run_migrations_on_start: bool,
+    /// How long start-up keeps trying to reach the database before giving up.
+    pub connect_retry: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretsConfig {
+    pub secret_id: String,
+    pub region: Option<String>,
+    pub refresh_every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    /// An `EnvFilter` directive, e.g. `info` or `info,haven_api=debug`.
+    pub log_level: String,
+    pub bind_address: IpAddr,
+    pub port: u16,
+    pub allowed_origins: Vec<String>,
+    pub oidc: Option<OidcConfig>,
+    /// OIDC_CLIENT_SECRET from the environment (local development); production takes it from
+    /// Secrets Manager.
+    pub oidc_client_secret: Option<SecretString>,
+    pub jwt: JwtConfig,
+    pub database: DatabaseConfig,
+    pub secrets: Option<SecretsConfig>,
+    pub shutdown_grace: Duration,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+    pub docs_enabled: bool,
+    /// Routes that exist only to test the service itself (slow and panicking handlers).
+    /// Refused in production.
+    pub test_routes_enabled: bool,
+}
+
+impl Config {
+    /// Reads the process environment. The only place the environment is read.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Builds and validates a configuration from a map of variables (tests pass their own).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env::new(vars);
+        let environment = match env.text("ENVIRONMENT")?.as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("staging") => Environment::Staging,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(_) => {
+                return Err(env.invalid("ENVIRONMENT", "must be development, staging or production"));
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let log_level = env.log_level("LOG_LEVEL")?;
+        let port = env.parse_or("PORT", 8000u16)?;
+        if port == 0 {
+            return Err(env.invalid("PORT", "must be between 1 and 65535"));
+        }
+        let bind_address = env.parse_or("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let allowed_origins = env.origins("ALLOWED_ORIGINS", production)?;
+
+        let oidc = match env.text("OIDC_ISSUER_URL")? {
+            Some(issuer_url) => {
+                env.http_url("OIDC_ISSUER_URL", &issuer_url, production)?;
+                let client_id = env.required("OIDC_CLIENT_ID")?;
+                let audience = env
+                    .text("OIDC_AUDIENCE")?
+                    .unwrap_or_else(|| client_id.clone());
+                Some(OidcConfig {
+                    issuer_url,
+                    client_id,
+                    audience,
+                })
+            }
+            None if environment != Environment::Development => {
+                return Err(env.invalid("OIDC_ISSUER_URL", "is required outside development"));
+            }
+            None => None,
+        };
+
+        let jwt = JwtConfig {
+            tenant_claim: env.claim_name("JWT_TENANT_CLAIM_NAME", "tenant_id")?,
+            roles_claim: env.claim_name("JWT_ROLES_CLAIM_NAME", "roles")?,
+            max_lifetime: Duration::from_secs(
+                60 * env.bounded("JWT_MAX_LIFETIME_MINUTES", 60, 1, 24 * 60)?,
+            ),
+            jwks_cache_ttl: Duration::from_secs(env.bounded(
+                "JWKS_CACHE_TTL_SECONDS",
+                3600,
+                60,
+                86_400,
+            )?),
+        };
+
+        let secrets = match env.text("AWS_SECRETS_MANAGER_SECRET_ID")? {
+            Some(secret_id) => Some(SecretsConfig {
+                secret_id,
+                region: env.text("AWS_REGION")?,
+                refresh_every: Duration::from_secs(env.bounded(
+                    "SECRETS_REFRESH_SECONDS",
+                    300,
+                    1,
+                    86_400,
+                )?),
+            }),
+            None => None,
+        };
+
+        let database_url = env.secret("DATABASE_URL");
+        if database_url.is_none() && secrets.is_none() {
+            return Err(env.invalid(
+                "DATABASE_URL",
+                "is required (or set AWS_SECRETS_MANAGER_SECRET_ID to a secret holding it)",
+            ));
+        }
+        let database = DatabaseConfig {
+            url: database_url,
+            max_connections: env.bounded("DB_MAX_CONNECTIONS", 10, 1, 1000)? as u32,
+            acquire_timeout: Duration::from_secs(env.bounded(
+                "DB_ACQUIRE_TIMEOUT_SECONDS",
+                3,
+                1,
+                60,
+            )?),
+            statement_timeout: Duration::from_secs(env.bounded(
+                "DB_STATEMENT_TIMEOUT_SECONDS",
+                10,
+                1,
+                3600,
+            )?),
+            run_migrations_on_start: env.flag("RUN_MIGRATIONS_ON_START", true)?,
+            connect_retry: Duration::from_secs(env.bounded(
+                "DB_CONNECT_RETRY_SECONDS",
+                30,
+                0,
+                600,
+            )?),
+        };
+
+        let docs_enabled = env.flag("DOCS_ENABLED", !production)?;
+        let test_routes_enabled = env.flag("ENABLE_TEST_ROUTES", false)?;
+        if test_routes_enabled && production {
+            return Err(env.invalid("ENABLE_TEST_ROUTES", "must not be set in production"));
+        }
+
+        Ok(Config {
+            environment,
+            log_level,
+            bind_address,
+            port,
+            allowed_origins,
+            oidc,
+            oidc_client_secret: env.secret("OIDC_CLIENT_SECRET"),
+            jwt,
+            database,
+            secrets,
+            shutdown_grace: Duration::from_secs(env.bounded(
+                "SHUTDOWN_GRACE_SECONDS",
+                25,
+                0,
+                600,
+            )?),
+            request_timeout: Duration::from_secs(env.bounded(
+                "REQUEST_TIMEOUT_SECONDS",
+                30,
+                1,
+                600,
+            )?),
+            body_limit_bytes: env.bounded("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)?
+                as usize,
+            docs_enabled,
+            test_routes_enabled,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+#[cfg(test)]
+mod tests;

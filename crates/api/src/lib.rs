@@ -1,0 +1,17 @@
+//! Haven's HTTP service: configuration, router and layers, handlers, the error envelope.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod request_id;
+pub mod router;
+pub mod security;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod testing;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,81 @@
+//! Request ids: reuse a caller's `X-Request-ID` when it is short and safe, else make one.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const MAX_LEN: usize = 64;
+
+/// The id of the request being served; in request and response extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// An inbound id is kept only if it cannot smuggle anything into logs or headers.
+    fn from_inbound(value: &HeaderValue) -> Option<Self> {
+        let text = value.to_str().ok()?;
+        let safe = !text.is_empty()
+            && text.len() <= MAX_LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        safe.then(|| Self(Arc::from(text)))
+    }
+
+    fn generate() -> Self {
+        Self(Arc::from(uuid::Uuid::new_v4().to_string()))
+    }
+}
+
+/// Middleware: outermost layer, so every response (errors included) carries the id.
+pub async fn assign(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(RequestId::from_inbound)
+        .unwrap_or_else(RequestId::generate);
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        request.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    request.extensions_mut().insert(id.clone());
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_inbound_ids_are_kept_and_others_replaced() {
+        let keep = HeaderValue::from_static("abc-123_x.y");
+        assert_eq!(
+            RequestId::from_inbound(&keep).unwrap().as_str(),
+            "abc-123_x.y"
+        );
+        for bad in [
+            "",
+            "has space",
+            "semi;colon",
+            "{\"json\":1}",
+            &"a".repeat(65),
+        ] {
+            let value = HeaderValue::from_str(bad).unwrap();
+            assert!(
+                RequestId::from_inbound(&value).is_none(),
+                "{bad:?} must be replaced"
+            );
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The router and the whole middleware stack, written once, outermost first.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware;
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::error::{envelope_layer, panic_response};
+use crate::state::AppState;
+use crate::{health, request_id, security, telemetry, testing};
+
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let mut api = Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready));
+    if config.test_routes_enabled {
+        api = api.merge(testing::routes());
+    }
+    Router::new()
+        .nest("/api/v1", api)
+        // After routing, so it sees the matched template; unknown paths keep no route.
+        .route_layer(middleware::from_fn(telemetry::record_route))
+        .layer(
+            ServiceBuilder::new()
+                // Outermost: every response, errors included, carries X-Request-ID.
+                .layer(middleware::from_fn(request_id::assign))
+                // The request span and its one log line; inner layers log inside it.
+                .layer(middleware::from_fn(telemetry::request_span))
+                // Whatever fails below is rendered in the one envelope with the request id.
+                .layer(middleware::from_fn(envelope_layer))
+                // A panicking handler becomes a 500 in the envelope, not a dropped connection.
+                .layer(CatchPanicLayer::custom(panic_response))
+                // No request holds a worker forever.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    config.request_timeout,
+                ))
+                // Bodies are capped before any handler buffers them (413).
+                .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+                // ...and the limited body is handed on as axum's own body type.
+                .layer(MapRequestBodyLayer::new(Body::new))
+                // Browsers may call us only from the configured origins.
+                .layer(cors(&config))
+                // Security headers on every response, unless a handler set its own.
+                .layer(middleware::from_fn_with_state(
+                    config.is_production(),
+                    security::headers,
+                )),
+        )
+        .with_state(state)
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            request_id::X_REQUEST_ID.clone(),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([request_id::X_REQUEST_ID.clone(), header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600));
+    if config.allowed_origins.iter().any(|o| o == "*") {
+        // Development only (production refuses `*` at start): no credentials with a wildcard.
+        return layer.allow_origin(AllowOrigin::any());
+    }
+    let origins: Vec<HeaderValue> = config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    layer
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+}

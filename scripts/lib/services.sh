@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Sourced, not run: by scripts/dev and scripts/test, which set the same options.
+set -euo pipefail
+# Optional helper services on loopback. Source scripts/lib/common.sh first.
+#
+#   moto_start STATE_DIR   start moto_server (AWS mock; Secrets Manager) on a free port of
+#                          127.0.0.1, wait until it answers, export HAVEN_TEST_MOTO_URL
+#   moto_stop STATE_DIR    stop it (also one left behind by a killed earlier run)
+#
+# moto keeps everything in memory: a fresh server per run is a clean slate. The end-to-end tests
+# may start their own moto (they find `moto_server` on PATH); this shared one is for tests that
+# only need some Secrets Manager endpoint.
+
+# Wait until an HTTP server answers at all (any status code means it is up).
+_http_wait() {
+  local url="$1" pid="$2" i
+  for i in $(seq 1 60); do
+    # Died during start-up (port taken, import error): no point waiting longer.
+    kill -0 "${pid}" 2>/dev/null || return 1
+    if python3 - "${url}" <<'PY' 2>/dev/null; then
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=1)
+except urllib.error.HTTPError:
+    pass  # an HTTP error status still means the server answers
+PY
+      return 0
+    fi
+    sleep 0.5
+    : "${i}"
+  done
+  return 1
+}
+
+moto_start() {
+  local state="$1" port pid attempt
+  have moto_server || die "moto_server not found (pip install 'moto[server]')"
+  mkdir -p "${state}"
+  moto_stop "${state}"
+  for attempt in 1 2 3; do
+    port="$(free_port)"
+    log "starting moto_server on 127.0.0.1:${port}"
+    # Backgrounded from a script, it ignores Ctrl-C; the caller's EXIT trap stops it.
+    moto_server -H 127.0.0.1 -p "${port}" >"${state}/moto.log" 2>&1 &
+    pid=$!
+    printf '%s\n' "${pid}" >"${state}/moto.pid"
+    if _http_wait "http://127.0.0.1:${port}/moto-api/" "${pid}"; then
+      HAVEN_TEST_MOTO_URL="http://127.0.0.1:${port}"
+      export HAVEN_TEST_MOTO_URL
+      return 0
+    fi
+    warn "moto_server did not come up on port ${port} (attempt ${attempt}); last log lines:"
+    tail -n 5 "${state}/moto.log" >&2 || true
+    moto_stop "${state}"
+  done
+  die "could not start moto_server (log: ${state}/moto.log)"
+}
+
+moto_stop() {
+  local state="$1" pid i
+  [[ -f ${state}/moto.pid ]] || return 0
+  pid="$(cat "${state}/moto.pid")"
+  rm -f "${state}/moto.pid"
+  # A pid file from a killed run may name a recycled pid: only signal it if it is moto.
+  if [[ -n ${pid} ]] && grep -qa moto_server "/proc/${pid}/cmdline" 2>/dev/null; then
+    log "stopping moto_server (pid ${pid})"
+    kill -TERM "${pid}" 2>/dev/null || true
+    for i in $(seq 1 20); do
+      kill -0 "${pid}" 2>/dev/null || break
+      sleep 0.25
+      : "${i}"
+    done
+    kill -KILL "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  fi
+}

@@ -1,0 +1,135 @@
+//! Liveness and readiness against a real PostgreSQL, including one that stops and comes back.
+
+use std::time::{Duration, Instant};
+
+use haven_tests::{HavenProcess, PrivateCluster, TestDatabase, spawn_app};
+use serde_json::Value;
+
+#[tokio::test]
+async fn liveness_answers_ok_with_a_timestamp_for_get_and_head() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/health/live").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stamp = body["timestamp"].as_u64().expect("numeric unix timestamp");
+    assert!(
+        stamp.abs_diff(now) < 60,
+        "timestamp {stamp} is now-ish ({now})"
+    );
+
+    let head = app
+        .client
+        .head(app.url("/api/v1/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_is_ready_with_the_database_up_and_secrets_not_configured() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/health/ready").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["secrets"], "not_configured");
+    assert!(body["timestamp"].is_u64());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_follows_the_database_down_and_back_up_without_a_restart() {
+    let cluster = PrivateCluster::start();
+    let db = TestDatabase::create_on(&cluster.admin_url()).await;
+    let mut env = haven_tests::app::base_env(&db.url);
+    env.insert("LOG_LEVEL".into(), "info".into());
+    let service = HavenProcess::spawn(&["serve"], &env);
+    assert!(
+        service.wait_ready(Duration::from_secs(20)).await,
+        "ready at start: {:?}",
+        service.stderr_lines()
+    );
+    let client = reqwest::Client::new();
+
+    cluster.stop_server();
+    // The cached answer may be up to a second old; within 3 s it must say unavailable.
+    let stopped = Instant::now();
+    let mut last = None;
+    while stopped.elapsed() < Duration::from_secs(3) {
+        let started = Instant::now();
+        let response = client
+            .get(service.url("/api/v1/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "readiness answers within its bound"
+        );
+        if response.status() == 503 {
+            last = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = last.expect("readiness turned 503 within 3 s of the database stopping");
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"], "unavailable");
+    assert_eq!(body["error"]["code"], "SYS_001");
+    let text = body.to_string();
+    assert!(
+        !text.contains("onnection") && !text.contains("refused"),
+        "no driver text: {text}"
+    );
+
+    let live = client
+        .get(service.url("/api/v1/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        live.status(),
+        200,
+        "liveness does not depend on the database"
+    );
+
+    cluster.start_server();
+    assert!(
+        service.wait_ready(Duration::from_secs(15)).await,
+        "ready again after the database returns"
+    );
+}
+
+#[tokio::test]
+async fn a_probe_storm_is_answered_from_the_cache_without_exhausting_the_pool() {
+    let app = spawn_app().await;
+    let mut probes = Vec::new();
+    for _ in 0..200 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/health/ready");
+        probes.push(tokio::spawn(async move {
+            client.get(url).send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    for probe in probes {
+        assert_eq!(probe.await.unwrap().unwrap(), 200);
+    }
+    // One check per second at most: the storm opened no more than a couple of backends.
+    let mut conn = app.db.connect().await;
+    let backends: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity where datname = current_database() and application_name = 'haven'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(backends <= 2, "{backends} pool connections for 200 probes");
+    app.stop().await;
+}
