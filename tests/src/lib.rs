@@ -4,10 +4,12 @@
 pub mod app;
 pub mod binary;
 pub mod db;
+pub mod moto;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
 pub use db::{PrivateCluster, TestDatabase};
+pub use moto::Moto;
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never
 /// on fixed sleeps.

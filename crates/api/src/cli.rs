@@ -110,7 +110,7 @@ async fn serve(config: Config) -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {
-            tracing::error!(error = %error, "start-up failed");
+            tracing::error!(error_code = error.code(), error = %error, "start-up failed");
             return ExitCode::FAILURE;
         }
     };

@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod request_id;
 pub mod router;
+pub mod secrets;
 pub mod security;
 pub mod startup;
 pub mod state;

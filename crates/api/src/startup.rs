@@ -15,6 +15,8 @@ use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("cannot load secrets (SYS_002): {0}")]
+    Secrets(#[from] haven_secrets::SecretsError),
     #[error("DATABASE_URL is not set and no secret supplied it")]
     NoDatabaseUrl,
     #[error("invalid DATABASE_URL: {0}")]
@@ -28,19 +30,36 @@ pub enum StartupError {
     },
 }
 
+impl StartupError {
+    /// The registry code operators search the logs for.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Secrets(_) => "SYS_002",
+            Self::Migration(_) | Self::NoDatabaseUrl | Self::DatabaseUrl(_) => "SYS_001",
+            Self::Bind { .. } => "SYS_003",
+        }
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Stops background tasks (the secrets refresh) when the server stops.
+    background: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
     /// Connects, migrates (unless disabled), binds the listener (port 0 picks a free one).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let config = Arc::new(config);
-        let url = config
-            .database
-            .url
+        let (background, stop_background) = tokio::sync::watch::channel(false);
+        // Secrets first: the database URL may be one of them.
+        let secrets = crate::secrets::load(&config, stop_background).await?;
+        let url = secrets
+            .current()
+            .database_url
             .clone()
+            .or_else(|| config.database.url.clone())
             .ok_or(StartupError::NoDatabaseUrl)?;
         if config.database.run_migrations_on_start {
             migrate_with_retry(&url, config.database.connect_retry).await?;
@@ -50,8 +69,12 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
-        let state = AppState::new(config, pool);
-        Ok(Self { listener, state })
+        let state = AppState::new(config, pool, secrets);
+        Ok(Self {
+            listener,
+            state,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -76,6 +99,7 @@ impl Application {
         let grace = self.state.config.shutdown_grace;
         let readiness = self.state.readiness.clone();
         let pool = self.state.pool.clone();
+        let background = self.background;
         let app = router(self.state);
         tracing::info!(port = self.listener.local_addr()?.port(), "listening");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -104,6 +128,7 @@ impl Application {
                 Ok(())
             }
         };
+        let _ = background.send(true);
         pool.close().await;
         tracing::info!("stopped");
         result

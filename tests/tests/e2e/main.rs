@@ -6,3 +6,4 @@ mod health;
 mod lifecycle;
 mod logs;
 mod migrations;
+mod secrets;

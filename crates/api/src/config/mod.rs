@@ -63,7 +63,12 @@ pub struct DatabaseConfig {
 pub struct SecretsConfig {
     pub secret_id: String,
     pub region: Option<String>,
+    /// How often the secret is re-read, so a rotation takes effect without a restart.
     pub refresh_every: Duration,
+    /// How long refreshes may keep failing before readiness reports `secrets: unavailable`.
+    pub stale_after: Duration,
+    /// How long start-up retries transient Secrets Manager failures before giving up.
+    pub startup_retry: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +90,9 @@ pub struct Config {
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
     pub docs_enabled: bool,
+    /// Names (never values) of the variables set in the environment: start-up warns when a key
+    /// the Secrets Manager secret supplies is also set here.
+    pub environment_names: std::collections::BTreeSet<String>,
     /// Routes that exist only to test the service itself (slow and panicking handlers).
     /// Refused in production.
     pub test_routes_enabled: bool,
@@ -104,7 +112,9 @@ impl Config {
             Some("staging") => Environment::Staging,
             Some("production") | Some("prod") => Environment::Production,
             Some(_) => {
-                return Err(env.invalid("ENVIRONMENT", "must be development, staging or production"));
+                return Err(
+                    env.invalid("ENVIRONMENT", "must be development, staging or production")
+                );
             }
         };
         let production = environment == Environment::Production;
@@ -151,16 +161,33 @@ impl Config {
         };
 
         let secrets = match env.text("AWS_SECRETS_MANAGER_SECRET_ID")? {
-            Some(secret_id) => Some(SecretsConfig {
-                secret_id,
-                region: env.text("AWS_REGION")?,
-                refresh_every: Duration::from_secs(env.bounded(
-                    "SECRETS_REFRESH_SECONDS",
-                    300,
+            Some(secret_id) => {
+                let refresh = env.bounded("SECRETS_REFRESH_SECONDS", 300, 1, 86_400)?;
+                let stale = env.bounded(
+                    "SECRETS_STALE_AFTER_SECONDS",
+                    (refresh * 3).max(900),
                     1,
-                    86_400,
-                )?),
-            }),
+                    7 * 86_400,
+                )?;
+                if stale <= refresh {
+                    return Err(env.invalid(
+                        "SECRETS_STALE_AFTER_SECONDS",
+                        "must be longer than SECRETS_REFRESH_SECONDS",
+                    ));
+                }
+                Some(SecretsConfig {
+                    secret_id,
+                    region: env.text("AWS_REGION")?,
+                    refresh_every: Duration::from_secs(refresh),
+                    stale_after: Duration::from_secs(stale),
+                    startup_retry: Duration::from_secs(env.bounded(
+                        "SECRETS_STARTUP_RETRY_SECONDS",
+                        30,
+                        0,
+                        600,
+                    )?),
+                })
+            }
             None => None,
         };
 
@@ -227,6 +254,11 @@ impl Config {
             body_limit_bytes: env.bounded("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)?
                 as usize,
             docs_enabled,
+            environment_names: vars
+                .iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, _)| k.clone())
+                .collect(),
             test_routes_enabled,
         })
     }

@@ -1,0 +1,235 @@
+//! Secrets Manager end to end: the real binary, moto on loopback, reached only through
+//! AWS_ENDPOINT_URL with dummy credentials, as production reaches AWS.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use haven_tests::{HavenProcess, Moto, TestDatabase, app::base_env};
+use serde_json::{Value, json};
+
+const CLIENT_SECRET: &str = "oidc-client-secret-5d1e0c";
+const ROTATED_SECRET: &str = "oidc-client-secret-rotated-9a7f";
+
+/// A service environment whose secrets come from `moto`, with no DATABASE_URL of its own.
+fn env_with_secret(
+    moto: &Moto,
+    secret_id: &str,
+    database_url: Option<&str>,
+) -> HashMap<String, String> {
+    let mut env = base_env(database_url.unwrap_or(""));
+    env.remove("DATABASE_URL");
+    if let Some(url) = database_url {
+        env.insert("DATABASE_URL".into(), url.into());
+    }
+    env.insert("LOG_LEVEL".into(), "info".into());
+    env.insert("AWS_SECRETS_MANAGER_SECRET_ID".into(), secret_id.into());
+    env.insert("SECRETS_STARTUP_RETRY_SECONDS".into(), "2".into());
+    env.extend(moto.env());
+    env
+}
+
+fn assert_no_value_leaked(process: &HavenProcess, values: &[&str]) {
+    let output = format!(
+        "{}\n{}",
+        process.stdout_lines().join("\n"),
+        process.stderr_lines().join("\n")
+    );
+    for value in values {
+        assert!(
+            !output.contains(value),
+            "a secret value reached the output: {output}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_json_secret_supplies_the_database_url_and_readiness_reports_secrets_ok() {
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    let secret = json!({"OIDC_CLIENT_SECRET": CLIENT_SECRET, "DATABASE_URL": db.url, "EXTRA_API_KEY": "extra-9c2b"});
+    moto.create_secret("haven/test", &secret.to_string()).await;
+
+    let service = HavenProcess::spawn(&["serve"], &env_with_secret(&moto, "haven/test", None));
+    assert!(
+        service.wait_ready(Duration::from_secs(20)).await,
+        "{:?}",
+        service.stdout_lines()
+    );
+    let body: Value = reqwest::get(service.url("/api/v1/health/ready"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["checks"], json!({"database": "ok", "secrets": "ok"}));
+    let password_free_url = db.url.clone();
+    assert_no_value_leaked(&service, &[CLIENT_SECRET, "extra-9c2b", &password_free_url]);
+    assert!(
+        service
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("secrets loaded") && l.contains("EXTRA_API_KEY"))
+    );
+}
+
+#[tokio::test]
+async fn permanent_secret_failures_stop_start_up_at_once_with_the_reason() {
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    moto.create_secret(
+        "haven/malformed",
+        "{\"OIDC_CLIENT_SECRET\": \"abc-leak-1\",",
+    )
+    .await;
+    moto.create_secret("haven/no-key", &json!({"OTHER": "abc-leak-2"}).to_string())
+        .await;
+    let cases = [
+        ("haven/absent", "was not found"),
+        ("haven/malformed", "is malformed"),
+        (
+            "haven/no-key",
+            "no value for required key OIDC_CLIENT_SECRET",
+        ),
+    ];
+    for (secret_id, reason) in cases {
+        let mut env = env_with_secret(&moto, secret_id, Some(&db.url));
+        // A required client secret needs an identity provider to be configured.
+        env.insert("OIDC_ISSUER_URL".into(), "http://127.0.0.1:9/".into());
+        env.insert("OIDC_CLIENT_ID".into(), "haven".into());
+        let started = Instant::now();
+        let mut service = HavenProcess::spawn(&["serve"], &env);
+        let status = service
+            .wait_exit(Duration::from_secs(15))
+            .expect("start-up gives up");
+        assert!(!status.success());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "permanent failures are not retried"
+        );
+        let log = service.stdout_lines().join("\n");
+        assert!(
+            log.contains(reason) && log.contains("SYS_002") && log.contains(secret_id),
+            "{secret_id}: {log}"
+        );
+        assert_no_value_leaked(&service, &["abc-leak-1", "abc-leak-2"]);
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_retried_within_the_budget_then_start_up_fails_with_sys_002() {
+    let mut moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    let env = env_with_secret(&moto, "haven/test", Some(&db.url));
+    moto.stop();
+    let started = Instant::now();
+    let mut service = HavenProcess::spawn(&["serve"], &env);
+    let status = service
+        .wait_exit(Duration::from_secs(20))
+        .expect("start-up gives up");
+    assert!(!status.success());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it retried before giving up"
+    );
+    let failure = service
+        .stdout_lines()
+        .into_iter()
+        .find(|l| l.contains("start-up failed"))
+        .expect("one start-up failure line");
+    let line: Value = serde_json::from_str(&failure).unwrap();
+    assert_eq!(line["error_code"], "SYS_002");
+    assert!(
+        line["error"].as_str().unwrap().contains("haven/test"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_secret_is_picked_up_without_a_restart() {
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    moto.create_secret(
+        "haven/rotating",
+        &json!({"OIDC_CLIENT_SECRET": CLIENT_SECRET}).to_string(),
+    )
+    .await;
+    let mut env = env_with_secret(&moto, "haven/rotating", Some(&db.url));
+    env.insert("SECRETS_REFRESH_SECONDS".into(), "1".into());
+    let service = HavenProcess::spawn(&["serve"], &env);
+    assert!(service.wait_ready(Duration::from_secs(20)).await);
+
+    moto.put_secret(
+        "haven/rotating",
+        &json!({"OIDC_CLIENT_SECRET": ROTATED_SECRET}).to_string(),
+    )
+    .await;
+    let picked_up = haven_tests::eventually(Duration::from_secs(10), || {
+        let lines = service.stdout_lines();
+        async move {
+            lines
+                .iter()
+                .any(|l| l.contains("secrets rotated") && l.contains("OIDC_CLIENT_SECRET"))
+        }
+    })
+    .await;
+    assert!(
+        picked_up,
+        "the refresh reported the rotated key: {:?}",
+        service.stdout_lines()
+    );
+    assert_no_value_leaked(&service, &[CLIENT_SECRET, ROTATED_SECRET]);
+}
+
+#[tokio::test]
+async fn the_endpoint_going_away_keeps_the_service_serving_until_the_staleness_window_marks_it_unready()
+ {
+    let mut moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    moto.create_secret(
+        "haven/fading",
+        &json!({"OIDC_CLIENT_SECRET": CLIENT_SECRET}).to_string(),
+    )
+    .await;
+    let mut env = env_with_secret(&moto, "haven/fading", Some(&db.url));
+    env.insert("SECRETS_REFRESH_SECONDS".into(), "1".into());
+    env.insert("SECRETS_STALE_AFTER_SECONDS".into(), "3".into());
+    let service = HavenProcess::spawn(&["serve"], &env);
+    assert!(service.wait_ready(Duration::from_secs(20)).await);
+    moto.stop();
+
+    let client = reqwest::Client::new();
+    // Within the window the last good value is used and the service stays ready.
+    let right_after: Value = client
+        .get(service.url("/api/v1/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(right_after["checks"]["secrets"], "ok", "{right_after}");
+    let turned = haven_tests::eventually(Duration::from_secs(15), || {
+        let request = client.get(service.url("/api/v1/health/ready")).send();
+        async move {
+            match request.await {
+                Ok(r) if r.status() == 503 => {
+                    let body: Value = r.json().await.unwrap_or_default();
+                    body["checks"]["secrets"] == "unavailable" && body["error"]["code"] == "SYS_002"
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
+    assert!(turned, "readiness reports stale secrets after the window");
+    assert_eq!(
+        client
+            .get(service.url("/api/v1/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_no_value_leaked(&service, &[CLIENT_SECRET]);
+}
