@@ -35,6 +35,8 @@ pub enum Command {
         #[arg(long, env = "PORT", default_value_t = 8000)]
         port: u16,
     },
+    /// Print the OpenAPI 3.1 document (the committed docs/openapi.json is this output).
+    Openapi,
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -62,6 +64,10 @@ const EXIT_CONFIG: u8 = 78;
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { port } => healthcheck(port).await,
+        Command::Openapi => {
+            print!("{}", crate::openapi::spec_json());
+            ExitCode::SUCCESS
+        }
         Command::Config {
             action: ConfigAction::Check,
         } => match load_config() {

@@ -22,7 +22,7 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 const CACHE_FOR: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
     Ok,
@@ -30,7 +30,7 @@ pub enum Check {
     NotConfigured,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Checks {
     pub database: Check,
     pub secrets: Check,
@@ -112,12 +112,42 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The liveness answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LiveResponse {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+    /// Unix time in seconds.
+    pub timestamp: u64,
+}
+
+/// The readiness answer; a 503 adds the error envelope's `error` beside these fields.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReadyResponse {
+    /// `ready`, or `unavailable` with a 503.
+    #[schema(example = "ready")]
+    pub status: String,
+    pub checks: Checks,
+    /// Unix time in seconds.
+    pub timestamp: u64,
+}
+
 /// Liveness: the process answers. Touches no dependency.
+#[utoipa::path(get, path = "/health/live", tag = "health", operation_id = "health_live",
+    responses((status = 200, description = "The process is alive", body = LiveResponse)))]
 pub async fn live() -> Response {
     Json(json!({"status": "ok", "timestamp": unix_now()})).into_response()
 }
 
-/// Readiness: the database answers with the expected schema and secrets are loaded.
+/// Readiness: the database answers with the expected schema and secrets are loaded. Answers
+/// within 2 s whatever the database does; cached for about a second.
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "health_ready",
+    responses(
+        (status = 200, description = "Ready to serve", body = ReadyResponse),
+        (status = 503, description = "A dependency is unavailable or the service is shutting down \
+            (SYS_001 database, SYS_002 secrets, SYS_004 shutting down)", body = ReadyResponse),
+    ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let checks = Checks {
         database: state.readiness.database().await,

@@ -3,8 +3,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod request_id;
 pub mod router;
 pub mod secrets;

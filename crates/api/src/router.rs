@@ -4,29 +4,37 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware;
-use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::{envelope_layer, panic_response};
 use crate::state::AppState;
 use crate::{health, request_id, security, telemetry, testing};
 
+/// The documented routes of `/api/v1` (the OpenAPI document is generated from them).
+pub fn v1_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+}
+
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let mut api = Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready));
+    let (mut app, spec) = crate::openapi::api_routes().split_for_parts();
     if config.test_routes_enabled {
-        api = api.merge(testing::routes());
+        app = app.nest("/api/v1", testing::routes());
     }
-    Router::new()
-        .nest("/api/v1", api)
+    if config.docs_enabled {
+        app = app.merge(crate::docs::routes(spec));
+    }
+    app
         // After routing, so it sees the matched template; unknown paths keep no route.
         .route_layer(middleware::from_fn(telemetry::record_route))
         .layer(

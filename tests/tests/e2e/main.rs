@@ -6,4 +6,5 @@ mod health;
 mod lifecycle;
 mod logs;
 mod migrations;
+mod openapi;
 mod secrets;

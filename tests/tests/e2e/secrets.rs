@@ -233,3 +233,54 @@ async fn the_endpoint_going_away_keeps_the_service_serving_until_the_staleness_w
     );
     assert_no_value_leaked(&service, &[CLIENT_SECRET]);
 }
+
+#[tokio::test]
+async fn the_secrets_manager_endpoint_variable_wins_over_aws_endpoint_url() {
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    moto.create_secret(
+        "haven/scoped",
+        &json!({"OIDC_CLIENT_SECRET": CLIENT_SECRET}).to_string(),
+    )
+    .await;
+    let mut env = env_with_secret(&moto, "haven/scoped", Some(&db.url));
+    env.insert(
+        "AWS_ENDPOINT_URL".into(),
+        format!("http://127.0.0.1:{}", haven_tests::free_port()),
+    );
+    env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), moto.endpoint());
+    let service = HavenProcess::spawn(&["serve"], &env);
+    assert!(
+        service.wait_ready(Duration::from_secs(20)).await,
+        "{:?}",
+        service.stdout_lines()
+    );
+}
+
+#[tokio::test]
+async fn missing_aws_credentials_fail_start_up_at_once_without_spending_the_retry_budget() {
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    let mut env = env_with_secret(&moto, "haven/test", Some(&db.url));
+    env.remove("AWS_ACCESS_KEY_ID");
+    env.remove("AWS_SECRET_ACCESS_KEY");
+    env.insert("SECRETS_STARTUP_RETRY_SECONDS".into(), "30".into());
+    // No instance-metadata lookups from a test: that address is not on this machine.
+    env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    let started = Instant::now();
+    let mut service = HavenProcess::spawn(&["serve"], &env);
+    let status = service
+        .wait_exit(Duration::from_secs(25))
+        .expect("start-up gives up");
+    assert!(!status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = service.stdout_lines().join("\n");
+    assert!(
+        log.contains("SYS_002") && log.contains("credentials"),
+        "{log}"
+    );
+}

@@ -1,0 +1,88 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (utoipa).
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// The error envelope every non-2xx response carries.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "AUTH_003", "message": "Authentication token has expired",
+    "request_id": "3f1c9a1e-5b0e-4b8e-9a43-2f1d1c0e9b7a", "details": []}}))]
+pub struct ErrorEnvelope {
+    pub error: ErrorObject,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// A stable code from the registry (docs/ERROR_CODES.md).
+    pub code: String,
+    pub message: String,
+    /// Equals the response's `X-Request-ID` header.
+    pub request_id: String,
+    /// Field-level problems for validation errors; empty otherwise.
+    pub details: Vec<FieldErrorSchema>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorSchema {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Haven API",
+        description = "Multi-tenant, HIPAA-style REST API. Every non-2xx response carries the error envelope.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    servers((url = "/", description = "This server")),
+    tags(
+        (name = "health", description = "Liveness and readiness probes"),
+    ),
+    components(schemas(ErrorEnvelope, ErrorObject, FieldErrorSchema)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme every authenticated operation refers to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An OIDC access token from the configured identity provider",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route under `/api/v1`, with its OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", crate::router::v1_routes())
+}
+
+/// The document as served at /api/v1/openapi.json and printed by `haven openapi`.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// Pretty JSON with a trailing newline: the form committed as docs/openapi.json.
+pub fn spec_json() -> String {
+    let mut text = spec().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
