@@ -4,6 +4,7 @@
 pub mod app;
 pub mod binary;
 pub mod db;
+pub mod idp;
 pub mod moto;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};

@@ -1,14 +1,18 @@
 //! Haven's HTTP service: configuration, router and layers, handlers, the error envelope.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod principal;
 pub mod request_id;
 pub mod router;
+pub mod routes;
 pub mod secrets;
 pub mod security;
 pub mod startup;

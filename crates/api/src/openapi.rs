@@ -43,6 +43,8 @@ pub struct FieldErrorSchema {
     servers((url = "/", description = "This server")),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "auth", description = "Token validation and the authorization-code login flow"),
+        (name = "identity", description = "The caller and the caller's tenant"),
     ),
     components(schemas(ErrorEnvelope, ErrorObject, FieldErrorSchema)),
     modifiers(&BearerAuth),
@@ -71,13 +73,13 @@ impl Modify for BearerAuth {
 }
 
 /// Every documented route under `/api/v1`, with its OpenAPI description.
-pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", crate::router::v1_routes())
+pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", crate::router::v1_routes(state))
 }
 
 /// The document as served at /api/v1/openapi.json and printed by `haven openapi`.
 pub fn spec() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    api_routes(None).into_openapi()
 }
 
 /// Pretty JSON with a trailing newline: the form committed as docs/openapi.json.

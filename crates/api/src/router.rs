@@ -16,18 +16,35 @@ use utoipa_axum::routes;
 use crate::config::Config;
 use crate::error::{envelope_layer, panic_response};
 use crate::state::AppState;
-use crate::{health, request_id, security, telemetry, testing};
+use crate::{health, principal, request_id, routes, security, telemetry, testing};
 
-/// The documented routes of `/api/v1` (the OpenAPI document is generated from them).
-pub fn v1_routes() -> OpenApiRouter<AppState> {
+/// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
+/// state, the protected ones get the authentication route layer; without one (generating the
+/// document) the layer is left out, which the document does not see anyway.
+pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let mut protected = OpenApiRouter::new()
+        .routes(routes!(routes::auth::validate))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::me::me))
+        .routes(routes!(routes::me::tenant));
+    if let Some(state) = state {
+        // A route layer: it runs only for matched routes, so unknown paths stay 404.
+        protected = protected.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            principal::require_auth,
+        ));
+    }
     OpenApiRouter::new()
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::callback))
+        .merge(protected)
 }
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let (mut app, spec) = crate::openapi::api_routes().split_for_parts();
+    let (mut app, spec) = crate::openapi::api_routes(Some(&state)).split_for_parts();
     if config.test_routes_enabled {
         app = app.nest("/api/v1", testing::routes());
     }

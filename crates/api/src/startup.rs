@@ -15,6 +15,8 @@ use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("invalid identity provider settings: {0}")]
+    Auth(#[source] crate::auth::SettingsError),
     #[error("cannot load secrets (SYS_002): {0}")]
     Secrets(#[from] haven_secrets::SecretsError),
     #[error("DATABASE_URL is not set and no secret supplied it")]
@@ -36,7 +38,7 @@ impl StartupError {
         match self {
             Self::Secrets(_) => "SYS_002",
             Self::Migration(_) | Self::NoDatabaseUrl | Self::DatabaseUrl(_) => "SYS_001",
-            Self::Bind { .. } => "SYS_003",
+            Self::Bind { .. } | Self::Auth(_) => "SYS_003",
         }
     }
 }
@@ -69,7 +71,13 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
-        let state = AppState::new(config, pool, secrets);
+        // Never blocks on the IdP: discovery retries in the background, and readiness does not
+        // depend on it (an IdP outage must not block deploys).
+        let oidc = match config.auth_settings() {
+            Some(settings) => Some(crate::auth::Oidc::start(settings).map_err(StartupError::Auth)?),
+            None => None,
+        };
+        let state = AppState::new(config, pool, secrets, oidc);
         Ok(Self {
             listener,
             state,

@@ -5,8 +5,11 @@ use std::sync::Arc;
 use haven_db::PgPool;
 use haven_secrets::{SecretsHandle, SecretsStatus};
 
+use crate::auth::Oidc;
 use crate::config::Config;
+use crate::error::{ApiError, codes};
 use crate::health::{Check, Readiness};
+use crate::principal::IdentityCaches;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,17 +18,36 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// The current secrets (Secrets Manager, refreshed; or the environment).
     pub secrets: SecretsHandle,
+    /// The identity provider (discovery, keys, validation); `None` when none is configured
+    /// (development without OIDC_ISSUER_URL): protected routes then answer 503 AUTH_008.
+    pub oidc: Option<Arc<Oidc>>,
+    /// Tenant and user lookups cached per process.
+    pub identity: Arc<IdentityCaches>,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, pool: PgPool, secrets: SecretsHandle) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        pool: PgPool,
+        secrets: SecretsHandle,
+        oidc: Option<Arc<Oidc>>,
+    ) -> Self {
         let readiness = Arc::new(Readiness::new(pool.clone()));
         Self {
             config,
             pool,
             readiness,
             secrets,
+            oidc,
+            identity: Arc::new(IdentityCaches::default()),
         }
+    }
+
+    /// The identity provider, or 503 AUTH_008 when none is configured.
+    pub fn oidc(&self) -> Result<&Arc<Oidc>, ApiError> {
+        self.oidc.as_ref().ok_or_else(|| {
+            ApiError::new(codes::AUTH_008).with_message("No identity provider is configured")
+        })
     }
 
     /// The `secrets` readiness check: `not_configured` without a secret id (local development),

@@ -1,9 +1,18 @@
-//! Database access for Haven: the connection pool, the embedded migrations and (later) the
-//! tenant-scoped transaction handle. No HTTP types live here.
+//! Database access for Haven: the connection pool, the embedded migrations, the tenant-scoped
+//! transaction handle ([`tenant::TenantTx`]) and small query functions. No HTTP types live here.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod audit_chain;
+pub mod documents;
+pub mod ids;
 pub mod migrate;
+pub mod page;
 pub mod pool;
+pub mod tenant;
+pub mod tenants;
+mod unscoped;
+pub mod users;
 
 pub use migrate::{MigrationError, MigrationStatus};
 pub use pool::{PoolSettings, connect_pool};

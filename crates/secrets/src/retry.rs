@@ -43,7 +43,8 @@ fn random_unit() -> f64 {
 /// Runs `attempt` until it succeeds, fails permanently or the budget is spent.
 ///
 /// The first attempt always runs (bounded by its own timeout); later attempts are also cut
-/// off at the budget's end. The last error is returned when the budget runs out.
+/// off at the budget's end. When the budget runs out the last real error is returned (its AWS
+/// error kind is what operators need), or a timeout if no attempt ever finished.
 pub(crate) async fn retry_transient<T, F, Fut>(
     secret_id: &str,
     budget: Duration,
@@ -56,6 +57,7 @@ where
     let deadline = Instant::now() + budget;
     let mut backoff = Backoff::new();
     let mut attempts: u32 = 0;
+    let mut last_error: Option<SecretsError> = None;
     loop {
         attempts += 1;
         let result = if attempts == 1 {
@@ -63,10 +65,17 @@ where
         } else {
             match tokio::time::timeout_at(deadline, attempt()).await {
                 Ok(result) => result,
-                Err(_) => Err(SecretsError::Unavailable {
-                    secret_id: secret_id.to_owned(),
-                    kind: "timeout (retry budget spent)".to_owned(),
-                }),
+                Err(_) => {
+                    let error = last_error
+                        .take()
+                        .unwrap_or_else(|| SecretsError::Unavailable {
+                            secret_id: secret_id.to_owned(),
+                            kind: "timeout (retry budget spent)".to_owned(),
+                        });
+                    tracing::warn!(secret_id, attempts, error_code = error.code(), error = %error,
+                        "giving up on Secrets Manager: retry budget spent");
+                    return Err(error);
+                }
             }
         };
         let error = match result {
@@ -98,6 +107,7 @@ where
             error = %error,
             "Secrets Manager call failed; retrying"
         );
+        last_error = Some(error);
         tokio::time::sleep(delay).await;
     }
 }

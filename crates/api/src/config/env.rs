@@ -139,6 +139,46 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// JWT_ALLOWED_ALGORITHMS: comma-separated asymmetric algorithms (default RS256, ES256).
+    /// `none` and the HS* family are refused: a shared secret has no place in verifying tokens
+    /// minted by a third party.
+    pub(super) fn algorithms(
+        &self,
+        name: &str,
+    ) -> Result<Vec<crate::auth::Algorithm>, ConfigError> {
+        use crate::auth::Algorithm;
+        let Some(raw) = self.text(name)? else {
+            return Ok(vec![Algorithm::RS256, Algorithm::ES256]);
+        };
+        let mut algorithms = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let algorithm = match item.to_ascii_uppercase().as_str() {
+                "RS256" => Algorithm::RS256,
+                "RS384" => Algorithm::RS384,
+                "RS512" => Algorithm::RS512,
+                "PS256" => Algorithm::PS256,
+                "PS384" => Algorithm::PS384,
+                "PS512" => Algorithm::PS512,
+                "ES256" => Algorithm::ES256,
+                "ES384" => Algorithm::ES384,
+                "EDDSA" => Algorithm::EdDSA,
+                _ => {
+                    return Err(self.invalid(
+                        name,
+                        format!("has {item}: only RS*, PS*, ES256, ES384 and EdDSA are allowed"),
+                    ));
+                }
+            };
+            if !algorithms.contains(&algorithm) {
+                algorithms.push(algorithm);
+            }
+        }
+        if algorithms.is_empty() {
+            return Err(self.invalid(name, "must list at least one algorithm"));
+        }
+        Ok(algorithms)
+    }
+
     /// ALLOWED_ORIGINS: comma-separated exact origins (`scheme://host[:port]`, no path).
     pub(super) fn origins(&self, name: &str, production: bool) -> Result<Vec<String>, ConfigError> {
         let Some(raw) = self.text(name)? else {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::auth::{Algorithm, AudienceMode, AuthSettings};
+
 pub use env::ConfigError;
 use env::Env;
 
@@ -45,6 +47,14 @@ pub struct JwtConfig {
     pub roles_claim: String,
     pub max_lifetime: Duration,
     pub jwks_cache_ttl: Duration,
+    /// JWT_ALLOWED_ALGORITHMS: asymmetric algorithms only (never `none`, never HS*).
+    pub allowed_algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// An unknown `kid` refetches the JWKS at most once per this interval, process-wide.
+    pub unknown_kid_cooldown: Duration,
+    /// How the audience is checked (`aud`, or Cognito's `client_id` + `token_use`).
+    pub audience_mode: AudienceMode,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +168,19 @@ impl Config {
                 60,
                 86_400,
             )?),
+            allowed_algorithms: env.algorithms("JWT_ALLOWED_ALGORITHMS")?,
+            leeway: Duration::from_secs(env.bounded("JWT_LEEWAY_SECONDS", 30, 0, 300)?),
+            unknown_kid_cooldown: Duration::from_secs(env.bounded(
+                "JWKS_UNKNOWN_KID_COOLDOWN_SECONDS",
+                30,
+                1,
+                3600,
+            )?),
+            audience_mode: match env.text("OIDC_AUDIENCE_MODE")?.as_deref() {
+                None | Some("aud") => AudienceMode::Aud,
+                Some("cognito") => AudienceMode::CognitoClientId,
+                Some(_) => return Err(env.invalid("OIDC_AUDIENCE_MODE", "must be aud or cognito")),
+            },
         };
 
         let secrets = match env.text("AWS_SECRETS_MANAGER_SECRET_ID")? {
@@ -228,7 +251,7 @@ impl Config {
             return Err(env.invalid("ENABLE_TEST_ROUTES", "must not be set in production"));
         }
 
-        Ok(Config {
+        let config = Config {
             environment,
             log_level,
             bind_address,
@@ -260,11 +283,52 @@ impl Config {
                 .map(|(k, _)| k.clone())
                 .collect(),
             test_routes_enabled,
-        })
+        };
+        if let Some(settings) = config.auth_settings() {
+            settings
+                .validate()
+                .map_err(|e| env.invalid(auth_variable(e.field), e.message))?;
+        }
+        Ok(config)
     }
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    /// The token-validation settings, when an identity provider is configured.
+    pub fn auth_settings(&self) -> Option<AuthSettings> {
+        let oidc = self.oidc.as_ref()?;
+        let mut settings = AuthSettings::new(oidc.issuer_url.clone(), oidc.client_id.clone());
+        settings.audience = oidc.audience.clone();
+        settings.tenant_claim = self.jwt.tenant_claim.clone();
+        settings.roles_claim = self.jwt.roles_claim.clone();
+        settings.max_lifetime = self.jwt.max_lifetime;
+        settings.jwks_ttl = self.jwt.jwks_cache_ttl;
+        settings.allowed_algorithms = self.jwt.allowed_algorithms.clone();
+        settings.leeway = self.jwt.leeway;
+        settings.unknown_kid_cooldown = self.jwt.unknown_kid_cooldown;
+        settings.audience_mode = self.jwt.audience_mode;
+        // A plain-http issuer is for a local identity provider; production refuses it above.
+        settings.allow_insecure_http = !self.is_production();
+        Some(settings)
+    }
+}
+
+/// The variable behind an `AuthSettings` field, so a bad value is reported by its name.
+fn auth_variable(field: &str) -> &'static str {
+    match field {
+        "issuer_url" => "OIDC_ISSUER_URL",
+        "client_id" => "OIDC_CLIENT_ID",
+        "audience" => "OIDC_AUDIENCE",
+        "tenant_claim" => "JWT_TENANT_CLAIM_NAME",
+        "roles_claim" => "JWT_ROLES_CLAIM_NAME",
+        "max_lifetime" => "JWT_MAX_LIFETIME_MINUTES",
+        "leeway" => "JWT_LEEWAY_SECONDS",
+        "jwks_ttl" => "JWKS_CACHE_TTL_SECONDS",
+        "unknown_kid_cooldown" => "JWKS_UNKNOWN_KID_COOLDOWN_SECONDS",
+        "allowed_algorithms" => "JWT_ALLOWED_ALGORITHMS",
+        _ => "OIDC_ISSUER_URL",
     }
 }
 

@@ -33,6 +33,7 @@ registry! {
     AUTH_007 = (FORBIDDEN, "Authentication token has a malformed tenant claim");
     AUTH_008 = (SERVICE_UNAVAILABLE, "Identity provider is unavailable");
     AUTH_009 = (FORBIDDEN, "Insufficient role for this operation");
+    AUTH_010 = (BAD_REQUEST, "Authorization code was rejected by the identity provider");
     TENANT_001 = (FORBIDDEN, "Tenant is not known");
     TENANT_002 = (FORBIDDEN, "Tenant is suspended");
     RES_001 = (NOT_FOUND, "Resource not found");
@@ -48,6 +49,11 @@ registry! {
     SYS_002 = (SERVICE_UNAVAILABLE, "Secrets Manager is unavailable");
     SYS_003 = (INTERNAL_SERVER_ERROR, "Internal error");
     SYS_004 = (SERVICE_UNAVAILABLE, "Service is unavailable");
+}
+
+/// The registry entry for a code string (codes produced outside this module, e.g. by `auth`).
+pub fn by_code(code: &str) -> Option<ErrorCode> {
+    ALL.iter().copied().find(|c| c.code == code)
 }
 
 /// The code for a non-2xx response that no handler described (a layer's or the router's own).

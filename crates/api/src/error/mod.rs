@@ -30,9 +30,13 @@ pub struct ErrorBody {
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// The error handlers return. Public parts go to the client; `source` only to the log.
+/// The error handlers return. Public parts go to the client; `source` only to the log. Boxed,
+/// so a `Result<T, ApiError>` stays one pointer wide on the happy path.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     body: ErrorBody,
     retry_after: Option<u64>,
     source: Option<anyhow::Error>,
@@ -40,7 +44,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
-        Self {
+        Self(Box::new(Inner {
             body: ErrorBody {
                 code,
                 message: Cow::Borrowed(code.message),
@@ -49,7 +53,7 @@ impl ApiError {
             },
             retry_after: None,
             source: None,
-        }
+        }))
     }
 
     /// A 500 whose cause is logged (once, in the request span) and never shown.
@@ -58,32 +62,32 @@ impl ApiError {
     }
 
     pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
-        self.body.message = message.into();
+        self.0.body.message = message.into();
         self
     }
 
     pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
-        self.body.details = details;
+        self.0.body.details = details;
         self
     }
 
     pub fn with_source(mut self, source: impl Into<anyhow::Error>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.0.retry_after = Some(seconds);
         self
     }
 
     pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
-        self.body.extra = Some(extra);
+        self.0.body.extra = Some(extra);
         self
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.body.code
+        self.0.body.code
     }
 }
 
@@ -104,17 +108,17 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.body.code.status;
-        if let Some(source) = &self.source {
+        let status = self.0.body.code.status;
+        if let Some(source) = &self.0.source {
             if status.is_server_error() {
                 tracing::error!(
-                    error_code = self.body.code.code,
+                    error_code = self.0.body.code.code,
                     error = format!("{source:#}"),
                     "request failed"
                 );
             } else {
                 tracing::debug!(
-                    error_code = self.body.code.code,
+                    error_code = self.0.body.code.code,
                     error = format!("{source:#}"),
                     "request rejected"
                 );
@@ -127,12 +131,12 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
         }
-        if let Some(seconds) = self.retry_after {
+        if let Some(seconds) = self.0.retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        response.extensions_mut().insert(self.body);
+        response.extensions_mut().insert(self.0.body);
         response
     }
 }

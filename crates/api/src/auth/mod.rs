@@ -1,0 +1,36 @@
+//! OIDC bearer authentication core: settings, discovery, JWKS cache, access-token validation,
+//! login helpers (PKCE, sealed state, code exchange, ID token, logout). No axum types here.
+//!
+//! Wiring: `let oidc = Oidc::start(settings)?;` at start-up (never blocks on the IdP), keep
+//! `oidc.validator()` in the app state, call `validator.validate(token).await` in the extractor
+//! and map [`AuthError::code`] / [`AuthError::status`] into the error envelope.
+
+mod claims;
+mod discovery;
+mod error;
+mod http;
+mod jwks;
+mod jws;
+mod keyset;
+mod login;
+mod oidc;
+mod pkce;
+mod settings;
+mod validate;
+
+pub use claims::{MAX_TENANT_ID_LEN, is_valid_tenant_id, roles_from_claims, tenant_from_claims};
+pub use discovery::OidcProvider;
+pub use error::AuthError;
+pub use http::{HttpClient, HttpError};
+pub use jwks::JwksCache;
+pub use login::{IdTokenClaims, LoginRequest, TokenResponse, exchange_code, logout_url};
+pub use oidc::Oidc;
+pub use pkce::{
+    Pkce, STATE_TTL_SECS, StateData, StateKey, StateKeyTooShort, open_state, pkce_challenge,
+    seal_state,
+};
+pub use settings::{AudienceMode, AuthSettings, SettingsError};
+pub use validate::{TokenValidator, VerifiedToken};
+
+/// Re-exported so the config module can name algorithms without depending on jsonwebtoken.
+pub use jsonwebtoken::Algorithm;

@@ -1,0 +1,187 @@
+//! Keyset pagination shared by every list: the opaque cursor, the page limit and the page.
+//!
+//! Lists are ordered by a timestamp and the row id (both descending for documents and audit
+//! events). The cursor is the (timestamp, id) of the last row returned, so the next page starts
+//! with an index range condition: page 10 000 costs what page 1 costs, and rows inserted while a
+//! client walks the pages neither repeat nor shift earlier rows. It is opaque to clients
+//! (base64url) but not secret: a forged cursor only moves the start within the caller's tenant.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const CURSOR_VERSION: u8 = 1;
+const CURSOR_LEN: usize = 1 + 8 + 16;
+
+/// A position in a keyset-ordered list: the sort timestamp and the id of the last row seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: OffsetDateTime,
+    pub id: Uuid,
+}
+
+/// The text is not a cursor this service issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pagination cursor")]
+pub struct InvalidCursor;
+
+impl Cursor {
+    pub fn new(at: OffsetDateTime, id: Uuid) -> Self {
+        Self { at, id }
+    }
+
+    /// base64url (no padding) of: version byte, microseconds since the epoch (i64, big endian),
+    /// the 16 id bytes. PostgreSQL keeps microseconds, so the round trip is exact.
+    pub fn encode(&self) -> String {
+        let micros = (self.at.unix_timestamp_nanos() / 1_000) as i64;
+        let mut bytes = [0_u8; CURSOR_LEN];
+        bytes[0] = CURSOR_VERSION;
+        bytes[1..9].copy_from_slice(&micros.to_be_bytes());
+        bytes[9..].copy_from_slice(self.id.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn decode(text: &str) -> Result<Self, InvalidCursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| InvalidCursor)?;
+        let bytes: [u8; CURSOR_LEN] = bytes.try_into().map_err(|_| InvalidCursor)?;
+        if bytes[0] != CURSOR_VERSION {
+            return Err(InvalidCursor);
+        }
+        let mut micros = [0_u8; 8];
+        micros.copy_from_slice(&bytes[1..9]);
+        let nanos = i128::from(i64::from_be_bytes(micros)) * 1_000;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| InvalidCursor)?;
+        let id = Uuid::from_slice(&bytes[9..]).map_err(|_| InvalidCursor)?;
+        Ok(Self { at, id })
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = InvalidCursor;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::decode(s)
+    }
+}
+
+/// How many rows a page holds: 1 to [`PageLimit::MAX`], [`PageLimit::DEFAULT`] when not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(u16);
+
+/// The limit is outside 1..=100.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limit must be between 1 and {max}", max = PageLimit::MAX.get())]
+pub struct InvalidLimit;
+
+impl PageLimit {
+    pub const DEFAULT: Self = Self(20);
+    pub const MAX: Self = Self(100);
+
+    pub fn new(limit: u32) -> Result<Self, InvalidLimit> {
+        match u16::try_from(limit) {
+            Ok(n) if (1..=Self::MAX.0).contains(&n) => Ok(Self(n)),
+            _ => Err(InvalidLimit),
+        }
+    }
+
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// One more than the page: the extra row, if it comes back, says a next page exists.
+    pub(crate) fn fetch(self) -> i64 {
+        i64::from(self.0) + 1
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One page of a list and the cursor for the next one (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Trims the extra row fetched by [`PageLimit::fetch`] and derives the next cursor from the
+    /// last row kept.
+    pub(crate) fn from_rows(
+        mut rows: Vec<T>,
+        limit: PageLimit,
+        key: impl Fn(&T) -> Cursor,
+    ) -> Self {
+        let limit = usize::from(limit.get());
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more { rows.last().map(key) } else { None };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_through_its_text_exactly() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_790_000_000_123_456_000).unwrap();
+        let cursor = Cursor::new(at, Uuid::new_v4());
+        let text = cursor.encode();
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(Cursor::decode(&text), Ok(cursor));
+    }
+
+    #[test]
+    fn garbage_truncated_or_foreign_version_cursors_are_rejected() {
+        let good = Cursor::new(OffsetDateTime::UNIX_EPOCH, Uuid::nil()).encode();
+        assert_eq!(Cursor::decode("not a cursor!"), Err(InvalidCursor));
+        assert_eq!(Cursor::decode(&good[..good.len() - 2]), Err(InvalidCursor));
+        let mut other = URL_SAFE_NO_PAD.decode(&good).unwrap();
+        other[0] = 2;
+        assert_eq!(
+            Cursor::decode(&URL_SAFE_NO_PAD.encode(other)),
+            Err(InvalidCursor)
+        );
+    }
+
+    #[test]
+    fn limits_outside_one_to_a_hundred_are_refused() {
+        assert!(PageLimit::new(0).is_err());
+        assert!(PageLimit::new(101).is_err());
+        assert!(PageLimit::new(70_000).is_err());
+        assert_eq!(PageLimit::new(100).unwrap(), PageLimit::MAX);
+        assert_eq!(PageLimit::default().get(), 20);
+    }
+
+    #[test]
+    fn a_page_with_the_extra_row_gets_a_cursor_and_loses_the_row() {
+        let rows = vec![1_u8, 2, 3];
+        let key = |n: &u8| Cursor::new(OffsetDateTime::UNIX_EPOCH, Uuid::from_u128(u128::from(*n)));
+        let page = Page::from_rows(rows.clone(), PageLimit::new(2).unwrap(), key);
+        assert_eq!(page.items, vec![1, 2]);
+        assert_eq!(page.next_cursor.map(|c| c.id), Some(Uuid::from_u128(2)));
+        let last = Page::from_rows(rows, PageLimit::new(3).unwrap(), key);
+        assert_eq!(last.next_cursor, None);
+    }
+}

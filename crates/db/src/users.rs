@@ -1,0 +1,129 @@
+//! Users of a tenant: created on first sight of a token subject, listed for admins.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::ids::{TenantId, UserId};
+use crate::page::{Cursor, Page, PageLimit};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    /// The token's `sub`: unique within the tenant.
+    pub subject: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub last_seen_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, tenant_id, subject, email, display_name, last_seen_at, created_at, deleted_at"
+    };
+}
+
+/// The user for this subject, created on first sight. `last_seen_at` is written at most once a
+/// minute per user, so a busy user does not turn every request into a row update. A soft-deleted
+/// user is returned as it is (`deleted_at` set): refusing it is the caller's decision.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn upsert_seen(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    subject: &str,
+) -> Result<User, sqlx::Error> {
+    // The insert returns the row when it creates it or refreshes last_seen_at; otherwise the
+    // second branch reads the existing row from the statement's snapshot.
+    let user: Option<User> = sqlx::query_as(concat!(
+        "with seen as (",
+        "  insert into users (tenant_id, subject, last_seen_at) values ($1, $2, now())",
+        "  on conflict (tenant_id, subject) do update set last_seen_at = now()",
+        "  where users.last_seen_at is null or users.last_seen_at < now() - interval '1 minute'",
+        "  returning ",
+        columns!(),
+        ") select * from seen",
+        " union all select ",
+        columns!(),
+        " from users where tenant_id = $1 and subject = $2 and not exists (select 1 from seen)"
+    ))
+    .bind(tenant)
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(user) = user {
+        return Ok(user);
+    }
+    // Only when a concurrent first sight committed the row after this statement's snapshot was
+    // taken: the conflict was seen, the row was not. A new statement sees it.
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from users where tenant_id = $1 and subject = $2"
+    ))
+    .bind(tenant)
+    .bind(subject)
+    .fetch_one(conn)
+    .await
+}
+
+/// One user of the tenant (soft-deleted users included).
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %id))]
+pub async fn get(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: UserId,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from users where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The tenant's live users, oldest first, keyset-paginated on (created_at, id).
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    after: Option<&Cursor>,
+    limit: PageLimit,
+) -> Result<Page<User>, sqlx::Error> {
+    let rows: Vec<User> = match after {
+        None => {
+            sqlx::query_as(concat!(
+                "select ",
+                columns!(),
+                " from users where tenant_id = $1 and deleted_at is null",
+                " order by created_at, id limit $2"
+            ))
+            .bind(tenant)
+            .bind(limit.fetch())
+            .fetch_all(conn)
+            .await?
+        }
+        Some(cursor) => {
+            sqlx::query_as(concat!(
+                "select ",
+                columns!(),
+                " from users where tenant_id = $1 and deleted_at is null",
+                " and (created_at, id) > ($2, $3)",
+                " order by created_at, id limit $4"
+            ))
+            .bind(tenant)
+            .bind(cursor.at)
+            .bind(cursor.id)
+            .bind(limit.fetch())
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    Ok(Page::from_rows(rows, limit, |u| {
+        Cursor::new(u.created_at, u.id.as_uuid())
+    }))
+}
