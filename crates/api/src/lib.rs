@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod docs;
 pub mod error;

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::config::Config;
 use crate::error::{envelope_layer, panic_response};
 use crate::state::AppState;
-use crate::{health, principal, request_id, routes, security, telemetry, testing};
+use crate::{client_ip, health, principal, request_id, routes, security, telemetry, testing};
 
 /// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the
@@ -58,6 +58,12 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 // Outermost: every response, errors included, carries X-Request-ID.
                 .layer(middleware::from_fn(request_id::assign))
+                // The client's address (X-Forwarded-For only from trusted proxies), for audit
+                // events and per-IP rate limits.
+                .layer(middleware::from_fn_with_state(
+                    std::sync::Arc::new(config.trusted_proxies.clone()),
+                    client_ip::resolve,
+                ))
                 // The request span and its one log line; inner layers log inside it.
                 .layer(middleware::from_fn(telemetry::request_span))
                 // Whatever fails below is rendered in the one envelope with the request id.

@@ -179,6 +179,27 @@ impl<'a> Env<'a> {
         Ok(algorithms)
     }
 
+    /// A comma-separated list of CIDRs or single addresses.
+    pub(super) fn networks(&self, name: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let Some(raw) = self.text(name)? else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        self.invalid(
+                            name,
+                            format!("has an entry that is not an address or CIDR: {item}"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// ALLOWED_ORIGINS: comma-separated exact origins (`scheme://host[:port]`, no path).
     pub(super) fn origins(&self, name: &str, production: bool) -> Result<Vec<String>, ConfigError> {
         let Some(raw) = self.text(name)? else {

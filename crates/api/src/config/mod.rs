@@ -89,6 +89,8 @@ pub struct Config {
     pub bind_address: IpAddr,
     pub port: u16,
     pub allowed_origins: Vec<String>,
+    /// TRUSTED_PROXIES: peers whose `X-Forwarded-For` is believed (CIDRs or addresses).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub oidc: Option<OidcConfig>,
     /// OIDC_CLIENT_SECRET from the environment (local development); production takes it from
     /// Secrets Manager.
@@ -136,6 +138,7 @@ impl Config {
         }
         let bind_address = env.parse_or("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
         let allowed_origins = env.origins("ALLOWED_ORIGINS", production)?;
+        let trusted_proxies = env.networks("TRUSTED_PROXIES")?;
 
         let oidc = match env.text("OIDC_ISSUER_URL")? {
             Some(issuer_url) => {
@@ -257,6 +260,7 @@ impl Config {
             bind_address,
             port,
             allowed_origins,
+            trusted_proxies,
             oidc,
             oidc_client_secret: env.secret("OIDC_CLIENT_SECRET"),
             jwt,
