@@ -3,6 +3,7 @@
 mod audit_db;
 mod auth;
 mod config;
+mod docs;
 mod envelope;
 mod health;
 mod lifecycle;
