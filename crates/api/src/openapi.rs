@@ -45,6 +45,9 @@ pub struct FieldErrorSchema {
         (name = "health", description = "Liveness and readiness probes"),
         (name = "auth", description = "Token validation and the authorization-code login flow"),
         (name = "identity", description = "The caller and the caller's tenant"),
+        (name = "documents", description = "Document metadata of the caller's tenant; every access is audited"),
+        (name = "users", description = "Users of the caller's tenant (admins)"),
+        (name = "audit", description = "The tenant's tamper-evident audit trail (admins and auditors)"),
     ),
     components(schemas(ErrorEnvelope, ErrorObject, FieldErrorSchema)),
     modifiers(&BearerAuth),
@@ -74,7 +77,11 @@ impl Modify for BearerAuth {
 
 /// Every documented route under `/api/v1`, with its OpenAPI description.
 pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", crate::router::v1_routes(state))
+    let mut routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", crate::router::v1_routes(state));
+    // The layers' own answers (429, 503, 504, 413, 415), on every operation.
+    crate::limits::document_limit_responses(routes.get_openapi_mut());
+    routes
 }
 
 /// The document as served at /api/v1/openapi.json and printed by `haven openapi`.

@@ -16,7 +16,9 @@ use utoipa_axum::routes;
 use crate::config::Config;
 use crate::error::{envelope_layer, panic_response};
 use crate::state::AppState;
-use crate::{client_ip, health, principal, request_id, routes, security, telemetry, testing};
+use crate::{
+    client_ip, health, limits, principal, request_id, routes, security, telemetry, testing,
+};
 
 /// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the
@@ -26,8 +28,26 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::validate))
         .routes(routes!(routes::auth::logout))
         .routes(routes!(routes::me::me))
-        .routes(routes!(routes::me::tenant));
+        .routes(routes!(routes::me::tenant))
+        .routes(routes!(
+            routes::documents::list::list_documents,
+            routes::documents::write::create_document
+        ))
+        .routes(routes!(
+            routes::documents::get_document,
+            routes::documents::write::update_document,
+            routes::documents::delete_document
+        ))
+        .routes(routes!(routes::users::list_users))
+        .routes(routes!(routes::audit::list_audit_events))
+        .routes(routes!(routes::audit::verify_audit_events));
     if let Some(state) = state {
+        // Per-principal rate limit. Route layers added later run first, so this one runs
+        // inside require_auth, which it needs for the Principal (limits/rate.rs).
+        protected = protected.route_layer(middleware::from_fn_with_state(
+            crate::limits::PrincipalLimits::from_config(&state.config.limits),
+            crate::limits::per_principal,
+        ));
         // A route layer: it runs only for matched routes, so unknown paths stay 404.
         protected = protected.route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -54,6 +74,8 @@ pub fn router(state: AppState) -> Router {
     app
         // After routing, so it sees the matched template; unknown paths keep no route.
         .route_layer(middleware::from_fn(telemetry::record_route))
+        // Likewise hands the template out to the metrics layer (on the response).
+        .route_layer(middleware::from_fn(crate::metrics::route_template))
         .layer(
             ServiceBuilder::new()
                 // Outermost: every response, errors included, carries X-Request-ID.
@@ -68,6 +90,9 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::from_fn(telemetry::request_span))
                 // Whatever fails below is rendered in the one envelope with the request id.
                 .layer(middleware::from_fn(envelope_layer))
+                // Counts and times every response; inside the envelope, so it still sees the
+                // error code a handler chose (authentication failures are counted by code).
+                .layer(middleware::from_fn(crate::metrics::record))
                 // A panicking handler becomes a 500 in the envelope, not a dropped connection.
                 .layer(CatchPanicLayer::custom(panic_response))
                 // No request holds a worker forever.
@@ -85,6 +110,17 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::from_fn_with_state(
                     config.is_production(),
                     security::headers,
+                ))
+                // Overload is shed at once (503 + Retry-After) rather than queued; probes pass.
+                .layer(middleware::from_fn_with_state(
+                    limits::ConcurrencyCap::new(config.limits.max_concurrent_requests),
+                    limits::shed_overload,
+                ))
+                // Per client IP: requests without credentials and authentication failures
+                // (the per-principal limit is a route layer inside require_auth). Probes pass.
+                .layer(middleware::from_fn_with_state(
+                    limits::IpLimits::from_config(&config.limits),
+                    limits::per_ip,
                 )),
         )
         .with_state(state)
@@ -106,7 +142,16 @@ fn cors(config: &Config) -> CorsLayer {
             request_id::X_REQUEST_ID.clone(),
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([request_id::X_REQUEST_ID.clone(), header::RETRY_AFTER])
+        .expose_headers([
+            request_id::X_REQUEST_ID.clone(),
+            header::RETRY_AFTER,
+            limits::RATELIMIT_LIMIT.clone(),
+            limits::RATELIMIT_REMAINING.clone(),
+            limits::RATELIMIT_RESET.clone(),
+            // A created document's URL, and whether a create was an idempotent replay.
+            header::LOCATION,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(std::time::Duration::from_secs(600));
     if config.allowed_origins.iter().any(|o| o == "*") {
         // Development only (production refuses `*` at start): no credentials with a wildcard.

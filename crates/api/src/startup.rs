@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haven_db::{MigrationError, PoolSettings};
+use hyper_util::server::graceful::GracefulShutdown;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::router::router;
+use crate::server;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +47,13 @@ impl StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    /// The private Prometheus listener (METRICS_PORT), when configured.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// Stops background tasks (the secrets refresh) when the server stops.
     background: tokio::sync::watch::Sender<bool>,
+    /// Seals audit events into each tenant's hash chain; stopped through `background`.
+    sealer: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -67,10 +73,30 @@ impl Application {
             migrate_with_retry(&url, config.database.connect_retry).await?;
         }
         let pool = haven_db::connect_pool(&url, &pool_settings(&config))?;
+        if let Some(external_id) = &config.dev_tenant_external_id {
+            crate::cli::ensure_dev_tenant(&pool, external_id).await;
+        }
+        // Every replica runs one: a per-tenant advisory lock keeps concurrent sealers apart.
+        let sealer = haven_db::audit_chain::spawn_sealer(
+            pool.clone(),
+            Duration::from_secs(1),
+            background.subscribe(),
+            crate::metrics::audit_events_sealed,
+        );
         let address = SocketAddr::new(config.bind_address, config.port);
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
+        let metrics_listener = match config.metrics {
+            Some(metrics) => {
+                let address = SocketAddr::new(metrics.bind_address, metrics.port);
+                let listener = TcpListener::bind(address)
+                    .await
+                    .map_err(|source| StartupError::Bind { address, source })?;
+                Some(listener)
+            }
+            None => None,
+        };
         // Never blocks on the IdP: discovery retries in the background, and readiness does not
         // depend on it (an IdP outage must not block deploys).
         let oidc = match config.auth_settings() {
@@ -80,13 +106,21 @@ impl Application {
         let state = AppState::new(config, pool, secrets, oidc);
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             background,
+            sealer,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The metrics listener's port, when METRICS_PORT is set (0 there picks a free one).
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -98,48 +132,81 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `signal` completes; then stops accepting, reports unready, lets in-flight
-    /// requests finish within the grace period and returns.
+    /// Serves until `signal` completes; then reports unready, stops accepting (new connections
+    /// are refused), lets in-flight requests finish within the grace period and returns.
     pub async fn run_until(
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace;
+        let header_read_timeout = self.state.config.limits.header_read_timeout;
         let readiness = self.state.readiness.clone();
         let pool = self.state.pool.clone();
         let background = self.background;
+        let sealer = self.sealer;
+        let private = match self.metrics_listener {
+            Some(listener) => {
+                let handle = crate::metrics::install();
+                let upkeep = crate::metrics::spawn_upkeep(handle.clone());
+                let routes = crate::metrics::router(handle, self.state.clone());
+                tracing::info!(port = listener.local_addr()?.port(), "metrics listening");
+                Some((listener, routes, upkeep))
+            }
+            None => None,
+        };
         let app = router(self.state);
         tracing::info!(port = self.listener.local_addr()?.port(), "listening");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        let mut server = std::pin::pin!(server.into_future());
-        tokio::select! {
-            result = &mut server => return result,
-            () = signal => {}
-        }
-        tracing::info!(
-            grace_seconds = grace.as_secs(),
-            "shutdown signal received: draining"
-        );
-        readiness.begin_shutdown();
-        let _ = stop_tx.send(());
-        let result = match tokio::time::timeout(grace, server).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!("grace period over: in-flight requests dropped");
-                Ok(())
+        let graceful = GracefulShutdown::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let upkeep = {
+            let (metrics_listener, upkeep) = match private {
+                Some((listener, routes, upkeep)) => (Some((listener, routes)), Some(upkeep)),
+                None => (None, None),
+            };
+            let public = server::accept_until(
+                self.listener,
+                app,
+                header_read_timeout,
+                &graceful,
+                stop_rx.clone(),
+            );
+            let metrics = async {
+                if let Some((listener, routes)) = metrics_listener {
+                    server::accept_until(listener, routes, header_read_timeout, &graceful, stop_rx)
+                        .await;
+                }
+            };
+            let mut accepting = std::pin::pin!(futures::future::join(public, metrics));
+            let accepting_ended = tokio::select! {
+                _ = &mut accepting => true,
+                () = signal => false,
+            };
+            tracing::info!(
+                grace_seconds = grace.as_secs(),
+                "shutdown signal received: draining"
+            );
+            readiness.begin_shutdown();
+            let _ = stop_tx.send(true);
+            if !accepting_ended {
+                accepting.await;
             }
+            upkeep
         };
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over: in-flight requests dropped");
+        }
+        if let Some(upkeep) = upkeep {
+            upkeep.abort();
+        }
         let _ = background.send(true);
+        // The sealer's last round seals what was just recorded, before the pool closes.
+        let _ = tokio::time::timeout(Duration::from_secs(5), sealer).await;
         pool.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
 

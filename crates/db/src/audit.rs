@@ -45,6 +45,8 @@ pub struct NewAuditEvent<'a> {
     pub user_agent: Option<&'a str>,
     /// For updates: the names of the changed fields.
     pub changed_fields: Option<&'a [&'a str]>,
+    /// Made under break-glass (emergency) access.
+    pub emergency: bool,
 }
 
 pub(crate) fn truncate_user_agent(text: &str) -> &str {
@@ -67,8 +69,8 @@ pub async fn record(
 ) -> Result<AuditEventId, sqlx::Error> {
     sqlx::query_scalar(
         "insert into audit_events (tenant_id, actor_user_id, actor_subject, action, \
-         resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11) returning id",
+         resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields, \
+         emergency) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12) returning id",
     )
     .bind(event.tenant_id)
     .bind(event.actor_user_id)
@@ -85,6 +87,7 @@ pub async fn record(
             .map(|ua| truncate_chars(ua, USER_AGENT_MAX_CHARS)),
     )
     .bind(event.changed_fields)
+    .bind(event.emergency)
     .fetch_one(conn)
     .await
 }
@@ -106,6 +109,8 @@ pub struct AuditEvent {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     pub changed_fields: Option<Vec<String>>,
+    /// Made under break-glass (emergency) access.
+    pub emergency: bool,
     /// Its place in the tenant's hash chain; `None` until sealed.
     pub seq: Option<i64>,
     pub sealed_at: Option<OffsetDateTime>,
@@ -123,6 +128,8 @@ pub struct AuditFilter {
     pub from: Option<OffsetDateTime>,
     /// Occurred before (exclusive).
     pub to: Option<OffsetDateTime>,
+    /// Only break-glass (emergency) accesses when `Some(true)`.
+    pub emergency: Option<bool>,
 }
 
 /// One page of the tenant's events, newest first, keyset on (occurred_at, id): each filter has an
@@ -139,7 +146,7 @@ pub async fn list(
     let mut query = QueryBuilder::<Postgres>::new(
         "select id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
          resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, \
-         changed_fields, seq, sealed_at from audit_events where tenant_id = ",
+         changed_fields, emergency, seq, sealed_at from audit_events where tenant_id = ",
     );
     query.push_bind(tenant);
     if let Some(actor) = filter.actor {
@@ -157,6 +164,14 @@ pub async fn list(
         query
             .push(" and resource_id = ")
             .push_bind(resource_id.clone());
+    }
+    if let Some(emergency) = filter.emergency {
+        // A literal, so the partial index on emergency events is usable.
+        query.push(if emergency {
+            " and emergency"
+        } else {
+            " and not emergency"
+        });
     }
     if let Some(from) = filter.from {
         query.push(" and occurred_at >= ").push_bind(from);

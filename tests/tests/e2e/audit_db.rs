@@ -270,7 +270,8 @@ async fn the_background_sealer_seals_within_a_second_and_stops_on_shutdown() {
     let m = migrated().await;
     let a = tenant(&m.pool, "org-a").await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sealer = audit_chain::spawn_sealer(m.pool.clone(), Duration::from_millis(100), stopped);
+    let sealer =
+        audit_chain::spawn_sealer(m.pool.clone(), Duration::from_millis(100), stopped, |_| {});
     let id = record(&m.pool, a, "document.read").await;
     let sealed = haven_tests::eventually(Duration::from_secs(2), || async {
         let seq: Option<i64> = sqlx::query_scalar("select seq from audit_events where id = $1")

@@ -40,6 +40,19 @@ async fn app_with(idp: &Idp, extra: &[(&str, &str)]) -> TestApp {
         .await
         .unwrap();
     pool.close().await;
+    // Discovery runs in the background from start-up; until it is done, tokens get 503 (by
+    // design). Tests begin once a token validates.
+    let probe = idp.token(json!({})).await;
+    let ready = haven_tests::eventually(Duration::from_secs(15), || {
+        let request = app
+            .client
+            .get(app.url("/api/v1/auth/validate"))
+            .bearer_auth(&probe)
+            .send();
+        async move { matches!(request.await, Ok(r) if r.status() == 200) }
+    })
+    .await;
+    assert!(ready, "the service discovered the identity provider");
     app
 }
 

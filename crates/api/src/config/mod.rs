@@ -1,6 +1,7 @@
 //! Configuration: read from the environment once, validated once, passed down as `Arc<Config>`.
 
 mod env;
+mod limits;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,6 +13,7 @@ use crate::auth::{Algorithm, AudienceMode, AuthSettings};
 
 pub use env::ConfigError;
 use env::Env;
+pub use limits::{LimitsConfig, MetricsConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -102,12 +104,19 @@ pub struct Config {
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
     pub docs_enabled: bool,
+    /// DEV_TENANT_EXTERNAL_ID: a tenant created at start if missing, so a local IdP's tokens
+    /// work at once. Development only: refused in any other environment.
+    pub dev_tenant_external_id: Option<String>,
     /// Names (never values) of the variables set in the environment: start-up warns when a key
     /// the Secrets Manager secret supplies is also set here.
     pub environment_names: std::collections::BTreeSet<String>,
     /// Routes that exist only to test the service itself (slow and panicking handlers).
     /// Refused in production.
     pub test_routes_enabled: bool,
+    /// Rate limits, the concurrency cap and the header read timeout (per replica).
+    pub limits: LimitsConfig,
+    /// The private Prometheus listener; `None` when METRICS_PORT is unset.
+    pub metrics: Option<MetricsConfig>,
 }
 
 impl Config {
@@ -253,6 +262,21 @@ impl Config {
         if test_routes_enabled && production {
             return Err(env.invalid("ENABLE_TEST_ROUTES", "must not be set in production"));
         }
+        let dev_tenant_external_id = env.text("DEV_TENANT_EXTERNAL_ID")?;
+        if let Some(id) = &dev_tenant_external_id {
+            if environment != Environment::Development {
+                return Err(env.invalid(
+                    "DEV_TENANT_EXTERNAL_ID",
+                    "is only allowed when ENVIRONMENT=development (tenants are never created automatically elsewhere)",
+                ));
+            }
+            if !crate::auth::is_valid_tenant_id(id) {
+                return Err(env.invalid(
+                    "DEV_TENANT_EXTERNAL_ID",
+                    "must be 1 to 128 characters of letters, digits and . _ : @ / -",
+                ));
+            }
+        }
 
         let config = Config {
             environment,
@@ -281,12 +305,15 @@ impl Config {
             body_limit_bytes: env.bounded("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)?
                 as usize,
             docs_enabled,
+            dev_tenant_external_id,
             environment_names: vars
                 .iter()
                 .filter(|(_, v)| !v.trim().is_empty())
                 .map(|(k, _)| k.clone())
                 .collect(),
             test_routes_enabled,
+            limits: limits::limits(&env)?,
+            metrics: limits::metrics(&env, port)?,
         };
         if let Some(settings) = config.auth_settings() {
             settings

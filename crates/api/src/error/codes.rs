@@ -38,6 +38,7 @@ registry! {
     TENANT_002 = (FORBIDDEN, "Tenant is suspended");
     RES_001 = (NOT_FOUND, "Resource not found");
     RES_002 = (CONFLICT, "Resource conflict");
+    IDEM_001 = (UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request");
     REQ_001 = (METHOD_NOT_ALLOWED, "Method not allowed");
     REQ_002 = (PAYLOAD_TOO_LARGE, "Request body is too large");
     REQ_003 = (UNSUPPORTED_MEDIA_TYPE, "Unsupported content type");

@@ -34,6 +34,10 @@ pub enum Role {
     Editor,
     /// Reads documents.
     Viewer,
+    /// Emergency ("break-glass") access: reads documents when the normal roles would not allow
+    /// it. Every audited action of such a caller is flagged `emergency` and every request is
+    /// logged at warn, so each use can be reviewed.
+    BreakGlass,
 }
 
 impl Role {
@@ -43,6 +47,7 @@ impl Role {
             "auditor" => Some(Self::Auditor),
             "editor" => Some(Self::Editor),
             "viewer" | "reader" => Some(Self::Viewer),
+            "break_glass" | "break-glass" | "emergency_access" => Some(Self::BreakGlass),
             _ => None,
         }
     }
@@ -60,6 +65,10 @@ pub struct Principal {
 }
 
 impl Principal {
+    pub fn is_break_glass(&self) -> bool {
+        self.roles.contains(&Role::BreakGlass)
+    }
+
     pub fn has_any(&self, roles: &[Role]) -> bool {
         self.roles.iter().any(|r| roles.contains(r))
     }
@@ -147,6 +156,9 @@ pub async fn require_auth(
     let span = tracing::Span::current();
     span.record("tenant_id", tracing::field::display(principal.tenant_id));
     span.record("user_id", tracing::field::display(principal.user_id));
+    if principal.is_break_glass() {
+        tracing::warn!(emergency = true, "break-glass access");
+    }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }

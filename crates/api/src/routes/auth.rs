@@ -44,6 +44,7 @@ pub async fn validate(principal: Principal) -> Json<ValidateResponse> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LoginQuery {
     /// Where the IdP sends the browser back: an allowed origin or a URL under it.
@@ -64,6 +65,7 @@ pub struct LoginResponse {
     responses(
         (status = 200, body = LoginResponse),
         (status = 400, description = "redirect_uri is not under an allowed origin (AUTH_006)", body = ErrorEnvelope),
+        (status = 422, description = "redirect_uri missing, or an unknown query parameter", body = ErrorEnvelope),
         (status = 503, description = "Identity provider unavailable or login not configured", body = ErrorEnvelope),
     ))]
 pub async fn login(

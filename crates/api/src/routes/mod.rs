@@ -1,4 +1,8 @@
 //! HTTP handlers, one module per resource.
 
+pub mod audit;
 pub mod auth;
+pub mod documents;
 pub mod me;
+pub mod params;
+pub mod users;

@@ -17,6 +17,7 @@
 //! | client_ip | optional text, as PostgreSQL's `host(client_ip)` prints it |
 //! | user_agent | optional text |
 //! | changed_fields | optional: 0x00, or 0x01, u32 count, then each as text |
+//! | emergency | one byte: 0x00, or 0x01 for break-glass access |
 //!
 //! Text is a u32 big-endian byte length and the UTF-8 bytes; an optional value is 0x00 when
 //! absent, 0x01 followed by the value when present. The chain columns other than seq are not
@@ -46,13 +47,14 @@ pub(crate) struct ChainEvent {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     pub changed_fields: Option<Vec<String>>,
+    pub emergency: bool,
 }
 
 /// The columns `ChainEvent` reads, in SQL.
 macro_rules! chain_event_columns {
     () => {
         "id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
-         resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields"
+         resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, emergency"
     };
 }
 pub(crate) use chain_event_columns;
@@ -100,6 +102,7 @@ pub(crate) fn encode(seq: i64, event: &ChainEvent) -> Vec<u8> {
             text(o, field);
         }
     });
+    out.push(u8::from(event.emergency));
     out
 }
 
@@ -131,6 +134,7 @@ mod tests {
             client_ip: Some("10.0.0.1".into()),
             user_agent: None,
             changed_fields: Some(vec!["title".into()]),
+            emergency: false,
         }
     }
 

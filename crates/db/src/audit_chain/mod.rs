@@ -30,11 +30,13 @@ pub const SEAL_BATCH: usize = 500;
 /// Runs [`seal_pending`] every `every` until `shutdown` turns true (or its sender is dropped),
 /// then once more, so events recorded just before shutdown do not wait for another replica.
 /// Every replica may run one: the sealer is safe to run concurrently. Errors (the database
-/// being away, say) are logged and retried on the next tick.
+/// being away, say) are logged and retried on the next tick. `on_sealed` hears how many events
+/// each round sealed (every event is sealed exactly once, by one replica), e.g. for a metric.
 pub fn spawn_sealer(
     pool: PgPool,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
+    on_sealed: fn(usize),
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
@@ -44,7 +46,7 @@ pub fn spawn_sealer(
                 break;
             }
             tokio::select! {
-                _ = ticker.tick() => seal_logged(&pool).await,
+                _ = ticker.tick() => seal_logged(&pool, on_sealed).await,
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         break;
@@ -52,14 +54,17 @@ pub fn spawn_sealer(
                 }
             }
         }
-        seal_logged(&pool).await;
+        seal_logged(&pool, on_sealed).await;
     })
 }
 
-async fn seal_logged(pool: &PgPool) {
+async fn seal_logged(pool: &PgPool, on_sealed: fn(usize)) {
     match seal_pending(pool, SEAL_BATCH).await {
         Ok(0) => {}
-        Ok(sealed) => tracing::debug!(sealed, "audit events sealed"),
+        Ok(sealed) => {
+            tracing::debug!(sealed, "audit events sealed");
+            on_sealed(sealed);
+        }
         Err(error) => tracing::warn!(error = %error, "sealing audit events failed; will retry"),
     }
 }

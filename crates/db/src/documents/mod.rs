@@ -118,10 +118,11 @@ pub async fn get_audited(
         columns!(),
         "  from documents where tenant_id = $1 and id = $2 and deleted_at is null),",
         " recorded as (insert into audit_events (tenant_id, actor_user_id, actor_subject, action,",
-        "  resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields)",
+        "  resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields,",
+        "  emergency)",
         "  select $3, $4, $5, $6, $7, $8,",
         "  case when exists (select 1 from found) then $9 else $10 end,",
-        "  $11, $12::inet, $13, $14)",
+        "  $11, $12::inet, $13, $14, $15)",
         " select * from found"
     ))
     .bind(tenant)
@@ -138,6 +139,7 @@ pub async fn get_audited(
     .bind(event.client_ip.map(|ip| ip.to_string()))
     .bind(event.user_agent.map(crate::audit::truncate_user_agent))
     .bind(event.changed_fields)
+    .bind(event.emergency)
     .fetch_optional(conn)
     .await
 }

@@ -77,6 +77,7 @@ pub(crate) fn event<'a>(tenant: TenantId, action: &'a str) -> NewAuditEvent<'a> 
         client_ip: Some("192.0.2.7".parse().unwrap()),
         user_agent: Some("tests/1.0"),
         changed_fields: None,
+        emergency: false,
     }
 }
 

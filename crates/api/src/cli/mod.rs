@@ -1,4 +1,7 @@
-//! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`.
+//! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
+//! `tenants create|list|suspend|activate`, `audit verify`.
+
+mod operators;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::startup::Application;
 use crate::telemetry;
+pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +45,16 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Manage tenants (operator command; runs as the database owner, not tenant-scoped).
+    Tenants {
+        #[command(subcommand)]
+        action: TenantsAction,
+    },
+    /// Check the tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
     },
 }
 
@@ -88,6 +102,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             telemetry::init(&config.log_level);
             migrate(&config, action).await
         }
+        Command::Tenants { action } => match load_config() {
+            Ok(config) => operators::tenants(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Audit { action } => match load_config() {
+            Ok(config) => operators::audit(&config, action).await,
+            Err(code) => code,
+        },
         Command::Serve => {
             let config = match load_config() {
                 Ok(config) => config,

@@ -1,0 +1,132 @@
+//! Settings for load limits (rate limits, concurrency cap, header read timeout) and metrics.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use super::env::{ConfigError, Env};
+
+/// Per-replica limits: every number here applies to one process. N replicas behind a balancer
+/// admit up to N times as much (see docs/API.md, "Rate limits").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// RATE_LIMIT_ENABLED: off only for benchmarks and fuzzing against a local service.
+    pub rate_limit_enabled: bool,
+    /// Sustained requests per minute for one authenticated subject in one tenant.
+    pub principal_per_minute: u32,
+    /// How many of those may arrive at once (the bucket size).
+    pub principal_burst: u32,
+    /// Sustained requests per minute for one client IP without credentials, authentication
+    /// failures included.
+    pub anon_per_minute: u32,
+    pub anon_burst: u32,
+    /// Requests served at once; beyond it a request is shed with 503 at once, never queued.
+    pub max_concurrent_requests: usize,
+    /// A client must finish sending its request headers within this long (slowloris); an idle
+    /// keep-alive connection is closed after the same time.
+    pub header_read_timeout: Duration,
+}
+
+/// The private Prometheus listener (METRICS_PORT); absent when METRICS_PORT is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub bind_address: IpAddr,
+    /// 0 picks a free port (tests read it back from the application).
+    pub port: u16,
+}
+
+pub(super) fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
+    let principal_per_minute = env.bounded("RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000)? as u32;
+    let anon_per_minute = env.bounded("RATE_LIMIT_ANON_PER_MINUTE", 60, 1, 1_000_000)? as u32;
+    Ok(LimitsConfig {
+        rate_limit_enabled: env.flag("RATE_LIMIT_ENABLED", true)?,
+        principal_per_minute,
+        principal_burst: env.bounded("RATE_LIMIT_BURST", 100, 1, 1_000_000)? as u32,
+        anon_per_minute,
+        anon_burst: env.bounded("RATE_LIMIT_ANON_BURST", 30, 1, 1_000_000)? as u32,
+        max_concurrent_requests: env.bounded("MAX_CONCURRENT_REQUESTS", 512, 1, 100_000)? as usize,
+        header_read_timeout: Duration::from_secs(env.bounded(
+            "HEADER_READ_TIMEOUT_SECONDS",
+            10,
+            1,
+            300,
+        )?),
+    })
+}
+
+pub(super) fn metrics(env: &Env, port: u16) -> Result<Option<MetricsConfig>, ConfigError> {
+    if env.text("METRICS_PORT")?.is_none() {
+        return Ok(None);
+    }
+    let metrics_port = env.bounded("METRICS_PORT", 0, 0, 65_535)? as u16;
+    if metrics_port == port {
+        return Err(env.invalid(
+            "METRICS_PORT",
+            "must differ from PORT: metrics are never served on the public port",
+        ));
+    }
+    Ok(Some(MetricsConfig {
+        bind_address: env.parse_or("METRICS_BIND_ADDRESS", IpAddr::V4(Ipv4Addr::LOCALHOST))?,
+        port: metrics_port,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn limits_have_safe_defaults_and_read_their_variables() {
+        let empty = vars(&[]);
+        let defaults = limits(&Env::new(&empty)).unwrap();
+        assert!(defaults.rate_limit_enabled);
+        assert_eq!(
+            (defaults.principal_per_minute, defaults.anon_per_minute),
+            (600, 60)
+        );
+        assert_eq!(defaults.max_concurrent_requests, 512);
+        let set = vars(&[
+            ("RATE_LIMIT_PER_MINUTE", "120"),
+            ("RATE_LIMIT_ANON_BURST", "5"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "2"),
+        ]);
+        let read = limits(&Env::new(&set)).unwrap();
+        assert_eq!(read.principal_per_minute, 120);
+        assert_eq!(read.anon_burst, 5);
+        assert_eq!(read.header_read_timeout, Duration::from_secs(2));
+        let zero = vars(&[("MAX_CONCURRENT_REQUESTS", "0")]);
+        assert_eq!(
+            limits(&Env::new(&zero)).unwrap_err().variable,
+            "MAX_CONCURRENT_REQUESTS"
+        );
+    }
+
+    #[test]
+    fn metrics_are_off_unless_a_port_is_set_and_never_on_the_public_port() {
+        let empty = vars(&[]);
+        assert_eq!(metrics(&Env::new(&empty), 8000).unwrap(), None);
+        let set = vars(&[("METRICS_PORT", "9100")]);
+        let config = metrics(&Env::new(&set), 8000).unwrap().unwrap();
+        assert_eq!(config.port, 9100);
+        assert!(config.bind_address.is_loopback(), "loopback by default");
+        let same = vars(&[("METRICS_PORT", "8000")]);
+        let error = metrics(&Env::new(&same), 8000).unwrap_err();
+        assert_eq!(error.variable, "METRICS_PORT");
+        let bad = vars(&[
+            ("METRICS_PORT", "9100"),
+            ("METRICS_BIND_ADDRESS", "nowhere"),
+        ]);
+        assert_eq!(
+            metrics(&Env::new(&bad), 8000).unwrap_err().variable,
+            "METRICS_BIND_ADDRESS"
+        );
+    }
+}

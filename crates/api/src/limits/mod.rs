@@ -1,0 +1,84 @@
+//! Load limits, all per replica and in memory: rate limits (per client IP, per principal) and
+//! the concurrency cap that sheds excess load instead of queueing it.
+//!
+//! Each replica counts on its own: with N replicas behind a balancer a client may get up to N
+//! times the configured rate. Size the per-replica values as `wanted limit / replicas`
+//! (docs/API.md, "Rate limits").
+
+mod concurrency;
+mod headers;
+mod openapi;
+mod rate;
+
+use axum::http::StatusCode;
+
+use crate::error::{ErrorBody, codes};
+
+pub use concurrency::{ConcurrencyCap, shed_overload};
+pub use headers::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
+pub use openapi::document_limit_responses;
+pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
+
+/// Health probes are never limited or shed: a busy replica must still say it is alive, or the
+/// platform restarts it in the middle of its load.
+pub fn is_probe(path: &str) -> bool {
+    path.starts_with("/api/v1/health/")
+}
+
+/// A failed authentication, as opposed to an authenticated caller lacking a role: every 401,
+/// and the 403s that reject the token's tenant. These are what token guessing produces, so
+/// they are throttled per client IP and counted by code in the metrics.
+pub fn is_auth_failure(status: StatusCode, body: Option<&ErrorBody>) -> bool {
+    if status == StatusCode::UNAUTHORIZED {
+        return true;
+    }
+    status == StatusCode::FORBIDDEN
+        && body.is_some_and(|b| {
+            [
+                codes::AUTH_005,
+                codes::AUTH_007,
+                codes::TENANT_001,
+                codes::TENANT_002,
+            ]
+            .contains(&b.code)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn body(code: crate::error::ErrorCode) -> ErrorBody {
+        ErrorBody {
+            code,
+            message: Cow::Borrowed(code.message),
+            details: Vec::new(),
+            extra: None,
+        }
+    }
+
+    #[test]
+    fn a_401_or_a_rejected_tenant_is_an_auth_failure_but_a_missing_role_is_not() {
+        assert!(is_auth_failure(StatusCode::UNAUTHORIZED, None));
+        assert!(is_auth_failure(
+            StatusCode::FORBIDDEN,
+            Some(&body(codes::TENANT_001))
+        ));
+        assert!(!is_auth_failure(
+            StatusCode::FORBIDDEN,
+            Some(&body(codes::AUTH_009))
+        ));
+        assert!(!is_auth_failure(StatusCode::FORBIDDEN, None));
+        assert!(!is_auth_failure(StatusCode::NOT_FOUND, None));
+    }
+
+    #[test]
+    fn only_the_health_probes_are_exempt() {
+        assert!(is_probe("/api/v1/health/live"));
+        assert!(is_probe("/api/v1/health/ready"));
+        assert!(!is_probe("/api/v1/healthz"));
+        assert!(!is_probe("/api/v1/me"));
+    }
+}

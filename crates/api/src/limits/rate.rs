@@ -1,0 +1,285 @@
+//! Rate limits (GCRA, from `governor`): per client IP for requests without credentials and for
+//! authentication failures (token guessing), per subject and tenant for authenticated requests.
+//! State is a DashMap per limiter, pruned every half minute so memory stays bounded.
+
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use haven_db::ids::{TenantId, UserId};
+
+use super::headers::{self, Budget};
+use super::{is_auth_failure, is_probe};
+use crate::client_ip::ClientIp;
+use crate::config::LimitsConfig;
+use crate::error::ErrorBody;
+use crate::principal::Principal;
+
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
+
+type Limiter<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// One keyed limiter: `per_minute` sustained, `burst` at once.
+struct Keyed<K: Hash + Eq + Clone> {
+    limiter: Limiter<K>,
+    burst: u32,
+    interval: Duration,
+}
+
+impl<K: Hash + Eq + Clone> Keyed<K> {
+    fn new(per_minute: u32, burst: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Self {
+            limiter: RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
+            burst: quota.burst_size().get(),
+            interval: quota.replenish_interval(),
+        }
+    }
+
+    /// Takes one request from `key`'s budget; `Err` holds how long until one is available.
+    fn check(&self, key: &K) -> Result<Budget, Duration> {
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity().min(self.burst);
+                Ok(Budget {
+                    limit: self.burst,
+                    remaining,
+                    reset: self.interval * (self.burst - remaining),
+                })
+            }
+            Err(not_until) => Err(not_until.wait_time_from(self.limiter.clock().now())),
+        }
+    }
+
+    /// Forgets keys whose bucket is full again (indistinguishable from a new key).
+    fn housekeep(&self, scope: &'static str) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+        metrics::gauge!("rate_limit_tracked_keys", "scope" => scope).set(self.limiter.len() as f64);
+    }
+}
+
+/// Runs `housekeep` every half minute for as long as `limits` lives (and a runtime exists).
+fn spawn_housekeeping<T: Send + Sync + 'static>(limits: &Arc<T>, housekeep: fn(&T)) {
+    let weak: Weak<T> = Arc::downgrade(limits);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(limits) => housekeep(&limits),
+                    None => break,
+                }
+            }
+        });
+    }
+}
+
+/// An IPv6 client usually holds a whole /64: keying on the full address would let it rotate
+/// through 2^64 keys, so IPv6 addresses are limited per /64.
+fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
+}
+
+/// Marks a response as served to an authenticated principal (set inside `require_auth`), so
+/// the per-IP layer leaves it to the per-principal limit.
+#[derive(Debug, Clone, Copy)]
+struct Authenticated;
+
+/// The per-IP budget, shared by requests without credentials and by authentication failures.
+pub struct IpLimits {
+    keyed: Keyed<IpAddr>,
+    /// IPs whose budget ran out on credentialed requests: until the instant, any request with
+    /// credentials from them is refused before its token is even looked at.
+    penalties: DashMap<IpAddr, Instant>,
+}
+
+impl IpLimits {
+    /// `None` when rate limiting is disabled.
+    pub fn from_config(config: &LimitsConfig) -> Option<Arc<Self>> {
+        if !config.rate_limit_enabled {
+            return None;
+        }
+        let limits = Arc::new(Self {
+            keyed: Keyed::new(config.anon_per_minute, config.anon_burst),
+            penalties: DashMap::new(),
+        });
+        spawn_housekeeping(&limits, Self::housekeep);
+        Some(limits)
+    }
+
+    fn housekeep(&self) {
+        self.keyed.housekeep("ip");
+        let now = Instant::now();
+        self.penalties.retain(|_, until| *until > now);
+        self.penalties.shrink_to_fit();
+    }
+
+    fn penalty(&self, key: &IpAddr) -> Option<Duration> {
+        let until = self.penalties.get(key).map(|entry| *entry)?;
+        until.checked_duration_since(Instant::now())
+    }
+}
+
+/// Middleware (global stack): the per-IP limit. Requests without credentials spend the IP's
+/// budget up front. Requests with credentials spend it only when they do not end up
+/// authenticated (a failure, or a public route that ignored the header) and the server did not
+/// fail; once it is spent, further credentialed requests from that IP are refused until it
+/// refills.
+pub async fn per_ip(
+    State(limits): State<Option<Arc<IpLimits>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = request.extensions().get::<ClientIp>().copied();
+    let (Some(limits), Some(ClientIp(ip))) = (limits, client) else {
+        return next.run(request).await;
+    };
+    if is_probe(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let key = ip_key(ip);
+    let burst = limits.keyed.burst;
+    if !request.headers().contains_key(AUTHORIZATION) {
+        return match limits.keyed.check(&key) {
+            Ok(budget) => {
+                let mut response = next.run(request).await;
+                headers::apply(response.headers_mut(), budget);
+                response
+            }
+            Err(wait) => headers::too_many_requests(burst, wait, "ip"),
+        };
+    }
+    if let Some(wait) = limits.penalty(&key) {
+        return headers::too_many_requests(burst, wait, "auth_failures");
+    }
+    let mut response = next.run(request).await;
+    // Authenticated: the per-principal limit counted it. A server error (the IdP or the
+    // database unavailable) is not the client's doing and spends nothing.
+    if response.extensions().get::<Authenticated>().is_some() || response.status().is_server_error()
+    {
+        return response;
+    }
+    let failed = is_auth_failure(response.status(), response.extensions().get::<ErrorBody>());
+    match limits.keyed.check(&key) {
+        Ok(budget) => {
+            headers::apply(response.headers_mut(), budget);
+            response
+        }
+        Err(wait) => {
+            limits.penalties.insert(key, Instant::now() + wait);
+            if failed {
+                headers::too_many_requests(burst, wait, "auth_failures")
+            } else {
+                // The request did its work already: answer it, refuse the next ones.
+                response
+            }
+        }
+    }
+}
+
+/// The per-principal budget: one bucket per (tenant, user), i.e. per subject in a tenant.
+pub struct PrincipalLimits {
+    keyed: Keyed<(TenantId, UserId)>,
+}
+
+impl PrincipalLimits {
+    /// `None` when rate limiting is disabled (the layer then only marks responses).
+    pub fn from_config(config: &LimitsConfig) -> Option<Arc<Self>> {
+        if !config.rate_limit_enabled {
+            return None;
+        }
+        let limits = Arc::new(Self {
+            keyed: Keyed::new(config.principal_per_minute, config.principal_burst),
+        });
+        spawn_housekeeping(&limits, |l: &Self| l.keyed.housekeep("principal"));
+        Some(limits)
+    }
+}
+
+/// Route layer, placed inside `require_auth` (it needs the [`Principal`]): the per-principal
+/// limit, with the RateLimit headers on every authenticated response.
+pub async fn per_principal(
+    State(limits): State<Option<Arc<PrincipalLimits>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let key = request
+        .extensions()
+        .get::<Principal>()
+        .map(|p| (p.tenant_id, p.user_id));
+    if key.is_none() {
+        tracing::error!("per-principal rate limit runs outside require_auth: not limiting");
+    }
+    let budget = match (limits, key) {
+        (Some(limits), Some(key)) => match limits.keyed.check(&key) {
+            Ok(budget) => Some(budget),
+            Err(wait) => {
+                let mut response =
+                    headers::too_many_requests(limits.keyed.burst, wait, "principal");
+                response.extensions_mut().insert(Authenticated);
+                return response;
+            }
+        },
+        _ => None,
+    };
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(Authenticated);
+    if let Some(budget) = budget {
+        headers::apply(response.headers_mut(), budget);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_a_budget_per_64_and_mapped_ipv4_is_plain_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_ne!(ip_key(a), ip_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(ip_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_burst_is_admitted_then_refused_with_the_wait_until_the_next_request() {
+        let keyed = Keyed::new(60, 3);
+        let key = "192.0.2.1".parse::<IpAddr>().unwrap();
+        let budgets: Vec<u32> = (0..3)
+            .map(|_| keyed.check(&key).unwrap().remaining)
+            .collect();
+        assert_eq!(budgets, vec![2, 1, 0]);
+        let wait = keyed.check(&key).unwrap_err();
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        let other = "192.0.2.2".parse::<IpAddr>().unwrap();
+        assert_eq!(
+            keyed.check(&other).unwrap().remaining,
+            2,
+            "keys are separate"
+        );
+    }
+}

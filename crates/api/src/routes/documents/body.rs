@@ -1,0 +1,245 @@
+//! The request bodies of create and update, their checks, and the hash an Idempotency-Key is
+//! bound to.
+
+use haven_db::documents::{DocumentPatch, NewDocument};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::DocumentStatus;
+use super::validate;
+use crate::error::ApiError;
+use crate::routes::params::Problems;
+
+/// A new document. Unknown fields are refused (422).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDocument {
+    /// 1 to 500 characters, not blank.
+    #[schema(min_length = 1, max_length = 500)]
+    pub title: String,
+    /// A file name (no `/` or `\`), 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
+    pub filename: String,
+    /// A media type such as `application/pdf`, at most 255 characters.
+    #[schema(min_length = 3, max_length = 255, example = "application/pdf")]
+    pub content_type: String,
+    /// 0 or more; 0 when absent.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub size_bytes: i64,
+    /// `pending` when absent.
+    #[serde(default)]
+    pub status: Option<DocumentStatus>,
+    /// A JSON object, at most 64 KiB as JSON text; `{}` when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Where the file is stored, 1 to 2048 characters.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 2048)]
+    pub storage_location: Option<String>,
+}
+
+/// A partial update: only the fields present change. At least one field is required; `null` is
+/// accepted only for `storage_location` (which it clears). Unknown fields are refused (422).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDocument {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    pub filename: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    pub content_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i64, minimum = 0)]
+    pub size_bytes: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = DocumentStatus)]
+    pub status: Option<Option<DocumentStatus>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    pub metadata: Option<Option<Map<String, Value>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048)]
+    pub storage_location: Option<Option<String>>,
+}
+
+/// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl CreateDocument {
+    /// The checked document, or 422 with every problem.
+    pub(super) fn validate(self) -> Result<NewDocument, ApiError> {
+        let mut problems = Problems::default();
+        validate::title(&mut problems, &self.title);
+        validate::filename(&mut problems, &self.filename);
+        validate::content_type(&mut problems, &self.content_type);
+        validate::size_bytes(&mut problems, self.size_bytes);
+        let metadata = Value::Object(self.metadata.unwrap_or_default());
+        validate::metadata(&mut problems, &metadata);
+        validate::storage_location(&mut problems, self.storage_location.as_deref());
+        problems.finish()?;
+        Ok(NewDocument {
+            title: self.title,
+            filename: self.filename,
+            content_type: self.content_type,
+            size_bytes: self.size_bytes,
+            status: self.status.unwrap_or(DocumentStatus::Pending).into(),
+            metadata,
+            storage_location: self.storage_location,
+        })
+    }
+}
+
+/// Required in a patch when present: `null` is a problem.
+fn not_null<T>(problems: &mut Problems, field: &str, value: Option<Option<T>>) -> Option<T> {
+    match value {
+        Some(None) => {
+            problems.add(field, "must not be null");
+            None
+        }
+        other => other.flatten(),
+    }
+}
+
+impl UpdateDocument {
+    pub(super) fn validate(self) -> Result<DocumentPatch, ApiError> {
+        let mut problems = Problems::default();
+        let title = not_null(&mut problems, "title", self.title);
+        let filename = not_null(&mut problems, "filename", self.filename);
+        let content_type = not_null(&mut problems, "content_type", self.content_type);
+        let size_bytes = not_null(&mut problems, "size_bytes", self.size_bytes);
+        let status = not_null(&mut problems, "status", self.status);
+        let metadata = not_null(&mut problems, "metadata", self.metadata).map(Value::Object);
+        if let Some(title) = &title {
+            validate::title(&mut problems, title);
+        }
+        if let Some(filename) = &filename {
+            validate::filename(&mut problems, filename);
+        }
+        if let Some(content_type) = &content_type {
+            validate::content_type(&mut problems, content_type);
+        }
+        if let Some(size) = size_bytes {
+            validate::size_bytes(&mut problems, size);
+        }
+        if let Some(metadata) = &metadata {
+            validate::metadata(&mut problems, metadata);
+        }
+        if let Some(Some(location)) = &self.storage_location {
+            validate::storage_location(&mut problems, Some(location));
+        }
+        let patch = DocumentPatch {
+            title,
+            filename,
+            content_type,
+            size_bytes,
+            status: status.map(Into::into),
+            metadata,
+            storage_location: self.storage_location,
+        };
+        if problems.is_empty() && patch == DocumentPatch::default() {
+            problems.add("body", "at least one field is required");
+        }
+        problems.finish()?;
+        Ok(patch)
+    }
+}
+
+/// JSON with object keys sorted at every level: equal documents give equal bytes, however the
+/// client ordered its keys.
+fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_json(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The hash an `Idempotency-Key` is bound to: the request as validated, defaults applied, so a
+/// retry that spells the same document differently (key order, an explicit default) matches.
+pub(super) fn request_hash(new: &NewDocument) -> [u8; 32] {
+    let value = serde_json::json!({
+        "title": new.title,
+        "filename": new.filename,
+        "content_type": new.content_type,
+        "size_bytes": new.size_bytes,
+        "status": new.status.as_str(),
+        "metadata": new.metadata,
+        "storage_location": new.storage_location,
+    });
+    let mut text = String::new();
+    canonical_json(&value, &mut text);
+    Sha256::digest(text.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn new(metadata: Value) -> NewDocument {
+        CreateDocument {
+            title: "t".into(),
+            filename: "f.pdf".into(),
+            content_type: "application/pdf".into(),
+            size_bytes: 1,
+            status: None,
+            metadata: metadata.as_object().cloned(),
+            storage_location: None,
+        }
+        .validate()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_request_hash_ignores_key_order_but_not_values() {
+        let a = request_hash(&new(json!({"a": 1, "b": {"x": [1, 2], "y": null}})));
+        let b = request_hash(&new(json!({"b": {"y": null, "x": [1, 2]}, "a": 1})));
+        let c = request_hash(&new(json!({"a": 2, "b": {"x": [1, 2], "y": null}})));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn an_empty_or_null_patch_is_refused() {
+        assert!(UpdateDocument::default().validate().is_err());
+        let nulled: UpdateDocument = serde_json::from_value(json!({"title": null})).unwrap();
+        assert!(nulled.validate().is_err());
+        let cleared: UpdateDocument =
+            serde_json::from_value(json!({"storage_location": null})).unwrap();
+        assert_eq!(cleared.validate().unwrap().storage_location, Some(None));
+    }
+}

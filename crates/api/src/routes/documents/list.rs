@@ -1,0 +1,115 @@
+//! `GET /api/v1/documents`: the tenant's live documents, newest first, cursor-paginated.
+
+use axum::Json;
+use axum::extract::State;
+use haven_db::audit::AuditOutcome;
+use haven_db::documents::{self, DocumentFilter};
+use haven_db::tenant::TenantTx;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{DocumentResponse, DocumentStatus, READERS, RESOURCE};
+use crate::audit_log::{Access, AuditContext};
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::openapi::ErrorEnvelope;
+use crate::principal::Principal;
+use crate::routes::params::{self, Problems};
+use crate::state::AppState;
+
+/// Query parameters of the document list. Unknown parameters are refused (422).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListDocumentsQuery {
+    /// The `next_cursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Only documents with this status.
+    #[param(value_type = Option<DocumentStatus>)]
+    pub status: Option<String>,
+    /// Only documents created at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub created_from: Option<String>,
+    /// Only documents created before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub created_to: Option<String>,
+}
+
+/// One page of documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentPage {
+    pub items: Vec<DocumentResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn status(text: Option<&str>) -> Result<Option<DocumentStatus>, String> {
+    match text {
+        None => Ok(None),
+        Some(text) => serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .map(Some)
+            .map_err(|_| "must be one of pending, processing, ready, failed, archived".to_owned()),
+    }
+}
+
+/// Lists the caller's tenant's documents, newest first (viewer, editor or admin). Walking the
+/// pages returns every document that existed when the walk began exactly once, whatever is
+/// created meanwhile.
+#[utoipa::path(get, path = "/documents", tag = "documents", operation_id = "list_documents",
+    security(("bearer" = [])),
+    params(ListDocumentsQuery),
+    responses(
+        (status = 200, body = DocumentPage),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "The caller's roles do not allow reading documents (AUTH_009)", body = ErrorEnvelope),
+        (status = 422, description = "Bad cursor, limit, status or time (VAL_001, with details)", body = ErrorEnvelope),
+    ))]
+pub async fn list_documents(
+    State(state): State<AppState>,
+    principal: Principal,
+    audit: AuditContext,
+    query: Result<ApiQuery<ListDocumentsQuery>, ApiError>,
+) -> Result<Json<DocumentPage>, ApiError> {
+    let access = Access::new("document.list", RESOURCE);
+    audit
+        .require_any(&state, &principal, READERS, access)
+        .await?;
+    let ApiQuery(query) = query?;
+    let mut problems = Problems::default();
+    let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
+    let limit = problems.take("limit", params::limit(query.limit.as_deref()));
+    let status = problems.take("status", status(query.status.as_deref()));
+    let created_from = problems.take(
+        "created_from",
+        params::timestamp(query.created_from.as_deref()),
+    );
+    let created_to = problems.take("created_to", params::timestamp(query.created_to.as_deref()));
+    problems.finish()?;
+    let filter = DocumentFilter {
+        status: status.flatten().map(Into::into),
+        created_from: created_from.flatten(),
+        created_to: created_to.flatten(),
+    };
+    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+    let page = documents::list(
+        &mut tx,
+        principal.tenant_id,
+        &filter,
+        cursor.flatten().as_ref(),
+        limit.unwrap_or_default(),
+    )
+    .await?;
+    haven_db::audit::record(
+        &mut tx,
+        &audit.event(&principal, access, AuditOutcome::Success),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(DocumentPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}

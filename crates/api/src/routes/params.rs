@@ -1,0 +1,154 @@
+//! Query and path parameters shared by the list endpoints: cursor, limit, RFC 3339 times, ids.
+//!
+//! Parameters arrive as text and are parsed here rather than by serde, so that every problem is
+//! reported as a 422 VAL_001 detail naming its parameter, all problems of a request at once.
+
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use haven_db::page::{Cursor, PageLimit};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{ApiError, FieldError, codes};
+
+/// Collects field problems; [`Problems::finish`] turns them into one 422 VAL_001.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// `value` when it is `Ok`; otherwise the problem is noted and `None` returned.
+    pub fn take<T>(&mut self, field: &str, value: Result<T, String>) -> Option<T> {
+        match value {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::new(codes::VAL_001).with_details(self.0))
+        }
+    }
+}
+
+/// The `cursor` parameter: absent, or a cursor this service issued.
+pub fn cursor(text: Option<&str>) -> Result<Option<Cursor>, String> {
+    match text {
+        None => Ok(None),
+        Some(text) => Cursor::decode(text)
+            .map(Some)
+            .map_err(|_| "not a cursor issued by this service".to_owned()),
+    }
+}
+
+/// The `limit` parameter: 1 to 100, 20 when absent.
+pub fn limit(text: Option<&str>) -> Result<PageLimit, String> {
+    let max = PageLimit::MAX.get();
+    match text {
+        None => Ok(PageLimit::DEFAULT),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| PageLimit::new(n).ok())
+            .ok_or_else(|| format!("must be an integer between 1 and {max}")),
+    }
+}
+
+/// An RFC 3339 timestamp (`2026-01-31T12:00:00Z`; encode `+` as `%2B` in a query string).
+pub fn timestamp(text: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
+    match text {
+        None => Ok(None),
+        Some(text) => OffsetDateTime::parse(text, &Rfc3339)
+            .map(Some)
+            .map_err(|_| "must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z".to_owned()),
+    }
+}
+
+/// A text filter: 1 to `max` characters, no control characters.
+pub fn text(value: Option<&str>, max: usize) -> Result<Option<String>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(format!(
+                "must be 1 to {max} characters, none of them control characters"
+            ))
+        }
+        Some(v) => Ok(Some(v.to_owned())),
+    }
+}
+
+/// The `{id}` path segment as text, whatever it holds (undecodable: empty; NUL: U+FFFD). It never
+/// rejects: a segment that is not a valid id is a 404 decided (and audited) by the handler, not a
+/// 400 from the extractor.
+#[derive(Debug, Clone, Default)]
+pub struct RawId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RawId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let text = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| id)
+            .unwrap_or_default();
+        // The text may be recorded in an audit event: PostgreSQL text cannot hold NUL.
+        Ok(Self(text.replace('\0', "\u{fffd}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_outside_one_to_a_hundred_and_non_numbers_are_problems() {
+        assert_eq!(limit(None).map(PageLimit::get), Ok(20));
+        assert_eq!(limit(Some("100")).map(PageLimit::get), Ok(100));
+        for bad in ["0", "101", "-1", "ten", ""] {
+            assert!(limit(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_must_be_rfc_3339() {
+        assert!(timestamp(Some("2026-01-31T12:00:00Z")).unwrap().is_some());
+        assert!(
+            timestamp(Some("2026-01-31T12:00:00+02:00"))
+                .unwrap()
+                .is_some()
+        );
+        assert!(timestamp(Some("2026-01-31")).is_err());
+        assert!(timestamp(Some("yesterday")).is_err());
+    }
+
+    #[test]
+    fn problems_become_one_validation_error_with_every_field() {
+        let mut problems = Problems::default();
+        assert!(problems.take("limit", limit(Some("0"))).is_none());
+        assert!(problems.take("cursor", cursor(Some("junk"))).is_none());
+        let error = problems.finish().unwrap_err();
+        assert_eq!(error.code(), codes::VAL_001);
+    }
+}

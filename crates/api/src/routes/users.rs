@@ -1,0 +1,110 @@
+//! `GET /api/v1/users`: the caller's tenant's users, for admins.
+
+use axum::Json;
+use axum::extract::State;
+use haven_db::audit::AuditOutcome;
+use haven_db::tenant::TenantTx;
+use haven_db::users::User;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::audit_log::{Access, AuditContext};
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::openapi::ErrorEnvelope;
+use crate::principal::{Principal, Role};
+use crate::routes::params::{self, Problems};
+use crate::state::AppState;
+
+/// Query parameters of the user list. Unknown parameters are refused (422).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// The `next_cursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+}
+
+/// A user of the tenant: a token subject seen at least once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: uuid::Uuid,
+    /// The token's `sub`.
+    pub subject: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_seen_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<User> for UserResponse {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.as_uuid(),
+            subject: u.subject,
+            email: u.email,
+            display_name: u.display_name,
+            last_seen_at: u.last_seen_at,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists the users of the caller's tenant, oldest first (admin only).
+#[utoipa::path(get, path = "/users", tag = "users", operation_id = "list_users",
+    security(("bearer" = [])),
+    params(ListUsersQuery),
+    responses(
+        (status = 200, body = UserPage),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Only admins may list users (AUTH_009)", body = ErrorEnvelope),
+        (status = 422, description = "Bad cursor or limit (VAL_001, with details)", body = ErrorEnvelope),
+    ))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+    audit: AuditContext,
+    query: Result<ApiQuery<ListUsersQuery>, ApiError>,
+) -> Result<Json<UserPage>, ApiError> {
+    let access = Access::new("user.list", "user");
+    audit
+        .require_any(&state, &principal, &[Role::Admin], access)
+        .await?;
+    let ApiQuery(query) = query?;
+    let mut problems = Problems::default();
+    let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
+    let limit = problems.take("limit", params::limit(query.limit.as_deref()));
+    problems.finish()?;
+    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+    let page = haven_db::users::list(
+        &mut tx,
+        principal.tenant_id,
+        cursor.flatten().as_ref(),
+        limit.unwrap_or_default(),
+    )
+    .await?;
+    haven_db::audit::record(
+        &mut tx,
+        &audit.event(&principal, access, AuditOutcome::Success),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(UserPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}

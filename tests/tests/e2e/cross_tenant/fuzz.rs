@@ -1,0 +1,282 @@
+//! The cross-tenant fuzz: 10 tenants, 3 users each, 3000 random creates, reads, lists, updates,
+//! deletes and cross-tenant probes, 32 in flight over HTTP (fixed seed). Throughout, no response
+//! carries another tenant's data and every cross-tenant id is 404; afterwards each tenant's list
+//! is exactly what it created and did not delete.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::documents::support::{Reply, World, new_doc};
+
+const TENANTS: usize = 10;
+const OPERATIONS: u64 = 3000;
+const IN_FLIGHT: usize = 32;
+const SEED: u64 = 0x4856_5a5a_2026;
+
+/// SplitMix64: a tiny deterministic generator (each operation gets its own stream).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[derive(Default)]
+struct Model {
+    /// Document id → owning tenant index, for every document whose create was answered.
+    owner: HashMap<String, usize>,
+    live: Vec<Vec<String>>,
+    /// Picked for deletion (in flight or done).
+    deleting: HashSet<String>,
+    /// Ids seen in lists before their create was answered: checked at the end.
+    early: Vec<(String, usize)>,
+}
+
+struct Tenant {
+    id: String,
+    /// admin, editor, viewer.
+    tokens: [String; 3],
+}
+
+struct Fuzz {
+    world: World,
+    tenants: Vec<Tenant>,
+    model: Mutex<Model>,
+}
+
+impl Fuzz {
+    /// A returned document must be the caller's: its tenant, its title's tenant marker, and (if
+    /// already known) its owner.
+    fn check_document(&self, t: usize, doc: &Value, context: &str) {
+        assert_eq!(doc["tenant_id"], self.tenants[t].id, "{context}: {doc}");
+        let title = doc["title"].as_str().unwrap_or_default();
+        assert!(title.starts_with(&format!("t{t} ")), "{context}: {title}");
+        let id = doc["id"].as_str().unwrap_or_default().to_owned();
+        let mut model = self.model.lock().unwrap();
+        match model.owner.get(&id) {
+            Some(owner) => assert_eq!(*owner, t, "{context}: {id} belongs to t{owner}"),
+            None => model.early.push((id, t)),
+        }
+    }
+
+    fn pick_live(&self, t: usize, rng: &mut Rng, for_delete: bool) -> Option<String> {
+        let mut model = self.model.lock().unwrap();
+        let live = &mut model.live[t];
+        if live.is_empty() {
+            return None;
+        }
+        let i = rng.below(live.len());
+        if for_delete {
+            let id = live.swap_remove(i);
+            model.deleting.insert(id.clone());
+            Some(id)
+        } else {
+            Some(live[i].clone())
+        }
+    }
+
+    /// A read or update of one's own id may race its deletion; nothing else excuses a 404.
+    fn check_own(&self, t: usize, id: &str, reply: &Reply, context: &str) {
+        match reply.status {
+            200 => self.check_document(t, &reply.body, context),
+            404 => assert!(
+                self.model.lock().unwrap().deleting.contains(id),
+                "{context}: 404 for a live document"
+            ),
+            other => panic!("{context}: {other} {:?}", reply.body),
+        }
+    }
+
+    async fn run(&self, op: u64) {
+        let mut rng = Rng(SEED ^ op.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let t = rng.below(TENANTS);
+        let user = rng.below(3);
+        let token = &self.tenants[t].tokens[user];
+        let writer = &self.tenants[t].tokens[rng.below(2)];
+        let w = &self.world;
+        let ctx = format!("op {op} t{t}");
+        match rng.below(100) {
+            0..=29 => {
+                let mut body = new_doc(&format!("t{t} doc {op}"));
+                body["size_bytes"] = json!(rng.below(1 << 20));
+                let reply = w
+                    .call(Method::POST, "/api/v1/documents", writer, Some(&body))
+                    .await;
+                assert_eq!(reply.status, 201, "{ctx}: {:?}", reply.body);
+                let id = reply.body["id"].as_str().unwrap().to_owned();
+                {
+                    let mut model = self.model.lock().unwrap();
+                    assert!(
+                        model.owner.insert(id.clone(), t).is_none(),
+                        "{ctx}: id reused"
+                    );
+                    model.live[t].push(id);
+                }
+                self.check_document(t, &reply.body, &ctx);
+            }
+            30..=49 => {
+                let Some(id) = self.pick_live(t, &mut rng, false) else {
+                    return;
+                };
+                let reply = w.get(&format!("/api/v1/documents/{id}"), token).await;
+                self.check_own(t, &id, &reply, &ctx);
+            }
+            50..=64 => {
+                let limit = 1 + rng.below(100);
+                let filter = if rng.below(4) == 0 {
+                    "&status=ready"
+                } else {
+                    ""
+                };
+                let reply = w
+                    .get(&format!("/api/v1/documents?limit={limit}{filter}"), token)
+                    .await;
+                assert_eq!(reply.status, 200, "{ctx}: {:?}", reply.body);
+                for doc in reply.body["items"].as_array().unwrap() {
+                    self.check_document(t, doc, &ctx);
+                }
+            }
+            65..=74 => {
+                let Some(id) = self.pick_live(t, &mut rng, false) else {
+                    return;
+                };
+                let patch = json!({"title": format!("t{t} updated {op}"), "status": "ready"});
+                let path = format!("/api/v1/documents/{id}");
+                let reply = w.call(Method::PATCH, &path, writer, Some(&patch)).await;
+                self.check_own(t, &id, &reply, &ctx);
+            }
+            75..=82 => {
+                let Some(id) = self.pick_live(t, &mut rng, true) else {
+                    return;
+                };
+                let path = format!("/api/v1/documents/{id}");
+                let reply = w.call(Method::DELETE, &path, writer, None).await;
+                assert_eq!(reply.status, 204, "{ctx}: {:?}", reply.body);
+            }
+            83..=97 => {
+                let other = (t + 1 + rng.below(TENANTS - 1)) % TENANTS;
+                let id = {
+                    let model = self.model.lock().unwrap();
+                    let theirs: Vec<&String> = model
+                        .owner
+                        .iter()
+                        .filter(|(_, o)| **o == other)
+                        .map(|(id, _)| id)
+                        .collect();
+                    if theirs.is_empty() {
+                        return;
+                    }
+                    theirs[rng.below(theirs.len())].clone()
+                };
+                let path = format!("/api/v1/documents/{id}");
+                let reply = match rng.below(3) {
+                    0 => w.get(&path, token).await,
+                    1 => {
+                        let patch = json!({"title": format!("t{t} stolen {op}")});
+                        w.call(Method::PATCH, &path, writer, Some(&patch)).await
+                    }
+                    _ => w.call(Method::DELETE, &path, writer, None).await,
+                };
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (404, Some("RES_001")),
+                    "{ctx}: t{other}'s {id}: {:?}",
+                    reply.body
+                );
+            }
+            _ => {
+                let viewer = &self.tenants[t].tokens[2];
+                let body = new_doc(&format!("t{t} refused {op}"));
+                let reply = w
+                    .call(Method::POST, "/api/v1/documents", viewer, Some(&body))
+                    .await;
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (403, Some("AUTH_009")),
+                    "{ctx}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_random_traffic_of_ten_tenants_never_crosses_a_tenant_boundary() {
+    let names: Vec<String> = (0..TENANTS).map(|i| format!("fuzz-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let world = World::start_with(&refs, &[("DB_MAX_CONNECTIONS", "24")]).await;
+    let mut tenants = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let id = world.tenant_id(name).await.to_string();
+        let tokens = [
+            world.token(name, &format!("admin-{i}"), &["admin"]).await,
+            world.token(name, &format!("editor-{i}"), &["editor"]).await,
+            world.token(name, &format!("viewer-{i}"), &["viewer"]).await,
+        ];
+        tenants.push(Tenant { id, tokens });
+    }
+    let fuzz = Arc::new(Fuzz {
+        world,
+        tenants,
+        model: Mutex::new(Model {
+            live: vec![Vec::new(); TENANTS],
+            ..Model::default()
+        }),
+    });
+    let started = std::time::Instant::now();
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    for op in 0..OPERATIONS {
+        let fuzz = fuzz.clone();
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        tasks.spawn(async move {
+            fuzz.run(op).await;
+            drop(permit);
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("an operation's checks failed");
+    }
+    let elapsed = started.elapsed();
+
+    let (expected, created) = {
+        let model = fuzz.model.lock().unwrap();
+        for (id, t) in &model.early {
+            assert_eq!(model.owner.get(id), Some(t), "{id} was listed to t{t}");
+        }
+        let expected: Vec<HashSet<String>> = model
+            .live
+            .iter()
+            .map(|ids| ids.iter().cloned().collect())
+            .collect();
+        (expected, model.owner.len())
+    };
+    for (t, tenant) in fuzz.tenants.iter().enumerate() {
+        let listed = fuzz.world.list_all(&tenant.tokens[0], "").await;
+        for doc in &listed {
+            fuzz.check_document(t, doc, "final list");
+        }
+        let ids: HashSet<String> = listed
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), listed.len(), "t{t}: no document twice");
+        assert_eq!(ids, expected[t], "t{t}: created minus deleted");
+    }
+    assert!(created > 500, "the fuzz created {created} documents");
+    eprintln!("fuzz: {OPERATIONS} operations in {elapsed:?}, {created} documents");
+}

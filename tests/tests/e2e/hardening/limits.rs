@@ -1,0 +1,189 @@
+//! Size and time limits: the body cap, slow headers, slow handlers, overload and an exhausted
+//! database pool each get a prompt answer in the envelope instead of holding the server.
+
+use std::time::{Duration, Instant};
+
+use haven_tests::{eventually, spawn_app_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{envelope, header};
+
+#[tokio::test]
+async fn a_two_mebibyte_body_is_refused_with_413_req_002_in_the_envelope() {
+    let app = spawn_app_with(|_| {}).await;
+    let body = format!(
+        "{{\"code\":\"{}\",\"state\":\"s\"}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/callback"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = envelope(response).await;
+    assert_eq!((status, code.as_str()), (413, "REQ_002"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_slowly_is_cut_off() {
+    let app = spawn_app_with(|env| {
+        env.insert("HEADER_READ_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    slow.write_all(b"GET /api/v1/health/live HTTP/1.1\r\nHost: haven\r\n")
+        .await
+        .unwrap();
+    // Slowloris: one more header line every 200 ms, never the blank line that ends them.
+    let mut cut_off = false;
+    for i in 0..25 {
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(200), slow.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {
+                cut_off = true;
+                break;
+            }
+            Ok(Ok(_)) => panic!("no response is due before the headers end"),
+            Err(_) => {}
+        }
+        if slow
+            .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(cut_off, "the server kept the slow connection open");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(3),
+        "cut off after {elapsed:?}, expected about 1 s"
+    );
+    // Meanwhile a normal client is served.
+    assert_eq!(app.get("/api/v1/health/live").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_slower_than_the_request_timeout_gets_504_req_004() {
+    let app = spawn_app_with(|env| {
+        env.insert("REQUEST_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let started = Instant::now();
+    let (status, code, _) = envelope(app.get("/api/v1/_test/sleep?ms=5000").await).await;
+    assert_eq!((status, code.as_str()), (504, "REQ_004"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn overload_beyond_the_concurrency_cap_is_shed_at_once_while_requests_within_it_succeed() {
+    let app = spawn_app_with(|env| {
+        env.insert("MAX_CONCURRENT_REQUESTS".into(), "3".into());
+        env.insert("RATE_LIMIT_ENABLED".into(), "false".into());
+    })
+    .await;
+    let within: Vec<_> = (0..3)
+        .map(|_| {
+            let request = app
+                .client
+                .get(app.url("/api/v1/_test/sleep?ms=2500"))
+                .send();
+            tokio::spawn(async move {
+                let response = request.await?;
+                Ok::<_, reqwest::Error>((response.status().as_u16(), response.text().await?))
+            })
+        })
+        .collect();
+    // Once all three hold a slot, the next request is shed.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (took, response) = loop {
+        let started = Instant::now();
+        let response = app.get("/api/v1/_test/sleep?ms=0").await;
+        if response.status() == 503 {
+            break (started.elapsed(), response);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request beyond the cap was shed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        took < Duration::from_millis(500),
+        "shed at once, not queued: {took:?}"
+    );
+    let (status, code, headers) = envelope(response).await;
+    assert_eq!((status, code.as_str()), (503, "SYS_004"));
+    assert_eq!(header(&headers, "retry-after"), "1");
+    // Health probes are never shed.
+    assert_eq!(app.get("/api/v1/health/live").await.status(), 200);
+    for request in within {
+        let (status, body) = request
+            .await
+            .unwrap()
+            .expect("the in-cap request completes");
+        assert_eq!((status, body.as_str()), (200, "slept"));
+    }
+    assert_eq!(app.get("/api/v1/_test/sleep?ms=0").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_exhausted_database_pool_answers_503_sys_001_after_the_acquire_timeout() {
+    let app = spawn_app_with(|env| {
+        env.insert("DB_MAX_CONNECTIONS".into(), "1".into());
+        env.insert("DB_ACQUIRE_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let holder = {
+        let request = app
+            .client
+            .get(app.url("/api/v1/_test/hold-db?ms=4000"))
+            .send();
+        tokio::spawn(async move { request.await.map(|r| r.status().as_u16()) })
+    };
+    let observer = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let observer = observer.clone();
+            async move {
+                let held: i64 = sqlx::query_scalar(
+                    "select count(*) from pg_stat_activity \
+                     where datname = current_database() and query like 'select pg_sleep%'",
+                )
+                .fetch_one(&observer)
+                .await
+                .unwrap();
+                held == 1
+            }
+        })
+        .await,
+        "the only pooled connection is held"
+    );
+    let started = Instant::now();
+    let (status, code, headers) = envelope(app.get("/api/v1/_test/hold-db?ms=0").await).await;
+    assert_eq!((status, code.as_str()), (503, "SYS_001"));
+    assert!(!header(&headers, "retry-after").is_empty());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "answered after the 1 s acquire timeout, not a hang: {took:?}"
+    );
+    assert_eq!(holder.await.unwrap().unwrap(), 200);
+    app.stop().await;
+}
