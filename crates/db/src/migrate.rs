@@ -90,9 +90,19 @@ pub async fn run(url: &SecretString) -> Result<Vec<MigrationInfo>, MigrationErro
         .execute(&mut conn)
         .await
         .map_err(MigrationError::Lock)?;
-    let mut driver = Driver(conn);
-    let result = runner().run_async(&mut driver).await;
-    let mut conn = driver.0;
+    let (result, mut conn) = match schema_is_ahead(&mut conn).await {
+        // A rolled-back binary on a newer schema: everything it knows is applied, unchanged.
+        Ok(true) => (Ok(refinery::Report::new(Vec::new())), conn),
+        Ok(false) => {
+            let mut driver = Driver(conn);
+            let result = runner().run_async(&mut driver).await;
+            (result, driver.0)
+        }
+        Err(error) => {
+            let _ = conn.close().await;
+            return Err(MigrationError::History(error));
+        }
+    };
     // Closing the session would release the lock too; unlocking says so explicitly.
     let unlock = sqlx::query("select pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK_KEY)
@@ -114,6 +124,44 @@ pub async fn run(url: &SecretString) -> Result<Vec<MigrationInfo>, MigrationErro
         tracing::info!(version = m.version, name = %m.name, "migration applied");
     }
     Ok(applied)
+}
+
+/// True when every migration of this binary is applied with the same checksum and the database
+/// also holds newer ones: the binary is older than the schema (a rollback across a release that
+/// added migrations). Then nothing is applied and start-up goes on; forward-compatible
+/// (expand/contract) migrations are what make that safe. Any other mismatch is left to refinery,
+/// which stops on it.
+async fn schema_is_ahead(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    let history_exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
+        .bind(HISTORY_TABLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !history_exists {
+        return Ok(false);
+    }
+    let applied = read_history(conn).await?;
+    let runner = runner();
+    let embedded = runner.get_migrations();
+    let all_known_applied = embedded.iter().all(|m| {
+        applied
+            .iter()
+            .any(|a| a.version() == m.version() && a.checksum() == m.checksum())
+    });
+    let newer: Vec<&Migration> = applied
+        .iter()
+        .filter(|a| !embedded.iter().any(|m| m.version() == a.version()))
+        .collect();
+    let ahead = all_known_applied
+        && !newer.is_empty()
+        && newer.iter().all(|a| a.version() > expected_version());
+    if ahead {
+        tracing::warn!(
+            binary_version = expected_version(),
+            newest_applied = newer.iter().map(|m| m.version()).max().unwrap_or_default(),
+            "the schema is ahead of this binary (a rollback?): nothing to apply"
+        );
+    }
+    Ok(ahead)
 }
 
 /// Applied and pending migrations, without changing anything.

@@ -114,3 +114,48 @@ async fn the_runtime_role_exists_and_cannot_bypass_row_level_security() {
     .unwrap();
     assert!(!login && !superuser && !bypass);
 }
+
+#[tokio::test]
+async fn a_binary_older_than_the_schema_starts_without_migrating_but_a_changed_migration_still_stops_it()
+ {
+    let db = TestDatabase::create().await;
+    let mut env = base_env(&db.url);
+    env.insert("LOG_LEVEL".into(), "info".into());
+    let mut up = HavenProcess::spawn(&["migrate", "up"], &env);
+    assert!(up.wait_exit(Duration::from_secs(20)).unwrap().success());
+    let mut conn = db.connect().await;
+    // A newer release applied a migration this binary does not know (then was rolled back).
+    sqlx::query(
+        "insert into refinery_schema_history (version, name, applied_on, checksum) \
+         values (9999, 'from_a_newer_release', '2026-11-22T00:00:00Z', '1')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let service = HavenProcess::spawn(&["serve"], &env);
+    assert!(
+        service.wait_ready(Duration::from_secs(20)).await,
+        "{:?}",
+        service.stdout_lines()
+    );
+    assert!(
+        service
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("schema is ahead of this binary"))
+    );
+    drop(service);
+
+    // An applied migration whose text changed is still refused.
+    sqlx::query("update refinery_schema_history set checksum = '12345' where version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut refused = HavenProcess::spawn(&["migrate", "up"], &env);
+    assert!(
+        !refused
+            .wait_exit(Duration::from_secs(20))
+            .unwrap()
+            .success()
+    );
+}

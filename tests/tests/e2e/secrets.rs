@@ -284,3 +284,28 @@ async fn missing_aws_credentials_fail_start_up_at_once_without_spending_the_retr
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn migrate_up_as_a_pre_deploy_command_takes_the_database_url_from_the_secret() {
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    let secret = json!({"OIDC_CLIENT_SECRET": CLIENT_SECRET, "DATABASE_URL": db.url});
+    moto.create_secret("haven/predeploy", &secret.to_string())
+        .await;
+    let env = env_with_secret(&moto, "haven/predeploy", None);
+    let mut migrate = HavenProcess::spawn(&["migrate", "up"], &env);
+    let status = migrate.wait_exit(Duration::from_secs(30)).expect("exits");
+    assert!(
+        status.success(),
+        "{:?} {:?}",
+        migrate.stdout_lines(),
+        migrate.stderr_lines()
+    );
+    let mut conn = db.connect().await;
+    let applied: i64 = sqlx::query_scalar("select count(*) from refinery_schema_history")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(applied > 0);
+    assert_no_value_leaked(&migrate, &[CLIENT_SECRET]);
+}

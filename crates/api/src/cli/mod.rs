@@ -151,11 +151,33 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
+/// The database URL as `serve` resolves it: from the Secrets Manager secret when one is
+/// configured and holds DATABASE_URL (so `haven migrate up` works as a Railway pre-deploy
+/// command with the URL only in the secret), else from the environment.
+pub(crate) async fn database_url(config: &Config) -> Result<secrecy::SecretString, ExitCode> {
+    // The sender is dropped on return: no refresh task outlives this command.
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let secrets = crate::secrets::load(config, stopped)
+        .await
+        .map_err(|error| {
+            eprintln!("haven: cannot load secrets ({}): {error}", error.code());
+            ExitCode::FAILURE
+        })?;
+    let from_secret = secrets.current().database_url.clone();
+    from_secret
+        .or_else(|| config.database.url.clone())
+        .ok_or_else(|| {
+            eprintln!("haven: DATABASE_URL is not set (in the environment or the secret)");
+            ExitCode::from(EXIT_CONFIG)
+        })
+}
+
 async fn migrate(config: &Config, action: MigrateAction) -> ExitCode {
-    let Some(url) = config.database.url.as_ref() else {
-        eprintln!("haven: DATABASE_URL is not set");
-        return ExitCode::from(EXIT_CONFIG);
+    let url = match database_url(config).await {
+        Ok(url) => url,
+        Err(code) => return code,
     };
+    let url = &url;
     match action {
         MigrateAction::Status => match haven_db::migrate::status(url).await {
             Ok(status) => {

@@ -51,11 +51,9 @@ pub enum AuditAction {
 const EXIT_UNABLE: u8 = 2;
 
 /// A small pool for one command, from the same DATABASE_URL the service uses.
-fn pool(config: &Config) -> Result<PgPool, ExitCode> {
-    let Some(url) = config.database.url.as_ref() else {
-        eprintln!("haven: DATABASE_URL is not set");
-        return Err(ExitCode::from(super::EXIT_CONFIG));
-    };
+async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
+    let url = super::database_url(config).await?;
+    let url = &url;
     let settings = PoolSettings {
         max_connections: 2,
         application_name: "haven-cli".to_owned(),
@@ -101,7 +99,7 @@ fn describe(error: &sqlx::Error) -> String {
 }
 
 pub async fn tenants(config: &Config, action: TenantsAction) -> ExitCode {
-    let pool = match pool(config) {
+    let pool = match pool(config).await {
         Ok(pool) => pool,
         Err(code) => return code,
     };
@@ -169,7 +167,7 @@ fn changed(result: Result<Option<Tenant>, sqlx::Error>, external_id: &str) -> Ex
 
 pub async fn audit(config: &Config, action: AuditAction) -> ExitCode {
     let AuditAction::Verify { tenant } = action;
-    let pool = match pool(config) {
+    let pool = match pool(config).await {
         Ok(pool) => pool,
         Err(code) => return code,
     };
