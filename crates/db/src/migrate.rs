@@ -188,7 +188,7 @@ pub async fn status(url: &SecretString) -> Result<MigrationStatus, MigrationErro
             applied_on: m.applied_on().and_then(|t| t.format(&Rfc3339).ok()),
         })
         .collect();
-    let pending = runner()
+    let mut pending: Vec<MigrationInfo> = runner()
         .get_migrations()
         .iter()
         .filter(|m| !applied.iter().any(|a| a.version == m.version()))
@@ -198,6 +198,8 @@ pub async fn status(url: &SecretString) -> Result<MigrationStatus, MigrationErro
             applied_on: None,
         })
         .collect();
+    // In the order they would be applied (refinery lists them by file name: V10 before V2).
+    pending.sort_by_key(|m| m.version);
     Ok(MigrationStatus { applied, pending })
 }
 

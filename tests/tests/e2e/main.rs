@@ -3,9 +3,11 @@
 mod audit_api;
 mod audit_db;
 mod auth;
+mod compliance;
 mod config;
 mod cors_browser;
 mod cross_tenant;
+mod deploy_files;
 mod docs;
 mod documents;
 mod envelope;

@@ -161,7 +161,8 @@ pub(crate) async fn database_url(config: &Config) -> Result<secrecy::SecretStrin
         .await
         .map_err(|error| {
             eprintln!("haven: cannot load secrets ({}): {error}", error.code());
-            ExitCode::FAILURE
+            // "Could not run", as opposed to 1 for "ran and found a problem" (audit verify).
+            ExitCode::from(2)
         })?;
     let from_secret = secrets.current().database_url.clone();
     from_secret

@@ -1,0 +1,41 @@
+//! Benchmark baseline: GET /api/v1/health/live → {"status":"ok","timestamp":<unix s>}.
+//! Listens on 127.0.0.1:$PORT (default 8001) until SIGTERM or Ctrl-C.
+#![forbid(unsafe_code)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::{Json, Router, routing::get};
+use serde_json::{Value, json};
+
+async fn live() -> Json<Value> {
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Json(json!({"status": "ok", "timestamp": timestamp}))
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8001);
+    let app = Router::new().route("/api/v1/health/live", get(live));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind 127.0.0.1:PORT");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .expect("serve");
+}
