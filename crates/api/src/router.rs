@@ -93,6 +93,15 @@ pub fn router(state: AppState) -> Router {
                 // Counts and times every response; inside the envelope, so it still sees the
                 // error code a handler chose (authentication failures are counted by code).
                 .layer(middleware::from_fn(crate::metrics::record))
+                // Security headers on every response, unless a handler set its own: outside
+                // every layer below that can answer by itself (panic, timeout, body limit).
+                .layer(middleware::from_fn_with_state(
+                    config.is_production(),
+                    security::headers,
+                ))
+                // Browsers may call us only from the configured origins; outside the layers that
+                // answer by themselves too, so a browser can read a 413, 500 or 504's envelope.
+                .layer(cors(&config))
                 // A panicking handler becomes a 500 in the envelope, not a dropped connection.
                 .layer(CatchPanicLayer::custom(panic_response))
                 // No request holds a worker forever.
@@ -104,13 +113,6 @@ pub fn router(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
                 // ...and the limited body is handed on as axum's own body type.
                 .layer(MapRequestBodyLayer::new(Body::new))
-                // Browsers may call us only from the configured origins.
-                .layer(cors(&config))
-                // Security headers on every response, unless a handler set its own.
-                .layer(middleware::from_fn_with_state(
-                    config.is_production(),
-                    security::headers,
-                ))
                 // Overload is shed at once (503 + Retry-After) rather than queued; probes pass.
                 .layer(middleware::from_fn_with_state(
                     limits::ConcurrencyCap::new(config.limits.max_concurrent_requests),

@@ -65,3 +65,51 @@ async fn in_production_every_kind_of_response_also_carries_hsts() {
     check_every_kind_of_response(&app, true).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn responses_the_layers_make_themselves_carry_security_and_cors_headers() {
+    let app = spawn_app_with(|env| {
+        env.insert("ALLOWED_ORIGINS".into(), "http://localhost:3000".into());
+        env.insert("REQUEST_TIMEOUT_SECONDS".into(), "1".into());
+        env.insert("MAX_BODY_BYTES".into(), "2048".into());
+    })
+    .await;
+    let origin = "http://localhost:3000";
+    let panic = app
+        .client
+        .get(app.url("/api/v1/_test/panic"))
+        .header("origin", origin);
+    let timeout = app
+        .client
+        .get(app.url("/api/v1/_test/sleep?ms=3000"))
+        .header("origin", origin);
+    let too_large = app
+        .client
+        .post(app.url("/api/v1/auth/callback"))
+        .header("origin", origin)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 4096]);
+    for (name, request, status) in [
+        ("panic", panic, 500),
+        ("timeout", timeout, 504),
+        ("body limit", too_large, 413),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let headers = response.headers();
+        assert_eq!(
+            header(headers, "x-content-type-options"),
+            "nosniff",
+            "{name}"
+        );
+        assert_eq!(header(headers, "cache-control"), "no-store", "{name}");
+        assert_eq!(
+            header(headers, "access-control-allow-origin"),
+            origin,
+            "{name}: a browser can read it"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["error"]["code"].is_string(), "{name}: {body}");
+    }
+    app.stop().await;
+}
