@@ -21,6 +21,7 @@ mod oidc;
 mod openapi;
 mod rls;
 mod secrets;
+mod secrets_client;
 mod tenants_cli;
 mod typescript_client;
 mod users;

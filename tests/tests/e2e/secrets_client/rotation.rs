@@ -1,11 +1,11 @@
 //! `SecretsHandle` refreshing from a real Secrets Manager API (moto): rotation and outages.
 
-mod support;
-
 use std::time::Duration;
 
 use haven_secrets::{ExposeSecret, SecretsClient, SecretsHandle, SecretsStatus};
-use support::{DEADLINE, Moto, create_secret, eventually, put_secret, sdk_config, settings};
+use haven_tests::Moto;
+
+use super::support::{DEADLINE, create_secret, eventually, put_secret, sdk_config, settings};
 use tokio::sync::watch;
 
 const SECRET_ID: &str = "haven/test/rotating";
@@ -22,7 +22,7 @@ fn oidc(handle: &SecretsHandle) -> String {
 
 #[tokio::test]
 async fn a_rotated_value_is_seen_through_the_handle_and_shutdown_stops_the_task() {
-    let moto = Moto::start();
+    let moto = Moto::start().await;
     let config = sdk_config(&moto.endpoint()).await;
     create_secret(&config, SECRET_ID, r#"{"OIDC_CLIENT_SECRET":"first-1a"}"#).await;
     let client = SecretsClient::from_sdk_config(&config, settings(SECRET_ID));
@@ -46,7 +46,7 @@ async fn a_rotated_value_is_seen_through_the_handle_and_shutdown_stops_the_task(
 
 #[tokio::test]
 async fn a_dead_endpoint_keeps_the_last_good_value_and_turns_stale() {
-    let mut moto = Moto::start();
+    let mut moto = Moto::start().await;
     let config = sdk_config(&moto.endpoint()).await;
     create_secret(&config, SECRET_ID, r#"{"OIDC_CLIENT_SECRET":"kept-3c"}"#).await;
     let mut settings = settings(SECRET_ID);

@@ -1,5 +1,6 @@
 //! `SecretsClient` against a real Secrets Manager API (moto): loading, errors, retries.
 
+mod rotation;
 mod support;
 
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use haven_secrets::{DATABASE_URL, ExposeSecret, OIDC_CLIENT_SECRET, SecretsClient, SecretsError};
-use support::{Moto, create_binary_secret, create_secret, free_port, sdk_config, settings};
+use haven_tests::{Moto, free_port};
+use support::{create_binary_secret, create_secret, sdk_config, settings};
 
 const SECRET_ID: &str = "haven/test/app";
 
@@ -17,7 +19,7 @@ fn exposed(value: Option<&haven_secrets::SecretString>) -> Option<&str> {
 
 #[tokio::test]
 async fn a_json_secret_loads_into_the_typed_fields_and_extra() {
-    let moto = Moto::start();
+    let moto = Moto::start().await;
     let config = sdk_config(&moto.endpoint()).await;
     let text = r#"{"OIDC_CLIENT_SECRET":"oidc-7c1e","DATABASE_URL":"postgres://app:pw@db/haven","WEBHOOK_KEY":"whk-3d"}"#;
     create_secret(&config, SECRET_ID, text).await;
@@ -46,7 +48,7 @@ async fn a_json_secret_loads_into_the_typed_fields_and_extra() {
 
 #[tokio::test]
 async fn a_missing_secret_is_not_found_at_once_without_retrying() {
-    let moto = Moto::start();
+    let moto = Moto::start().await;
     let config = sdk_config(&moto.endpoint()).await;
     let mut settings = settings("haven/test/absent");
     settings.retry_budget = Duration::from_secs(30);
@@ -71,7 +73,7 @@ async fn a_missing_secret_is_not_found_at_once_without_retrying() {
 
 #[tokio::test]
 async fn malformed_non_object_and_binary_secrets_are_malformed_without_echoing_values() {
-    let moto = Moto::start();
+    let moto = Moto::start().await;
     let config = sdk_config(&moto.endpoint()).await;
     let cases = [
         (
@@ -113,7 +115,7 @@ async fn malformed_non_object_and_binary_secrets_are_malformed_without_echoing_v
 
 #[tokio::test]
 async fn non_string_values_and_missing_required_keys_name_the_key() {
-    let moto = Moto::start();
+    let moto = Moto::start().await;
     let config = sdk_config(&moto.endpoint()).await;
     create_secret(
         &config,
