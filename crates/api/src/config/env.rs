@@ -179,6 +179,23 @@ impl<'a> Env<'a> {
         Ok(algorithms)
     }
 
+    /// A PostgreSQL URL the driver can parse. The value is never echoed (it holds a password).
+    pub(super) fn database_url(&self, name: &str, url: &SecretString) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let parsed = url::Url::parse(url.expose_secret()).map_err(|_| {
+            self.invalid(
+                name,
+                "is not a URL (postgres://user:password@host:port/database)",
+            )
+        })?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(self.invalid(name, "must be a postgres:// or postgresql:// URL"));
+        }
+        haven_db::pool::connect_options(url, &haven_db::PoolSettings::default())
+            .map_err(|e| self.invalid(name, e.to_string().trim_start_matches("DATABASE_URL ")))?;
+        Ok(())
+    }
+
     /// A comma-separated list of CIDRs or single addresses.
     pub(super) fn networks(&self, name: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         let Some(raw) = self.text(name)? else {

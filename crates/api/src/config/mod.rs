@@ -227,6 +227,9 @@ impl Config {
         };
 
         let database_url = env.secret("DATABASE_URL");
+        if let Some(url) = &database_url {
+            env.database_url("DATABASE_URL", url)?;
+        }
         if database_url.is_none() && secrets.is_none() {
             return Err(env.invalid(
                 "DATABASE_URL",
@@ -296,10 +299,11 @@ impl Config {
                 0,
                 600,
             )?),
+            // At least 2 s: readiness answers within 1.5 s and must not be cut off as a 504.
             request_timeout: Duration::from_secs(env.bounded(
                 "REQUEST_TIMEOUT_SECONDS",
                 30,
-                1,
+                2,
                 600,
             )?),
             body_limit_bytes: env.bounded("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)?

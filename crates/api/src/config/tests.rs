@@ -201,3 +201,16 @@ fn debug_output_of_the_config_masks_secrets() {
     assert!(!printed.contains("client-secret-xyz"), "{printed}");
     assert!(!printed.contains("u:p@localhost"), "{printed}");
 }
+
+#[test]
+fn a_malformed_database_url_is_refused_at_start_without_echoing_it() {
+    for bad in [
+        "not a url",
+        "mysql://u:hunter2@h/db",
+        "postgres://u:hunter2@[::1:5432/db",
+    ] {
+        let error = Config::from_map(&vars(&[("DATABASE_URL", bad)])).unwrap_err();
+        assert_eq!(error.variable, "DATABASE_URL", "{bad}: {error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+}

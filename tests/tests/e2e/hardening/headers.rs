@@ -70,7 +70,7 @@ async fn in_production_every_kind_of_response_also_carries_hsts() {
 async fn responses_the_layers_make_themselves_carry_security_and_cors_headers() {
     let app = spawn_app_with(|env| {
         env.insert("ALLOWED_ORIGINS".into(), "http://localhost:3000".into());
-        env.insert("REQUEST_TIMEOUT_SECONDS".into(), "1".into());
+        env.insert("REQUEST_TIMEOUT_SECONDS".into(), "2".into());
         env.insert("MAX_BODY_BYTES".into(), "2048".into());
     })
     .await;
@@ -81,7 +81,7 @@ async fn responses_the_layers_make_themselves_carry_security_and_cors_headers() 
         .header("origin", origin);
     let timeout = app
         .client
-        .get(app.url("/api/v1/_test/sleep?ms=3000"))
+        .get(app.url("/api/v1/_test/sleep?ms=5000"))
         .header("origin", origin);
     let too_large = app
         .client
