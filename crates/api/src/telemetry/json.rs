@@ -94,6 +94,19 @@ where
     }
 }
 
+/// A field formatter that writes nothing: see `init`.
+pub(super) struct NoFields;
+
+impl<'writer> FormatFields<'writer> for NoFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: Writer<'writer>,
+        _fields: R,
+    ) -> fmt::Result {
+        Ok(())
+    }
+}
+
 struct JsonVisitor(Map<String, Value>);
 
 impl Visit for JsonVisitor {

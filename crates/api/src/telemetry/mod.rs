@@ -27,6 +27,9 @@ pub fn init(log_level: &str) {
         .with(
             tracing_subscriber::fmt::layer()
                 .event_format(json::JsonLines)
+                // JsonLines reads span fields from SpanFieldsLayer; the fmt layer's own text
+                // rendering of them would be work thrown away on every span.
+                .fmt_fields(json::NoFields)
                 .with_writer(std::io::stdout),
         )
         .try_init();
