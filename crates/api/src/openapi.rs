@@ -67,7 +67,9 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "An OIDC access token from the configured identity provider",
+                        "An OIDC access token from the configured identity provider, whose \
+                         discovery document is `{OIDC_ISSUER_URL}/.well-known/openid-configuration` \
+                         (docs/AUTH_CONFIGURATION.md). The tenant and roles come from its claims.",
                     ))
                     .build(),
             ),
