@@ -6,11 +6,13 @@ pub mod binary;
 pub mod db;
 pub mod idp;
 pub mod moto;
+pub mod net;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
 pub use db::{PrivateCluster, TestDatabase};
 pub use moto::Moto;
+pub use net::ClosingEndpoint;
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never
 /// on fixed sleeps.

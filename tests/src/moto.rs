@@ -29,12 +29,18 @@ impl Moto {
                 );
             let url = format!("http://127.0.0.1:{port}/moto-api/");
             let http = reqwest::Client::new();
+            // Another process may take the port between `free_port` and moto's bind (tests run
+            // in parallel): only a 200 from /moto-api/ while our child still runs counts.
             let up = crate::eventually(Duration::from_secs(30), || {
                 let request = http.get(&url).send();
-                async move { request.await.is_ok() }
+                async move {
+                    request
+                        .await
+                        .is_ok_and(|response| response.status().is_success())
+                }
             })
             .await;
-            if up {
+            if up && matches!(child.try_wait(), Ok(None)) {
                 let config = aws_config::defaults(BehaviorVersion::latest())
                     .endpoint_url(format!("http://127.0.0.1:{port}"))
                     .credentials_provider(Credentials::new("test", "test", None, None, "test"))

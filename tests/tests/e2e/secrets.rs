@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use haven_tests::{HavenProcess, Moto, TestDatabase, app::base_env};
+use haven_tests::{ClosingEndpoint, HavenProcess, Moto, TestDatabase, app::base_env};
 use serde_json::{Value, json};
 
 const CLIENT_SECRET: &str = "oidc-client-secret-5d1e0c";
@@ -117,10 +117,13 @@ async fn permanent_secret_failures_stop_start_up_at_once_with_the_reason() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_retried_within_the_budget_then_start_up_fails_with_sys_002() {
-    let mut moto = Moto::start().await;
+    let moto = Moto::start().await;
     let db = TestDatabase::create().await;
-    let env = env_with_secret(&moto, "haven/test", Some(&db.url));
-    moto.stop();
+    let mut env = env_with_secret(&moto, "haven/test", Some(&db.url));
+    drop(moto);
+    // Not moto's old port, which another test's server may bind once it is free.
+    let endpoint = ClosingEndpoint::start();
+    env.insert("AWS_ENDPOINT_URL".into(), endpoint.url());
     let started = Instant::now();
     let mut service = HavenProcess::spawn(&["serve"], &env);
     let status = service
@@ -129,7 +132,13 @@ async fn an_unreachable_endpoint_is_retried_within_the_budget_then_start_up_fail
     assert!(!status.success());
     assert!(
         started.elapsed() >= Duration::from_secs(1),
-        "it retried before giving up"
+        "it retried before giving up: {:?}",
+        service.stdout_lines()
+    );
+    assert!(
+        endpoint.connections() >= 2,
+        "more than one attempt reached the endpoint: {}",
+        endpoint.connections()
     );
     let failure = service
         .stdout_lines()

@@ -3,12 +3,10 @@
 mod rotation;
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use haven_secrets::{DATABASE_URL, ExposeSecret, OIDC_CLIENT_SECRET, SecretsClient, SecretsError};
-use haven_tests::{Moto, free_port};
+use haven_tests::{ClosingEndpoint, Moto};
 use support::{create_binary_secret, create_secret, sdk_config, settings};
 
 const SECRET_ID: &str = "haven/test/app";
@@ -167,13 +165,15 @@ async fn non_string_values_and_missing_required_keys_name_the_key() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_unavailable_within_the_retry_budget() {
-    let config = sdk_config(&format!("http://127.0.0.1:{}", free_port())).await;
+    // A port this test holds: a freed port may be bound by another test's server meanwhile.
+    let endpoint = ClosingEndpoint::start();
+    let config = sdk_config(&endpoint.url()).await;
     let settings = settings(SECRET_ID);
     let budget = settings.retry_budget;
     let client = SecretsClient::from_sdk_config(&config, settings);
 
     let started = Instant::now();
-    let error = client.load_with_retry().await.expect_err("nothing listens");
+    let error = client.load_with_retry().await.expect_err("nothing answers");
     let elapsed = started.elapsed();
 
     assert!(
@@ -187,20 +187,9 @@ async fn an_unreachable_endpoint_is_unavailable_within_the_retry_budget() {
 
 #[tokio::test]
 async fn transient_failures_are_retried_more_than_once_then_reported() {
-    // A listener that accepts and drops every connection: each attempt is one connection.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&connections);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    let config = sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    // Each attempt is one connection, closed before an answer.
+    let endpoint = ClosingEndpoint::start();
+    let config = sdk_config(&endpoint.url()).await;
     let client = SecretsClient::from_sdk_config(&config, settings(SECRET_ID));
 
     let error = client
@@ -209,7 +198,7 @@ async fn transient_failures_are_retried_more_than_once_then_reported() {
         .expect_err("connections are dropped");
 
     assert!(error.is_transient(), "{error:?}");
-    let attempts = connections.load(Ordering::SeqCst);
+    let attempts = endpoint.connections();
     assert!(
         attempts >= 2,
         "expected retries, saw {attempts} connection(s)"

@@ -1,0 +1,41 @@
+//! Network fixtures that no other test can interfere with.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A loopback port that accepts every connection and closes it before answering a byte: an
+/// endpoint that is unreachable in a way no other test can change, because this one holds the
+/// port for as long as the process runs. (A port freed by stopping a server is not that: tests
+/// run in parallel and another one's server may bind it.) Counts the connections it closed, so
+/// a test can tell how many attempts reached it.
+pub struct ClosingEndpoint {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl ClosingEndpoint {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local address").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&connections);
+        // Detached: the thread ends with the test process, the port stays held until then.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Self { port, connections }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted (and closed) so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
