@@ -2,23 +2,16 @@
 //! nearest untrusted address in `X-Forwarded-For`. Audit events and per-IP rate limits use it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Request};
 use ipnet::IpNet;
 
 /// The resolved client address, in request extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// Middleware: resolves [`ClientIp`] once per request.
-pub async fn resolve(
-    State(trusted): State<Arc<Vec<IpNet>>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Resolves [`ClientIp`] once per request into its extensions (by [`crate::front::serve`]).
+pub fn resolve(request: &mut Request, trusted: &[IpNet]) {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -29,10 +22,9 @@ pub async fn resolve(
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let ip = client_ip(peer, forwarded, &trusted);
+        let ip = client_ip(peer, forwarded, trusted);
         request.extensions_mut().insert(ClientIp(ip));
     }
-    next.run(request).await
 }
 
 /// Walks `X-Forwarded-For` from the right (the entry our proxy appended) towards the left,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod front;
 pub mod health;
 pub mod limits;
 pub mod metrics;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -23,6 +22,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Whether a recorder is installed (METRICS_PORT set).
+pub fn enabled() -> bool {
+    HANDLE.get().is_some()
+}
 
 /// Installs the process-wide recorder once and returns its handle. Until it is installed the
 /// `metrics` macros are no-ops, so a service without METRICS_PORT pays next to nothing.
@@ -124,12 +128,26 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware (global stack, inside the envelope so it still sees the handler's error code):
-/// counts and times every response.
-pub async fn record(request: Request, next: Next) -> Response {
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
+/// A request being timed for the metrics: see [`start`] and [`record`].
+pub struct Timing {
+    method: &'static str,
+    started: Instant,
+}
+
+/// Starts timing `request`; `None` without a recorder (no METRICS_PORT), where nothing would be
+/// kept, so no labels are built either.
+pub fn start(request: &Request) -> Option<Timing> {
+    HANDLE.get()?;
+    Some(Timing {
+        method: method_label(request.method()),
+        started: Instant::now(),
+    })
+}
+
+/// Counts and times a response (by [`crate::front::serve`], before the envelope is rendered, so
+/// it still sees the handler's error code).
+pub fn record(timing: Timing, response: &Response) {
+    let Timing { method, started } = timing;
     let elapsed = started.elapsed().as_secs_f64();
     let route = response
         .extensions()
@@ -148,18 +166,6 @@ pub async fn record(request: Request, next: Next) -> Response {
         let code = body.map_or("AUTH_001", |b| b.code.code);
         metrics::counter!("auth_failures_total", "code" => code).increment(1);
     }
-    response
-}
-
-/// Route layer: hands the matched route template out to [`record`] (routing happens inside
-/// the stack, so outer layers cannot see it on the request).
-pub async fn route_template(request: Request, next: Next) -> Response {
-    let path = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(path) = path {
-        response.extensions_mut().insert(path);
-    }
-    response
 }
 
 /// The private listener's router: `GET /metrics` and nothing else.

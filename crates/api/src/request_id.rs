@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,8 +34,9 @@ impl RequestId {
     }
 }
 
-/// Middleware: outermost layer, so every response (errors included) carries the id.
-pub async fn assign(mut request: Request, next: Next) -> Response {
+/// The request's id (the caller's if safe, else a new one), put on the request's headers and
+/// extensions. Called first of all by [`crate::front::serve`].
+pub fn assign(request: &mut Request) -> RequestId {
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -46,11 +46,14 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         request.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
     request.extensions_mut().insert(id.clone());
-    let mut response = next.run(request).await;
+    id
+}
+
+/// Sets `X-Request-ID` on the response; last of all, so every response carries it.
+pub fn stamp(response: &mut Response, id: &RequestId) {
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
-    response
 }
 
 #[cfg(test)]

@@ -14,11 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Config;
-use crate::error::{envelope_layer, panic_response};
+use crate::error::panic_response;
 use crate::state::AppState;
-use crate::{
-    client_ip, health, limits, principal, request_id, routes, security, telemetry, testing,
-};
+use crate::{front, health, limits, principal, request_id, routes, testing};
 
 /// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the
@@ -73,31 +71,21 @@ pub fn router(state: AppState) -> Router {
     }
     app
         // After routing, so it sees the matched template; unknown paths keep no route.
-        .route_layer(middleware::from_fn(telemetry::record_route))
-        // Likewise hands the template out to the metrics layer (on the response).
-        .route_layer(middleware::from_fn(crate::metrics::route_template))
+        .route_layer(middleware::from_fn(front::matched_route))
         .layer(
             ServiceBuilder::new()
-                // Outermost: every response, errors included, carries X-Request-ID.
-                .layer(middleware::from_fn(request_id::assign))
-                // The client's address (X-Forwarded-For only from trusted proxies), for audit
-                // events and per-IP rate limits.
+                // Outermost, one middleware for the per-request work every response needs, in
+                // this order (front.rs): the request id (on every response, errors included); the
+                // client's address (X-Forwarded-For only from trusted proxies); the request span
+                // and its one log line; the envelope for every 4xx/5xx; metrics, which still see
+                // a handler's error code; security headers, outside every layer below that can
+                // answer by itself (panic, timeout, body limit).
                 .layer(middleware::from_fn_with_state(
-                    std::sync::Arc::new(config.trusted_proxies.clone()),
-                    client_ip::resolve,
-                ))
-                // The request span and its one log line; inner layers log inside it.
-                .layer(middleware::from_fn(telemetry::request_span))
-                // Whatever fails below is rendered in the one envelope with the request id.
-                .layer(middleware::from_fn(envelope_layer))
-                // Counts and times every response; inside the envelope, so it still sees the
-                // error code a handler chose (authentication failures are counted by code).
-                .layer(middleware::from_fn(crate::metrics::record))
-                // Security headers on every response, unless a handler set its own: outside
-                // every layer below that can answer by itself (panic, timeout, body limit).
-                .layer(middleware::from_fn_with_state(
-                    config.is_production(),
-                    security::headers,
+                    std::sync::Arc::new(front::FrontSettings {
+                        trusted_proxies: config.trusted_proxies.clone(),
+                        production: config.is_production(),
+                    }),
+                    front::serve,
                 ))
                 // Browsers may call us only from the configured origins; outside the layers that
                 // answer by themselves too, so a browser can read a 413, 500 or 504's envelope.

@@ -1,8 +1,6 @@
 //! Security headers on every response (a handler that sets its own keeps it).
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 const ALWAYS: [(HeaderName, &str); 5] = [
@@ -18,10 +16,9 @@ const ALWAYS: [(HeaderName, &str); 5] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-/// Middleware; the state says whether this is production (HSTS only there: browsers remember
+/// Adds the headers a response does not set itself; HSTS only in production (browsers remember
 /// it, and a developer's http://localhost must keep working).
-pub async fn headers(State(production): State<bool>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+pub fn apply(response: &mut Response, production: bool) {
     let headers = response.headers_mut();
     for (name, value) in ALWAYS {
         if !headers.contains_key(&name) {
@@ -34,5 +31,4 @@ pub async fn headers(State(production): State<bool>, request: Request, next: Nex
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         );
     }
-    response
 }

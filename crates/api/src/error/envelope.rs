@@ -3,9 +3,7 @@
 use std::any::Any;
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -15,9 +13,7 @@ use crate::request_id::RequestId;
 /// Middleware: handler errors arrive as an [`ErrorBody`] extension; anything else that is not
 /// a success (the router's 404/405, the body limit's 413, the timeout's 504) gets the code for
 /// its status. The original body is dropped: it may be plain text or internal detail.
-pub async fn envelope_layer(request: Request, next: Next) -> Response {
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    let mut response = next.run(request).await;
+pub fn render(mut response: Response, request_id: Option<&RequestId>) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -38,7 +34,7 @@ pub async fn envelope_layer(request: Request, next: Next) -> Response {
         json!({
             "code": body.code.code,
             "message": body.message,
-            "request_id": request_id.as_ref().map(RequestId::as_str),
+            "request_id": request_id.map(RequestId::as_str),
             "details": body.details,
         }),
     );

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 pub use codes::ErrorCode;
-pub use envelope::{envelope_layer, panic_response};
+pub use envelope::{panic_response, render as render_envelope};
 
 /// A field-level validation problem, as listed in `details`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// What a failed request tells its client. Rendered into the envelope by [`envelope_layer`],
+/// What a failed request tells its client. Rendered into the envelope by [`render_envelope`],
 /// which knows the request id.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {

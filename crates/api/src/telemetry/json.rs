@@ -1,8 +1,12 @@
 //! The JSON-lines format: CloudWatch Logs Insights finds every field at the top level.
+//!
+//! A line is written straight into the fmt layer's (reused, thread-local) buffer: no map of
+//! fields is built per event. Span fields are kept, already encoded as JSON, in the span's
+//! extensions when they are recorded, so each line only copies them.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::io;
 
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
@@ -13,8 +17,22 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Fields recorded on a span so far, kept in the span's extensions.
-struct SpanFields(Map<String, Value>);
+/// Keys every line starts with; a field of the same name is left out rather than repeated.
+const FIXED_KEYS: [&str; 3] = ["timestamp", "level", "target"];
+
+/// Fields recorded on a span so far, each value already encoded as JSON, kept in the span's
+/// extensions. A field recorded again replaces its earlier value.
+#[derive(Default)]
+struct SpanFields(Vec<(&'static str, String)>);
+
+impl SpanFields {
+    fn set(&mut self, key: &'static str, value: String) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => *old = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
 
 /// Keeps every span's recorded fields as JSON, for [`JsonLines`] to flatten into each line.
 pub(super) struct SpanFieldsLayer;
@@ -24,27 +42,26 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = JsonVisitor(Map::new());
-        attrs.record(&mut fields);
+        let mut fields = SpanFields::default();
+        attrs.record(&mut SpanVisitor(&mut fields));
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(SpanFields(fields.0));
+            span.extensions_mut().insert(fields);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             let mut extensions = span.extensions_mut();
-            if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
-                let mut visitor = JsonVisitor(std::mem::take(map));
-                values.record(&mut visitor);
-                *map = visitor.0;
+            if let Some(fields) = extensions.get_mut::<SpanFields>() {
+                values.record(&mut SpanVisitor(fields));
             }
         }
     }
 }
 
 /// Formats an event as one JSON object: timestamp, level, target, the event's fields, then
-/// the fields of its spans (innermost wins; the event's own fields win over all).
+/// the fields of its spans (innermost wins; the event's own fields win over all). Every key
+/// appears once; `message` is always present.
 pub(super) struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -58,39 +75,44 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = Map::new();
-        let timestamp = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
-        line.insert("timestamp".into(), Value::String(timestamp));
-        line.insert(
-            "level".into(),
-            Value::String(event.metadata().level().to_string()),
-        );
-        line.insert(
-            "target".into(),
-            Value::String(event.metadata().target().to_owned()),
-        );
-        let mut visitor = JsonVisitor(Map::new());
+        let mut keys: Vec<&'static str> = Vec::with_capacity(16);
+        keys.extend(FIXED_KEYS);
+        writer.write_str("{\"timestamp\":\"")?;
+        OffsetDateTime::now_utc()
+            .format_into(&mut FmtIo(&mut writer), &Rfc3339)
+            .map_err(|_| fmt::Error)?;
+        write!(
+            writer,
+            "\",\"level\":\"{}\",\"target\":",
+            event.metadata().level().as_str()
+        )?;
+        write_json_str(&mut writer, event.metadata().target())?;
+
+        let mut visitor = EventVisitor {
+            writer: &mut writer,
+            keys: &mut keys,
+            result: Ok(()),
+        };
         event.record(&mut visitor);
-        for (key, value) in visitor.0 {
-            line.insert(key, value);
-        }
+        visitor.result?;
+
         if let Some(scope) = ctx.event_scope() {
             for span in scope {
                 if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
                     for (key, value) in fields {
-                        if !line.contains_key(key) {
-                            line.insert(key.clone(), value.clone());
+                        if !keys.contains(key) {
+                            keys.push(key);
+                            write_key(&mut writer, key)?;
+                            writer.write_str(value)?;
                         }
                     }
                 }
             }
         }
-        line.entry("message")
-            .or_insert(Value::String(String::new()));
-        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{text}")
+        if !keys.contains(&"message") {
+            writer.write_str(",\"message\":\"\"")?;
+        }
+        writer.write_str("}\n")
     }
 }
 
@@ -107,33 +129,253 @@ impl<'writer> FormatFields<'writer> for NoFields {
     }
 }
 
-struct JsonVisitor(Map<String, Value>);
+/// `,"key":` (every key follows the fixed ones, so a comma always comes first).
+fn write_key(writer: &mut impl fmt::Write, key: &str) -> fmt::Result {
+    writer.write_char(',')?;
+    write_json_str(writer, key)?;
+    writer.write_char(':')
+}
 
-impl Visit for JsonVisitor {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(
-            field.name().into(),
-            serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
+/// A JSON string literal, escaped by serde_json.
+fn write_json_str(writer: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    serde_json::to_writer(FmtIo(writer), value).map_err(|_| fmt::Error)
+}
+
+/// A field value encoded as JSON, the way each `Visit` method receives it.
+enum JsonValue<'a> {
+    Str(&'a str),
+    Display(&'a dyn fmt::Display),
+    Debug(&'a dyn fmt::Debug),
+    F64(f64),
+    Raw(&'a dyn fmt::Display),
+}
+
+impl JsonValue<'_> {
+    fn write(&self, writer: &mut impl fmt::Write) -> fmt::Result {
+        match self {
+            Self::Str(value) => write_json_str(writer, value),
+            // Display and Debug output is escaped on its way through, without a String.
+            Self::Display(value) => {
+                writer.write_char('"')?;
+                write!(Escaping(writer), "{value}")?;
+                writer.write_char('"')
+            }
+            Self::Debug(value) => {
+                writer.write_char('"')?;
+                write!(Escaping(writer), "{value:?}")?;
+                writer.write_char('"')
+            }
+            // JSON has no NaN or infinity.
+            Self::F64(value) if !value.is_finite() => writer.write_str("null"),
+            Self::F64(value) => write!(writer, "{value}"),
+            Self::Raw(value) => write!(writer, "{value}"),
+        }
+    }
+}
+
+/// Calls `record` with each field's value as a [`JsonValue`].
+trait RecordJson {
+    fn record(&mut self, field: &Field, value: JsonValue<'_>);
+}
+
+macro_rules! visit_as_json {
+    ($visitor:ty) => {
+        impl Visit for $visitor {
+            fn record_f64(&mut self, field: &Field, value: f64) {
+                self.record(field, JsonValue::F64(value));
+            }
+            fn record_i64(&mut self, field: &Field, value: i64) {
+                self.record(field, JsonValue::Raw(&value));
+            }
+            fn record_u64(&mut self, field: &Field, value: u64) {
+                self.record(field, JsonValue::Raw(&value));
+            }
+            fn record_bool(&mut self, field: &Field, value: bool) {
+                self.record(field, JsonValue::Raw(&value));
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.record(field, JsonValue::Str(value));
+            }
+            fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+                self.record(field, JsonValue::Display(&value));
+            }
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.record(field, JsonValue::Debug(value));
+            }
+        }
+    };
+}
+
+/// Encodes a span's fields into its [`SpanFields`].
+struct SpanVisitor<'a>(&'a mut SpanFields);
+
+impl RecordJson for SpanVisitor<'_> {
+    fn record(&mut self, field: &Field, value: JsonValue<'_>) {
+        let mut encoded = String::new();
+        // Writing into a String cannot fail.
+        let _ = value.write(&mut encoded);
+        self.0.set(field.name(), encoded);
+    }
+}
+
+visit_as_json!(SpanVisitor<'_>);
+
+/// Writes an event's fields straight into the line, remembering their keys.
+struct EventVisitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    keys: &'a mut Vec<&'static str>,
+    result: fmt::Result,
+}
+
+impl RecordJson for EventVisitor<'_, '_> {
+    fn record(&mut self, field: &Field, value: JsonValue<'_>) {
+        let key = field.name();
+        if self.result.is_err() || self.keys.contains(&key) {
+            return;
+        }
+        self.keys.push(key);
+        self.result = write_key(self.writer, key).and_then(|()| value.write(self.writer));
+    }
+}
+
+visit_as_json!(EventVisitor<'_, '_>);
+
+/// A `fmt::Write` that JSON-escapes what passes through it (the inside of a string literal),
+/// for values that arrive as `Display` or `Debug`.
+struct Escaping<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return self.0.write_str(text);
+        }
+        // Rare: let serde_json escape it, without the quotes it adds.
+        let quoted = serde_json::to_string(text).map_err(|_| fmt::Error)?;
+        self.0.write_str(&quoted[1..quoted.len() - 1])
+    }
+}
+
+/// `io::Write` onto a `fmt::Write`, for serde_json and `time`, which write valid UTF-8.
+struct FmtIo<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> io::Write for FmtIo<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text =
+            std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.0.write_str(text).map_err(io::Error::other)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn capture(body: impl FnOnce()) -> Vec<Value> {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::registry().with(SpanFieldsLayer).with(
+            tracing_subscriber::fmt::layer()
+                .event_format(JsonLines)
+                .fmt_fields(NoFields)
+                .with_writer(move || sink.clone()),
         );
+        tracing::subscriber::with_default(subscriber, body);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
     }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), Value::from(value));
+
+    #[test]
+    fn span_fields_are_lifted_to_the_top_level_and_the_innermost_and_the_event_win() {
+        let lines = capture(|| {
+            let outer = tracing::info_span!(
+                "request",
+                request_id = "r-1",
+                status = tracing::field::Empty,
+                user_id = "outer"
+            );
+            let _outer = outer.enter();
+            outer.record("status", 201_u16);
+            let inner = tracing::info_span!("inner", user_id = "inner", route = "/x");
+            let _inner = inner.enter();
+            tracing::info!(route = "/event", duration_ms = 1.5, ok = true, "done");
+        });
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "done");
+        assert_eq!(line["request_id"], "r-1");
+        assert_eq!(line["status"], 201);
+        assert_eq!(line["user_id"], "inner");
+        assert_eq!(line["route"], "/event");
+        assert_eq!(line["duration_ms"], 1.5);
+        assert_eq!(line["ok"], true);
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
+        assert!(line["target"].as_str().unwrap().contains("json"), "{line}");
     }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), Value::from(value));
+
+    #[test]
+    fn a_field_recorded_twice_keeps_the_last_value_and_every_key_appears_once() {
+        let lines = capture(|| {
+            let span = tracing::info_span!("request", error_code = tracing::field::Empty);
+            let _span = span.enter();
+            span.record("error_code", "AUTH_001");
+            span.record("error_code", "AUTH_002");
+            tracing::warn!(target = "shadow", level = "shadow", "x");
+        });
+        let line = &lines[0];
+        assert_eq!(line["error_code"], "AUTH_002");
+        assert_eq!(line["level"], "WARN");
+        assert_ne!(line["target"], "shadow");
+        let text = serde_json::to_string(line).unwrap();
+        assert_eq!(text.matches("\"error_code\"").count(), 1);
     }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), Value::from(value));
+
+    #[test]
+    fn strings_display_and_debug_values_are_escaped_and_non_finite_numbers_are_null() {
+        let nasty = "quote \" backslash \\ newline \n tab \t bell \u{7} é";
+        let lines = capture(|| {
+            let span = tracing::info_span!("s", shown = %nasty);
+            let _span = span.enter();
+            tracing::info!(plain = nasty, debugged = ?nasty, nan = f64::NAN, big = u64::MAX, neg = -3_i64, "{nasty}");
+        });
+        let line = &lines[0];
+        assert_eq!(line["plain"], nasty);
+        assert_eq!(line["shown"], nasty);
+        assert_eq!(line["message"], nasty);
+        assert_eq!(line["debugged"], format!("{nasty:?}"));
+        assert_eq!(line["nan"], Value::Null);
+        assert_eq!(line["big"], u64::MAX);
+        assert_eq!(line["neg"], -3);
     }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .insert(field.name().into(), Value::from(value.to_string()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::from(format!("{value:?}")));
+
+    #[test]
+    fn an_event_without_a_message_still_has_one() {
+        let lines = capture(|| tracing::info!(answer = 42));
+        assert_eq!(lines[0]["message"], "");
+        assert_eq!(lines[0]["answer"], 42);
     }
 }

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use request::{record_route, request_span};
+pub use request::{completed, open_span};
 
 /// Noisy dependencies are held at warn unless the directive names them.
 fn directive(log_level: &str) -> String {

@@ -2,25 +2,19 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
+use axum::extract::Request;
+use tracing::Span;
 use tracing::field::Empty;
 
 use crate::request_id::RequestId;
 
-/// Middleware: opens the request span (everything logged while serving carries its fields)
-/// and writes one line when the response is ready. Only the method and the matched route
-/// template are recorded: never the raw path's query string, a header or a body.
-pub async fn request_span(request: Request, next: Next) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.as_str().to_owned());
-    let span = tracing::info_span!(
+/// Opens the request span: everything logged while serving carries its fields. Only the method
+/// and (later) the matched route template are recorded: never the raw path's query string, a
+/// header or a body.
+pub fn open_span(request: &Request, request_id: &RequestId) -> Span {
+    tracing::info_span!(
         "request",
-        request_id = request_id.as_deref(),
+        request_id = request_id.as_str(),
         method = %request.method(),
         route = Empty,
         status = Empty,
@@ -28,10 +22,11 @@ pub async fn request_span(request: Request, next: Next) -> Response {
         error_code = Empty,
         tenant_id = Empty,
         user_id = Empty,
-    );
-    let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
+    )
+}
+
+/// Writes the request's one line, in its span, once the response is ready.
+pub fn completed(span: &Span, status: u16, started: Instant) {
     span.record("status", status);
     // Microsecond resolution is plenty and keeps the number short.
     span.record("duration_ms", started.elapsed().as_micros() as f64 / 1000.0);
@@ -42,13 +37,4 @@ pub async fn request_span(request: Request, next: Next) -> Response {
             tracing::info!("request completed");
         }
     });
-    response
-}
-
-/// Route-level middleware (runs after routing): records the matched route template.
-pub async fn record_route(request: Request, next: Next) -> Response {
-    if let Some(path) = request.extensions().get::<MatchedPath>() {
-        tracing::Span::current().record("route", path.as_str());
-    }
-    next.run(request).await
 }
