@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod audit_chain;
+mod begin;
 pub mod documents;
 pub mod ids;
 pub mod migrate;

@@ -47,9 +47,8 @@ impl TenantTx<'static> {
     /// Takes a connection from the pool and opens the tenant's transaction on it.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     pub async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, sqlx::Error> {
-        let tx = pool
-            .begin_with(AssertSqlSafe(begin_statement(tenant)))
-            .await?;
+        // Cancel-safe: see `begin`.
+        let tx = crate::begin::begin_detached(pool, AssertSqlSafe(begin_statement(tenant))).await?;
         Ok(Self { tx, tenant })
     }
 }

@@ -437,3 +437,47 @@ async fn a_sealed_event_never_changes_and_an_unsealed_one_can_only_gain_its_seal
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_checked, 2);
 }
+
+/// A request dropped while its transaction's `BEGIN` is in flight (a client that disconnects, a
+/// timeout) must not leave the pooled connection inside that transaction: the next borrower
+/// would run as `haven_app` with a stale tenant, then get 25P02 for everything (sqlx 0.9.0,
+/// transact-rs/sqlx#4393; `haven_db::begin`). One connection, so every borrower gets the one a
+/// cancelled begin used; the cancellation point moves across the begin's awaits.
+#[tokio::test]
+async fn a_begin_cancelled_in_flight_leaves_no_transaction_on_the_pooled_connection() {
+    let m = migrated().await;
+    let a = tenant(&m.pool, "org-a").await;
+    let single = pool(&m.db.url, 1);
+    for trial in 0..300_u32 {
+        let mut begin = Box::pin(TenantTx::begin(&single, a));
+        let mut polls = 0;
+        let cancelled = std::future::poll_fn(|cx| {
+            use std::task::Poll;
+            if polls == trial % 30 {
+                return Poll::Ready(true);
+            }
+            polls += 1;
+            match begin.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    drop(result.expect("begin"));
+                    Poll::Ready(false)
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        // The cancellation: the begin's future is gone, wherever it was.
+        drop(begin);
+        // Inside the leftover transaction the role is haven_app and the tenant is set.
+        let (clean, role): (bool, String) = sqlx::query_as(
+            "select coalesce(current_setting('app.tenant_id', true), '') = '', current_user::text",
+        )
+        .fetch_one(&single)
+        .await
+        .unwrap_or_else(|e| panic!("trial {trial} (cancelled: {cancelled}): {e}"));
+        assert!(
+            clean && role != "haven_app",
+            "trial {trial} (cancelled: {cancelled}): the connection is still in the begun transaction as {role}"
+        );
+    }
+}
