@@ -3,13 +3,17 @@
 
   probe.py coldstart BIN PORT PIDFILE OUT LOG
       exec `BIN serve` with PORT set, poll GET /api/v1/health/ready every millisecond until it
-      answers 200 (30 s at most), then SIGTERM it and wait for the exit (30 s at most). Writes
-      "<ms to first ready 200> <ms from SIGTERM to exit>" to OUT. The server's pid is kept in
-      PIDFILE while it runs, so the caller's cleanup can stop it if this helper is killed.
+      answers 200 (30 s at most), then, 100 ms later, SIGTERM it and wait for the exit (30 s at
+      most). Writes "<ms to first ready 200> <ms from SIGTERM to exit>" to OUT. The server's pid
+      is kept in PIDFILE while it runs, so the caller's cleanup can stop it if this helper is
+      killed.
   probe.py wait URL SECONDS         poll URL until it answers 200, or fail after SECONDS
   probe.py get URL                  print the status and the body of one GET
   probe.py wrk FILE                 parse `wrk --latency` output: "rps p50_ms p99_ms errors"
-  probe.py write-doc DOC BLOCK      replace the results block of DOC with the file BLOCK
+                                    (errors: its "Non-2xx or 3xx responses" plus socket errors)
+  probe.py sample PID INTERVAL SECONDS OUT
+      every INTERVAL seconds for SECONDS (or until PID exits), append
+      "<elapsed s>,<VmRSS KiB>,<VmHWM KiB>" of PID to the CSV file OUT
 """
 
 import os
@@ -73,6 +77,9 @@ def coldstart(binary, port, pidfile, out, log):
             if time.perf_counter() > deadline:
                 sys.exit(f"probe.py: no ready 200 within 30 s (log: {log})")
             time.sleep(0.001)
+        # Stop it idle, a moment after its first answer (SIGTERM in the same instant as that
+        # answer can arrive before the server has installed its signal handler).
+        time.sleep(0.1)
         stopping = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
@@ -125,16 +132,27 @@ def wrk(path):
     print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors}")
 
 
-def write_doc(doc, block):
-    begin, end = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-    text = open(doc).read()
-    if begin not in text or end not in text:
-        sys.exit(f"probe.py: {doc} has no {begin} ... {end} block")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    new = head + begin + "\n" + open(block).read().rstrip("\n") + "\n" + end + tail
-    with open(doc, "w") as f:
-        f.write(new)
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/{pid}/status")
+
+
+def sample(pid, interval, seconds, out):
+    started = time.monotonic()
+    with open(out, "a") as f:
+        i = 1
+        while i * interval <= seconds + 1e-9:
+            time.sleep(max(0.0, started + i * interval - time.monotonic()))
+            try:
+                rss, hwm = status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM")
+            except OSError:
+                return
+            f.write(f"{time.monotonic() - started:.1f},{rss},{hwm}\n")
+            f.flush()
+            i += 1
 
 
 def main(argv):
@@ -149,8 +167,8 @@ def main(argv):
         get(args[0])
     elif command == "wrk" and len(args) == 1:
         wrk(args[0])
-    elif command == "write-doc" and len(args) == 2:
-        write_doc(args[0], args[1])
+    elif command == "sample" and len(args) == 4:
+        sample(int(args[0]), float(args[1]), float(args[2]), args[3])
     else:
         sys.exit(__doc__)
 

@@ -1,9 +1,10 @@
--- Seeds :docs documents for tenant :'tenant', created by user :'user' (run as the superuser, which
--- bypasses row-level security). Ids are md5(n::text)::uuid, so pgbench can compute the id of
--- document n (get_audited.sql). Created times spread over the last :docs minutes.
+-- Seeds :docs documents for tenant :'tenant' (the :k-th document tenant), created by user
+-- :'user' (run as the superuser, which bypasses row-level security). Ids are md5(k-n)::uuid, so
+-- wrk and pgbench can name document n of tenant k (get_audited.sql). Created times spread over
+-- the last :docs minutes.
 insert into documents (id, tenant_id, title, filename, content_type, size_bytes, status, metadata,
                        storage_location, created_by, created_at, updated_at)
-select md5(n::text)::uuid,
+select md5(:'k' || '-' || n)::uuid,
        :'tenant'::uuid,
        'Bench document ' || n,
        'document-' || n || '.pdf',
@@ -12,7 +13,7 @@ select md5(n::text)::uuid,
        (array['pending', 'processing', 'ready', 'failed', 'archived'])[1 + n % 5],
        jsonb_build_object('department', (array['cardiology', 'radiology', 'oncology'])[1 + n % 3],
                           'pages', 1 + n % 40, 'source', 'bench'),
-       's3://haven-bench/' || :'tenant' || '/' || md5(n::text),
+       's3://haven-bench/' || :'tenant' || '/' || md5(:'k' || '-' || n),
        :'user'::uuid,
        now() - make_interval(mins => n),
        now() - make_interval(mins => n)

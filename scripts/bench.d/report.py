@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/bench (standard library only).
+
+  report.py pgbench OUT LOG...      parse pgbench's summary OUT and its per-transaction logs (-l):
+                                    prints "tps p50_ms p99_ms failed"
+  report.py check-pages FIRST DEEP  both JSON pages hold items, the deep one only older events
+  report.py decode-cursor CURSOR    prints "<occurred_at RFC 3339> <id>" of a page cursor
+  report.py table RUN SOAK_CSV      the Markdown results block, from the files scripts/bench
+                                    wrote into RUN (results.txt, meta.txt, explain.txt) and
+                                    the soak's RSS samples
+  report.py write-doc DOC BLOCK     replace the results block of DOC with the file BLOCK
+
+results.txt, one fact a line:
+  run NAME ROUND RATE P50_MS P99_MS HAVEN_CPU_US PG_CPU_US   (a wrk or pgbench run; "-" = n/a)
+  coldstart READY_MS STOP_MS
+  rss_idle NAME KIB
+  rss_load WHEN VMRSS_KIB VMHWM_KIB
+  leaked NAME ROUND SESSIONS   (database sessions idle in a transaction after a Haven run)
+meta.txt: KEY=VALUE lines (see scripts/bench). soak.csv: elapsed_s,vmrss_kib,vmhwm_kib.
+"""
+
+import base64
+import datetime
+import json
+import re
+import statistics
+import sys
+import uuid
+
+BEGIN = "<!-- bench:results:begin -->"
+END = "<!-- bench:results:end -->"
+
+# Targets (issue 8, docs/PERFORMANCE.md).
+COLD_START_MS = 200
+IDLE_RSS_MIB = 30
+LOAD_RSS_MIB = 100
+LIVE_VS_REFERENCE = 0.80
+API_VS_PGBENCH = 0.70
+DEEP_VS_FIRST = 1.5
+# The soak is "flat" when the last minute's mean RSS is at most this much above the first
+# minute's after the warm-up: 10 %, or 4 MiB, whichever is larger.
+FLAT_FRACTION = 0.10
+FLAT_MIB = 4.0
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def pgbench(out, logs):
+    text = open(out).read()
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", text).group(1))
+    failed_match = re.search(r"number of failed transactions: (\d+)", text)
+    failed = int(failed_match.group(1)) if failed_match else 0
+    lat = []
+    for path in logs:
+        with open(path) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 3 and fields[2].isdigit():
+                    lat.append(int(fields[2]) / 1000.0)
+    lat.sort()
+    print(f"{tps:.0f} {percentile(lat, 0.5):.3f} {percentile(lat, 0.99):.3f} {failed}")
+
+
+def check_pages(first, deep):
+    a = json.load(open(first))
+    b = json.load(open(deep))
+    items_a, items_b = a.get("items") or a.get("data"), b.get("items") or b.get("data")
+    if not items_a or not items_b:
+        sys.exit(f"report.py: a page has no items: {list(a)} {list(b)}")
+    if not items_b[0]["occurred_at"] < items_a[-1]["occurred_at"]:
+        sys.exit("report.py: the deep page is not older than the first")
+    print(f"first page: {len(items_a)} items from {items_a[0]['occurred_at']}; "
+          f"deep page: {len(items_b)} items from {items_b[0]['occurred_at']}", file=sys.stderr)
+
+
+def decode_cursor(text):
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    micros = int.from_bytes(raw[1:9], "big", signed=True)
+    at = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(microseconds=micros)
+    print(at.isoformat(), uuid.UUID(bytes=raw[9:25]))
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+def read_meta(path):
+    meta = {}
+    for line in open(path):
+        line = line.rstrip("\n")
+        if "=" in line:
+            key, value = line.split("=", 1)
+            meta[key] = value
+    return meta
+
+
+def num(text):
+    return None if text == "-" else float(text)
+
+
+def mib(kib):
+    return kib / 1024.0
+
+
+def soak_summary(path, soak_s):
+    """(warm-up end, window, first-window mean, last-window mean, max, samples) in MiB."""
+    samples = []
+    try:
+        for line in open(path):
+            t, rss, _hwm = line.strip().split(",")
+            samples.append((float(t), mib(int(rss))))
+    except FileNotFoundError:
+        return None
+    if not samples:
+        return None
+    # One minute, or a quarter of a short soak: the first window is the warm-up, the second the
+    # baseline, the last the end.
+    window = min(60.0, soak_s / 4.0)
+    first = [r for t, r in samples if window < t <= 2 * window]
+    last = [r for t, r in samples if t > soak_s - window]
+    if not first or not last:
+        return None
+    # Least-squares slope after the warm-up, in MiB per hour: shows a slow climb the two means
+    # may hide.
+    after = [(t, r) for t, r in samples if t > window]
+    mt = statistics.mean(t for t, _ in after)
+    mr = statistics.mean(r for _, r in after)
+    var = sum((t - mt) ** 2 for t, _ in after)
+    slope = sum((t - mt) * (r - mr) for t, r in after) / var * 3600 if var else 0.0
+    return (window, statistics.mean(first), statistics.mean(last), max(r for _, r in samples),
+            len(samples), slope)
+
+
+def table(state, soak_csv):
+    meta = read_meta(f"{state}/meta.txt")
+    quick = meta.get("quick") == "1"
+    runs, starts, idle, load, leaked = {}, [], {}, [], {}
+    for line in open(f"{state}/results.txt"):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "run":
+            runs.setdefault(f[1], {})[int(f[2])] = tuple(num(x) for x in f[3:8])
+        elif f[0] == "coldstart":
+            starts.append((float(f[1]), float(f[2])))
+        elif f[0] == "rss_idle":
+            idle[f[1]] = mib(int(f[2]))
+        elif f[0] == "rss_load":
+            load.append((f[1], mib(int(f[2])), mib(int(f[3]))))
+        elif f[0] == "leaked":
+            leaked[f"{f[1]} {f[2]}"] = int(f[3])
+
+    def verdict(ok, text):
+        if quick:
+            return f"not judged (--quick): {text}"
+        return ("met: " if ok else "**MISSED**: ") + text
+
+    def med(name, i):
+        values = [r[i] for r in runs[name].values() if r[i] is not None]
+        return statistics.median(values) if values else None
+
+    def ratio(a, b, i=0, invert=False):
+        """Median over rounds of a/b (or b/a) for rounds both have."""
+        rounds = sorted(set(runs[a]) & set(runs[b]))
+        values = [(runs[b][r][i] / runs[a][r][i]) if invert else (runs[a][r][i] / runs[b][r][i])
+                  for r in rounds]
+        return statistics.median(values)
+
+    def rate(name, unit="req/s"):
+        rs = [runs[name][r][0] for r in sorted(runs[name])]
+        each = ", ".join(f"{v:,.0f}" for v in rs)
+        return f"{statistics.median(rs):,.0f} {unit}" + (f" ({each})" if len(rs) > 1 else "")
+
+    def lat(name):
+        return f"{med(name, 1):.2f} / {med(name, 2):.2f}"
+
+    def cpu(name):
+        h, p = med(name, 3), med(name, 4)
+        return f"{'—' if h is None else f'{h:.0f}'} / {'—' if p is None else f'{p:.0f}'}"
+
+    def load_row(label, name, target="—", judged="—", unit="req/s"):
+        return f"| {label} | {rate(name, unit)} | {lat(name)} | {cpu(name)} | {target} | {judged} |"
+
+    n_rounds = max(len(r) for r in runs.values())
+    rows = [
+        "| Measure | Result (load: median of rounds, each round) | p50 / p99 ms (median of rounds) "
+        "| CPU µs per request: haven process / PostgreSQL | Target | Verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    ready = [s[0] for s in starts]
+    stop = [s[1] for s in starts]
+    rows.append(
+        f"| Cold start, exec → first ready 200 (ms), min / median / max of {len(ready)} "
+        f"| {min(ready):.0f} / {statistics.median(ready):.0f} / {max(ready):.0f} | — | — "
+        f"| ≤ {COLD_START_MS} ms | " + verdict(max(ready) <= COLD_START_MS, f"slowest {max(ready):.0f} ms") + " |")
+    rows.append(f"| Stop after SIGTERM, idle (ms), median | {statistics.median(stop):.0f} | — | — | — | — |")
+
+    r_live = ratio("live", "live_reference")
+    rows.append(load_row("`GET /api/v1/health/live`", "live", f"≥ {LIVE_VS_REFERENCE * 100:.0f} % of the reference",
+                         verdict(r_live >= LIVE_VS_REFERENCE, f"{r_live:.0%} of the reference")))
+    rows.append(load_row("Same, bare axum reference server (CPU column: its process)", "live_reference"))
+    rows.append(load_row("`GET /api/v1/health/ready`", "ready"))
+    rows.append(load_row("`GET /api/v1/auth/validate`", "validate"))
+    r_get = ratio("get", "pgbench_read")
+    rows.append(load_row("`GET /api/v1/documents/{id}`", "get", f"≥ {API_VS_PGBENCH * 100:.0f} % of pgbench",
+                         verdict(r_get >= API_VS_PGBENCH, f"{r_get:.0%} of pgbench")))
+    rows.append(load_row("pgbench, the same read transaction (3 round trips)", "pgbench_read", unit="tps"))
+    rows.append(load_row("`GET /api/v1/documents` (first page, 20)", "list"))
+    r_post = ratio("post", "pgbench_write")
+    rows.append(load_row("`POST /api/v1/documents` (fresh Idempotency-Key each)", "post",
+                         f"≥ {API_VS_PGBENCH * 100:.0f} % of pgbench",
+                         verdict(r_post >= API_VS_PGBENCH, f"{r_post:.0%} of pgbench")))
+    rows.append(load_row("pgbench, the same create transaction (5 round trips)", "pgbench_write", unit="tps"))
+    rows.append(load_row("`GET /api/v1/audit-events`, first page (20)", "audit_first"))
+    d50 = ratio("audit_deep", "audit_first", 1)
+    d99 = ratio("audit_deep", "audit_first", 2)
+    dtp = ratio("audit_deep", "audit_first", 0, invert=True)
+    deep_label = f"Same, a page {int(meta['deep_offset']):,} events deep (cursor)"
+    rows.append(load_row(deep_label, "audit_deep", f"≤ {DEEP_VS_FIRST}× the first page",
+                         verdict(max(d50, d99, dtp) <= DEEP_VS_FIRST,
+                                 f"{d50:.2f}× at p50, {d99:.2f}× at p99, {dtp:.2f}× in time per request "
+                                 "(first ÷ deep throughput)")))
+
+    rows.append(
+        f"| Idle RSS after start + 20 requests (MiB) | {idle['haven']:.1f} (reference {idle['reference']:.1f}) "
+        f"| — | — | ≤ {IDLE_RSS_MIB} MiB | " + verdict(idle["haven"] <= IDLE_RSS_MIB, f"{idle['haven']:.1f} MiB") + " |")
+    soak_s = float(meta["soak_s"])
+    soak = soak_summary(soak_csv, soak_s)
+    peak_rss = max(r for _, r, _ in load)
+    peak_hwm = max(h for _, _, h in load)
+    worst = max(peak_hwm, soak[3] if soak else 0)
+    rows.append(
+        f"| RSS under load (MiB): largest VmRSS after a run; peak VmHWM of any server (rounds, soak) "
+        f"| {peak_rss:.1f}; {peak_hwm:.1f} | — | — | ≤ {LOAD_RSS_MIB} MiB | "
+        + verdict(worst <= LOAD_RSS_MIB, f"peak {worst:.1f} MiB (rounds and soak)") + " |")
+    soak_min = soak_s / 60.0
+    soak_len = f"{soak_min:g} min" if soak_s >= 60 else f"{soak_s:g} s"
+    if "soak" in runs:
+        rows.append(load_row(f"Soak: {soak_len} of mixed load (8 get : 1 list : 1 post), one server", "soak"))
+    if soak:
+        window, first, last, top, count, slope = soak
+        w = f"{window:g} s"
+        grew = last - first
+        flat = grew <= max(FLAT_FRACTION * first, FLAT_MIB)
+        rows.append(
+            f"| Soak RSS (MiB): mean of the {w} after a {w} warm-up → mean of the last {w}; max; "
+            f"trend after the warm-up ({count} samples, target/bench/soak.csv) "
+            f"| {first:.1f} → {last:.1f}; max {top:.1f}; {slope:+.1f} MiB/h | — | — "
+            f"| flat (≤ +10 % or +{FLAT_MIB:g} MiB) | "
+            + verdict(flat, f"{'flat' if flat else 'grew'}, {grew:+.1f} MiB ({grew / first:+.1%})") + " |")
+    else:
+        rows.append("| Soak RSS | too few samples | — | — | flat | **MISSED**: not measured |")
+
+    # Not a target of the issue: a correctness check the runs make on the side (scripts/bench,
+    # check_leaks). It is judged even in a quick run.
+    leaks = {k: v for k, v in leaked.items() if v}
+    where = ", ".join(f"{v} after {k}" for k, v in leaks.items())
+    rows.append(
+        f"| Database sessions idle in a transaction after a Haven run, most at once "
+        f"({len(leaked)} checks; a request cancelled during `BEGIN` leaves its pooled connection in one) "
+        f"| {max(leaks.values(), default=0)} | — | — | 0 | "
+        + (f"**MISSED**: {where} (target/bench/run/leaked.txt)" if leaks else "met: none") + " |")
+
+    size = int(meta["binary_size"])
+    ref_size = int(meta["reference_size"])
+    rows.append(f"| Release binary size (MiB) | {size / 2**20:.1f} (reference {ref_size / 2**20:.1f}) "
+                f"| — | — | recorded | recorded |")
+    rows.append(f"| Clean release build, `cargo build --release -p haven-api --bin haven` | "
+                f"{meta.get('clean_build', 'not measured this run (use --clean-build)')} | — | — | recorded | recorded |")
+    rows.append(f"| Build this run (incremental, same command) | {meta.get('build', 'not built (--no-build)')} "
+                f"| — | — | — | — |")
+
+    out = []
+    if quick:
+        out.append("**`--quick` run: a tiny dataset and short rounds, to check the script works. "
+                   "Nothing here is judged against the targets.**")
+        out.append("")
+    out.extend(rows)
+    out.append("")
+    out.append(f"Measured {meta['date']} on {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['mem']} RAM; "
+               f"{meta['rustc']}; PostgreSQL {meta['pg_version']}; {meta['wrk_version']}; "
+               f"{meta['pgbench_version']}; commit {meta['commit']}.")
+    out.append(f"Haven binary built {meta['binary_built']}. Load average before measuring: "
+               f"{meta['load_before']}; 1-minute load after each round: {meta['load_rounds']}. "
+               f"Pinning: {meta['pinning']}.")
+    out.append(
+        f"Data: {meta['tenants']} document tenants × {int(meta['docs']):,} seeded documents "
+        f"({int(meta['docs_after']):,} documents in all after the run); "
+        f"{int(meta['events']):,} audit events seeded in the audit tenant in {meta['seed_audit_s']} s "
+        f"and sealed by the service in {meta['seal_s']} s ({int(meta['audit_rows_after']):,} there after the run; "
+        f"{int(meta['events_after']):,} events in all). Deep page: the cursor of the event at offset "
+        f"{int(meta['deep_offset']):,}, newest first.")
+    out.append(f"{n_rounds} round(s) of {meta['duration']} s at {meta['connections']} connections; "
+               f"{len(ready)} cold starts; soak {soak_len}. Per-request CPU from /proc "
+               "(user + system; the haven process with its sealer, the whole PostgreSQL cluster).")
+    out.append("")
+    out.append("Commands (`$URL` the server, `$DATABASE_URL` the benchmark database, files under the "
+               "repository root):")
+    out.append("")
+    out.append("```")
+    for key in sorted(k for k in meta if k.startswith("cmd_")):
+        out.append(meta[key])
+    out.append("```")
+    out.append("")
+    out.append(f"Command: `{meta['command']}`")
+    try:
+        plan = [line.rstrip() for line in open(f"{state}/explain.txt") if line.strip()]
+    except FileNotFoundError:
+        plan = []
+    if plan:
+        out.append("")
+        out.append("Deep page plan (`EXPLAIN (ANALYZE, BUFFERS)` as haven_app, tenant set):")
+        out.append("")
+        out.append("```")
+        out.extend(plan)
+        out.append("```")
+    print("\n".join(out))
+
+
+def write_doc(doc, block):
+    text = open(doc).read()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"report.py: {doc} has no {BEGIN} ... {END} block")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(doc, "w") as f:
+        f.write(head + BEGIN + "\n" + open(block).read().rstrip("\n") + "\n" + END + tail)
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    command, args = argv[1], argv[2:]
+    if command == "pgbench":
+        pgbench(args[0], args[1:])
+    elif command == "check-pages":
+        check_pages(*args)
+    elif command == "decode-cursor":
+        decode_cursor(*args)
+    elif command == "table":
+        table(*args)
+    elif command == "write-doc":
+        write_doc(*args)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
