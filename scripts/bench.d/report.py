@@ -260,7 +260,8 @@ def table(state, soak_csv):
     where = ", ".join(f"{v} after {k}" for k, v in leaks.items())
     rows.append(
         f"| Database sessions idle in a transaction after a Haven run, most at once "
-        f"({len(leaked)} checks; a request cancelled during `BEGIN` leaves its pooled connection in one) "
+        f"({len(leaked)} checks; a request cancelled during `BEGIN` used to leave its pooled connection in one, "
+        f"fixed in crates/db/src/begin.rs) "
         f"| {max(leaks.values(), default=0)} | — | — | 0 | "
         + (f"**MISSED**: {where} (target/bench/run/leaked.txt)" if leaks else "met: none") + " |")
 

@@ -10,7 +10,8 @@ use serde_json::json;
 use super::{ApiError, ErrorBody, codes};
 use crate::request_id::RequestId;
 
-/// Middleware: handler errors arrive as an [`ErrorBody`] extension; anything else that is not
+/// Renders a response into the envelope (by [`crate::front::serve`], for every response):
+/// handler errors arrive as an [`ErrorBody`] extension; anything else that is not
 /// a success (the router's 404/405, the body limit's 413, the timeout's 504) gets the code for
 /// its status. The original body is dropped: it may be plain text or internal detail.
 pub fn render(mut response: Response, request_id: Option<&RequestId>) -> Response {
