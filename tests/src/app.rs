@@ -41,9 +41,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -
     adjust(&mut env);
     let mut config = Config::from_map(&env).expect("test configuration is valid");
     config.port = 0;
-    // Installed once per test process; the guard lives as long as the process.
-    static LOGS: std::sync::OnceLock<haven_api::telemetry::LogGuard> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| haven_api::telemetry::init(&config.log_level));
+    haven_api::telemetry::init(&config.log_level);
     let app = Application::build(config)
         .await
         .expect("the application starts");

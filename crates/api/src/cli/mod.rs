@@ -99,7 +99,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            let _logs = telemetry::init(&config.log_level);
+            telemetry::init(&config.log_level);
             migrate(&config, action).await
         }
         Command::Tenants { action } => match load_config() {
@@ -115,7 +115,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            let _logs = telemetry::init(&config.log_level);
+            telemetry::init(&config.log_level);
             serve(config).await
         }
     }

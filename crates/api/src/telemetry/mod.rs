@@ -4,7 +4,6 @@
 mod json;
 mod request;
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -18,34 +17,11 @@ fn directive(log_level: &str) -> String {
     )
 }
 
-/// Lines waiting for the writer thread at most; past that, logging waits (nothing is dropped).
-/// At a few hundred bytes a line, about 2 MB.
-const BUFFERED_LINES: usize = 8192;
-
-/// Keeps the log writer thread running; dropping it writes out every queued line. Hold it for
-/// as long as the process logs.
-#[must_use = "dropping the guard stops the log writer"]
-pub struct LogGuard {
-    _writer: Option<WorkerGuard>,
-}
-
-/// Installs the JSON subscriber for the process. Calling it twice is harmless (tests do): the
-/// second call installs nothing and its guard holds nothing.
-///
-/// Lines are formatted on the thread that logs and written to stdout by one writer thread,
-/// which drains every queued line and then flushes them together: under load that is one write
-/// for many lines instead of one system call per request (docs/PERFORMANCE.md). The queue is
-/// bounded and never lossy; if stdout stalls, logging waits as a direct write would. A line is
-/// written within moments, but on a kill -9 or a crash the lines still queued are lost.
-pub fn init(log_level: &str) -> LogGuard {
+/// Installs the JSON subscriber for the process. Calling it twice is harmless (tests do).
+pub fn init(log_level: &str) {
     let filter =
         EnvFilter::try_new(directive(log_level)).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(BUFFERED_LINES)
-        .thread_name("haven-log-writer")
-        .finish(std::io::BufWriter::new(std::io::stdout()));
-    let installed = tracing_subscriber::registry()
+    let _ = tracing_subscriber::registry()
         .with(filter)
         .with(json::SpanFieldsLayer)
         .with(
@@ -54,14 +30,10 @@ pub fn init(log_level: &str) -> LogGuard {
                 // JsonLines reads span fields from SpanFieldsLayer; the fmt layer's own text
                 // rendering of them would be work thrown away on every span.
                 .fmt_fields(json::NoFields)
-                .with_writer(writer),
+                .with_writer(std::io::stdout),
         )
-        .try_init()
-        .is_ok();
+        .try_init();
     install_panic_hook();
-    LogGuard {
-        _writer: installed.then_some(guard),
-    }
 }
 
 /// Panics are logged as one JSON line (inside the request span when a handler panics), not as
