@@ -136,9 +136,11 @@ fn write_key(writer: &mut impl fmt::Write, key: &str) -> fmt::Result {
     writer.write_char(':')
 }
 
-/// A JSON string literal, escaped by serde_json.
+/// A JSON string literal.
 fn write_json_str(writer: &mut impl fmt::Write, value: &str) -> fmt::Result {
-    serde_json::to_writer(FmtIo(writer), value).map_err(|_| fmt::Error)
+    writer.write_char('"')?;
+    Escaping(&mut *writer).write_str(value)?;
+    writer.write_char('"')
 }
 
 /// A field value encoded as JSON, the way each `Visit` method receives it.
@@ -255,7 +257,7 @@ impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     }
 }
 
-/// `io::Write` onto a `fmt::Write`, for serde_json and `time`, which write valid UTF-8.
+/// `io::Write` onto a `fmt::Write`, for `time`'s formatter, which writes valid UTF-8.
 struct FmtIo<'a, W: fmt::Write>(&'a mut W);
 
 impl<W: fmt::Write> io::Write for FmtIo<'_, W> {
