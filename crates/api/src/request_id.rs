@@ -11,11 +11,23 @@ const MAX_LEN: usize = 64;
 
 /// The id of the request being served; in request and response extensions.
 #[derive(Debug, Clone)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId {
+    text: Arc<str>,
+    /// The same id as a header value, made once for the request's and the response's headers.
+    header: HeaderValue,
+}
 
 impl RequestId {
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// Only ids of safe ASCII characters are made (see `from_inbound`, `generate`).
+    fn new(text: &str, header: HeaderValue) -> Self {
+        Self {
+            text: Arc::from(text),
+            header,
+        }
     }
 
     /// An inbound id is kept only if it cannot smuggle anything into logs or headers.
@@ -26,11 +38,13 @@ impl RequestId {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        safe.then(|| Self(Arc::from(text)))
+        safe.then(|| Self::new(text, value.clone()))
     }
 
     fn generate() -> Self {
-        Self(Arc::from(uuid::Uuid::new_v4().to_string()))
+        let text = uuid::Uuid::new_v4().hyphenated().to_string();
+        let header = HeaderValue::from_str(&text).expect("a UUID is a valid header value");
+        Self::new(&text, header)
     }
 }
 
@@ -42,18 +56,18 @@ pub fn assign(request: &mut Request) -> RequestId {
         .get(&X_REQUEST_ID)
         .and_then(RequestId::from_inbound)
         .unwrap_or_else(RequestId::generate);
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        request.headers_mut().insert(X_REQUEST_ID.clone(), value);
-    }
+    request
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), id.header.clone());
     request.extensions_mut().insert(id.clone());
     id
 }
 
 /// Sets `X-Request-ID` on the response; last of all, so every response carries it.
 pub fn stamp(response: &mut Response, id: &RequestId) {
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
-    }
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), id.header.clone());
 }
 
 #[cfg(test)]
