@@ -4,8 +4,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
+
+/// A pooled connection idle for less than this is handed out without a ping: sqlx pinged it when
+/// it went back to the pool (it does on every release), so it answered a moment ago. One idle
+/// longer (a server restart, a proxy's idle cut) is pinged first and replaced if it is dead.
+/// This saves one round trip per request on a busy pool.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// How the pool is sized and bounded. Every timeout here exists so that a slow or absent
 /// database turns into a prompt error rather than a hung request.
@@ -95,8 +101,17 @@ pub fn connect_pool(
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
         .max_lifetime(Some(Duration::from_secs(1800)))
-        // A connection dropped by a restarted server is found out before it is handed over.
-        .test_before_acquire(true)
+        // A connection dropped by a restarted server is found out before it is handed over,
+        // unless it was checked a moment ago (see `PING_IF_IDLE_FOR`).
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options))
 }
 

@@ -481,3 +481,32 @@ async fn a_begin_cancelled_in_flight_leaves_no_transaction_on_the_pooled_connect
         );
     }
 }
+
+/// The pool does not ping a connection released a moment ago (sqlx pinged it on release), but
+/// one that sat idle longer than `PING_IF_IDLE_FOR` is pinged before it is handed out: if its
+/// server process ended meanwhile (a restart, a proxy's idle cut), it is replaced and the borrower
+/// never sees the failure.
+#[tokio::test]
+async fn a_pooled_connection_that_died_while_idle_is_replaced_before_it_is_handed_out() {
+    let m = migrated().await;
+    let single = pool(&m.db.url, 1);
+    let first: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&single)
+        .await
+        .expect("first query");
+    let mut admin = PgConnection::connect(&m.db.url).await.expect("admin");
+    let ended: bool = sqlx::query_scalar("select pg_terminate_backend($1, 5000)")
+        .bind(first)
+        .fetch_one(&mut admin)
+        .await
+        .expect("terminate");
+    assert!(ended, "the pooled connection's backend was not ended");
+    // The condition under test is the idle time itself.
+    tokio::time::sleep(haven_db::pool::PING_IF_IDLE_FOR + std::time::Duration::from_millis(200))
+        .await;
+    let second: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(&single)
+        .await
+        .expect("the dead connection was handed out instead of replaced");
+    assert_ne!(first, second);
+}
