@@ -204,16 +204,35 @@ def table(state, soak_csv):
     rows.append(load_row("Same, bare axum reference server (CPU column: its process)", "live_reference"))
     rows.append(load_row("`GET /api/v1/health/ready`", "ready"))
     rows.append(load_row("`GET /api/v1/auth/validate`", "validate"))
-    r_get = ratio("get", "pgbench_read")
-    rows.append(load_row("`GET /api/v1/documents/{id}`", "get", f"≥ {API_VS_PGBENCH * 100:.0f} % of pgbench",
-                         verdict(r_get >= API_VS_PGBENCH, f"{r_get:.0%} of pgbench")))
-    rows.append(load_row("pgbench, the same read transaction (3 round trips)", "pgbench_read", unit="tps"))
+    # The documents targets are judged on the runs with PostgreSQL on a CPU of its own when the
+    # machine could make them (the *_apart runs, as in production: the database on its own host);
+    # the shared-CPU figures are shown beside them, not judged.
+    apart = all(n in runs for n in ("get_apart", "pgbench_read_apart", "post_apart", "pgbench_write_apart"))
+    api_target = f"≥ {API_VS_PGBENCH * 100:.0f} % of pgbench"
+
+    def documents_row(label, api, bench, judged):
+        r = ratio(api, bench)
+        text = f"{r:.0%} of pgbench"
+        if judged:
+            return load_row(label, api, api_target, verdict(r >= API_VS_PGBENCH, text))
+        return load_row(label, api, "shown, not judged", f"{text} (shared CPUs)")
+
+    rows.append(documents_row("`GET /api/v1/documents/{id}`, all on shared CPUs", "get", "pgbench_read", not apart))
+    rows.append(load_row("pgbench, the same read transaction (3 round trips), shared CPUs", "pgbench_read", unit="tps"))
     rows.append(load_row("`GET /api/v1/documents` (first page, 20)", "list"))
-    r_post = ratio("post", "pgbench_write")
-    rows.append(load_row("`POST /api/v1/documents` (fresh Idempotency-Key each)", "post",
-                         f"≥ {API_VS_PGBENCH * 100:.0f} % of pgbench",
-                         verdict(r_post >= API_VS_PGBENCH, f"{r_post:.0%} of pgbench")))
-    rows.append(load_row("pgbench, the same create transaction (5 round trips)", "pgbench_write", unit="tps"))
+    rows.append(documents_row("`POST /api/v1/documents` (fresh Idempotency-Key each), all on shared CPUs", "post",
+                              "pgbench_write", not apart))
+    rows.append(load_row("pgbench, the same create transaction (5 round trips), shared CPUs", "pgbench_write",
+                         unit="tps"))
+    if apart:
+        rows.append(documents_row("`GET /api/v1/documents/{id}`, PostgreSQL on a CPU of its own", "get_apart",
+                                  "pgbench_read_apart", True))
+        rows.append(load_row("pgbench, the same read transaction, PostgreSQL on a CPU of its own",
+                             "pgbench_read_apart", unit="tps"))
+        rows.append(documents_row("`POST /api/v1/documents`, PostgreSQL on a CPU of its own", "post_apart",
+                                  "pgbench_write_apart", True))
+        rows.append(load_row("pgbench, the same create transaction, PostgreSQL on a CPU of its own",
+                             "pgbench_write_apart", unit="tps"))
     rows.append(load_row("`GET /api/v1/audit-events`, first page (20)", "audit_first"))
     d50 = ratio("audit_deep", "audit_first", 1)
     d99 = ratio("audit_deep", "audit_first", 2)
