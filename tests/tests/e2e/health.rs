@@ -145,3 +145,62 @@ async fn a_probe_storm_is_answered_from_the_cache_without_exhausting_the_pool() 
     assert!(backends <= 2, "{backends} pool connections for 200 probes");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn readiness_is_unavailable_while_the_schema_is_behind_the_binary_and_recovers_when_it_catches_up()
+ {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/api/v1/health/ready").await.status(), 200);
+    let mut conn = app.db.connect().await;
+    let expected = haven_db::migrate::expected_version();
+    // As the superuser: forget the newest migration, as if this binary ran on a database one
+    // release behind it (its row is put back below, unchanged).
+    let (name, applied_on, checksum): (String, String, String) = sqlx::query_as(
+        "delete from refinery_schema_history where version = $1 \
+         returning name, applied_on, checksum",
+    )
+    .bind(expected)
+    .fetch_one(&mut conn)
+    .await
+    .expect("the newest migration is recorded");
+
+    // The cached answer may be up to a second old.
+    let until = Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let response = app.get("/api/v1/health/ready").await;
+        if response.status() == 503 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            Instant::now() < until,
+            "readiness turned 503 with the schema behind"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"], "unavailable", "{body}");
+    assert_eq!(body["checks"]["secrets"], "not_configured");
+    assert_eq!(body["error"]["code"], "SYS_001");
+
+    sqlx::query(
+        "insert into refinery_schema_history (version, name, applied_on, checksum) \
+         values ($1, $2, $3, $4)",
+    )
+    .bind(expected)
+    .bind(name)
+    .bind(applied_on)
+    .bind(checksum)
+    .execute(&mut conn)
+    .await
+    .expect("put the row back");
+    let ready = haven_tests::eventually(Duration::from_secs(5), || {
+        let request = app.client.get(app.url("/api/v1/health/ready")).send();
+        async move { matches!(request.await, Ok(r) if r.status() == 200) }
+    })
+    .await;
+    assert!(
+        ready,
+        "ready again once the schema is at the expected version"
+    );
+    app.stop().await;
+}
