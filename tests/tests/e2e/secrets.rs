@@ -379,3 +379,61 @@ async fn migrate_up_as_a_pre_deploy_command_takes_the_database_url_from_the_secr
     assert!(applied > 0);
     assert_no_value_leaked(&migrate, &[CLIENT_SECRET]);
 }
+
+#[tokio::test]
+async fn in_production_a_secret_also_set_in_the_environment_is_reported_by_name_never_value() {
+    const STRAY: &str = "stray-plain-copy-of-the-client-secret-7c41e9";
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    let secret = json!({
+        "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        "DATABASE_URL": db.url,
+        "EXTRA_API_KEY": "extra-4d0a"
+    });
+    moto.create_secret("haven/shadowed", &secret.to_string())
+        .await;
+    // Production and development with the same stray copies: OIDC_CLIENT_SECRET and
+    // DATABASE_URL are in the secret and in the plain environment, EXTRA_API_KEY only in the
+    // secret. Only production reports them (CONFIGURATION.md, "Production rules").
+    for (environment, expected) in [
+        ("production", vec!["DATABASE_URL", "OIDC_CLIENT_SECRET"]),
+        ("development", vec![]),
+    ] {
+        let mut env = env_with_secret(&moto, "haven/shadowed", Some(&db.url));
+        env.remove("ENABLE_TEST_ROUTES");
+        env.insert("ENVIRONMENT".into(), environment.into());
+        // Never reached: discovery runs in the background and readiness does not wait for it.
+        env.insert("OIDC_ISSUER_URL".into(), "https://127.0.0.1:9".into());
+        env.insert("OIDC_CLIENT_ID".into(), CLIENT_ID.into());
+        env.insert("OIDC_CLIENT_SECRET".into(), STRAY.into());
+        let service = HavenProcess::spawn(&["serve"], &env);
+        assert!(
+            service.wait_ready(Duration::from_secs(20)).await,
+            "{environment}: {:?} {:?}",
+            service.stdout_lines(),
+            service.stderr_lines()
+        );
+        // Start-up reports stray copies before it listens: once "listening" is read, every
+        // report is.
+        let listening = haven_tests::eventually(Duration::from_secs(5), || {
+            let lines = service.stdout_lines();
+            async move { lines.iter().any(|l| l.contains("\"listening\"")) }
+        })
+        .await;
+        assert!(listening, "{environment}: {:?}", service.stdout_lines());
+        let mut reported: Vec<String> = Vec::new();
+        for line in service.stdout_lines() {
+            let line: Value = serde_json::from_str(&line).unwrap();
+            if line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("also set in the environment"))
+            {
+                assert_eq!(line["level"], "WARN", "{line}");
+                reported.push(line["key"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        reported.sort();
+        assert_eq!(reported, expected, "{environment}");
+        assert_no_value_leaked(&service, &[CLIENT_SECRET, STRAY, "extra-4d0a", &db.url]);
+    }
+}
