@@ -23,6 +23,10 @@
 //   GET  /__control/stats       -> {jwks_requests, discovery_requests, token_requests,
 //                                   authorize_requests}
 //   POST /__control/stats/reset -> zeroes the counters
+//   GET  /__control/token-clients -> {clients: [{method, client_id, client_secret}]}: how each
+//                               token request that got tokens authenticated, oldest first
+//                               (method "client_secret_basic", "client_secret_post" or "none";
+//                               basic credentials decoded per RFC 6749 §2.3.1)
 //   POST /__control/fail        {jwks?: bool, discovery?: bool, token?: bool} -> those answer 503;
 //                               {jwks_huge?: bool} -> /jwks answers 200 with a 2 MiB body;
 //                               {jwks_delay_ms?: N} -> /jwks answers after N ms
@@ -97,6 +101,7 @@ function publicJwk(jwk) {
 const stats = { jwks_requests: 0, discovery_requests: 0, token_requests: 0, authorize_requests: 0 };
 const failing = { jwks: false, discovery: false, token: false, jwks_huge: false, jwks_delay_ms: 0 };
 let nextClaims = null; // {claims, header, sticky}
+const tokenClients = []; // {method, client_id, client_secret} per answered token request
 
 // ---- signing ------------------------------------------------------------------------------
 
@@ -153,6 +158,33 @@ service.on('beforeTokenSigning', (token, req) => {
   }
 });
 
+// Records how the client authenticated (the mock itself accepts any secret), so a test can see
+// which client secret the service sent. Fires only for token requests answered with tokens.
+function formDecode(text) {
+  return decodeURIComponent(text.replace(/\+/g, ' '));
+}
+
+service.on('beforeResponse', (_response, req) => {
+  const header = req.headers.authorization ?? '';
+  const match = /^Basic\s+(\S+)$/i.exec(header);
+  if (match !== null) {
+    const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    tokenClients.push({
+      method: 'client_secret_basic',
+      client_id: formDecode(colon < 0 ? decoded : decoded.slice(0, colon)),
+      client_secret: colon < 0 ? null : formDecode(decoded.slice(colon + 1)),
+    });
+    return;
+  }
+  const body = req.body ?? {};
+  tokenClients.push({
+    method: typeof body.client_secret === 'string' ? 'client_secret_post' : 'none',
+    client_id: body.client_id ?? null,
+    client_secret: body.client_secret ?? null,
+  });
+});
+
 // ---- HTTP ---------------------------------------------------------------------------------
 
 function sendJson(res, status, body) {
@@ -188,6 +220,8 @@ async function control(req, res, path) {
       return sendJson(res, 200, { keys: store.toJSON() });
     case 'GET /__control/stats':
       return sendJson(res, 200, stats);
+    case 'GET /__control/token-clients':
+      return sendJson(res, 200, { clients: tokenClients });
     case 'POST /__control/stats/reset':
       for (const k of Object.keys(stats)) stats[k] = 0;
       return sendJson(res, 200, stats);

@@ -172,6 +172,16 @@ impl Idp {
         out["jwks_requests"].as_u64().expect("jwks_requests")
     }
 
+    /// How each token request that got tokens authenticated, oldest first: objects with
+    /// `method` (`client_secret_basic`, `client_secret_post` or `none`), `client_id` and
+    /// `client_secret`.
+    pub async fn token_clients(&self) -> Vec<Value> {
+        let out = self
+            .control(reqwest::Method::GET, "token-clients", None)
+            .await;
+        out["clients"].as_array().expect("clients").clone()
+    }
+
     /// Simulated failures: `{"jwks": true}` (503), `{"jwks_huge": true}`, `{"jwks_delay_ms": N}`.
     pub async fn fail(&self, modes: Value) {
         self.control(reqwest::Method::POST, "fail", Some(modes))

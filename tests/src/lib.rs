@@ -12,7 +12,7 @@ pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
 pub use db::{PrivateCluster, TestDatabase};
 pub use moto::Moto;
-pub use net::ClosingEndpoint;
+pub use net::{ClosingEndpoint, SilentEndpoint};
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never
 /// on fixed sleeps.

@@ -39,3 +39,38 @@ impl ClosingEndpoint {
         self.connections.load(Ordering::SeqCst)
     }
 }
+
+/// A loopback port that accepts every connection and never answers or closes it: a server
+/// behind a firewall that drops packets, as a client sees it once the handshake is done. Holds
+/// the accepted connections (and the port) for as long as the test process runs.
+pub struct SilentEndpoint {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl SilentEndpoint {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local address").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&connections);
+        // Detached, like `ClosingEndpoint`; the streams are kept, so none is ever closed.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        Self { port, connections }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connections accepted (and left hanging) so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}

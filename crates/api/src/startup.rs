@@ -70,7 +70,12 @@ impl Application {
             .or_else(|| config.database.url.clone())
             .ok_or(StartupError::NoDatabaseUrl)?;
         if config.database.run_migrations_on_start {
-            migrate_with_retry(&url, config.database.connect_retry).await?;
+            migrate_with_retry(
+                &url,
+                config.database.connect_retry,
+                config.database.acquire_timeout,
+            )
+            .await?;
         }
         let pool = haven_db::connect_pool(&url, &pool_settings(&config))?;
         if let Some(external_id) = &config.dev_tenant_external_id {
@@ -221,13 +226,20 @@ fn pool_settings(config: &Config) -> PoolSettings {
 }
 
 /// A database that is still starting (a fresh Railway deploy) is waited for, within a bound.
-async fn migrate_with_retry(url: &SecretString, budget: Duration) -> Result<(), StartupError> {
+/// Each connection attempt is itself bounded by `connect_timeout`.
+async fn migrate_with_retry(
+    url: &SecretString,
+    budget: Duration,
+    connect_timeout: Duration,
+) -> Result<(), StartupError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(200);
     loop {
-        match haven_db::migrate::run(url).await {
+        match haven_db::migrate::run(url, connect_timeout).await {
             Ok(_) => return Ok(()),
-            Err(MigrationError::Connect(error)) if started.elapsed() + delay < budget => {
+            Err(error @ (MigrationError::Connect(_) | MigrationError::ConnectTimeout(_)))
+                if started.elapsed() + delay < budget =>
+            {
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

@@ -5,6 +5,8 @@
 //! lock makes replicas that start together apply each migration exactly once: the first takes
 //! the lock and migrates, the others wait, then find nothing pending.
 
+use std::time::Duration;
+
 use refinery::{Migration, Runner};
 use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction};
 use secrecy::SecretString;
@@ -30,6 +32,10 @@ pub enum MigrationError {
     InvalidUrl(#[from] InvalidDatabaseUrl),
     #[error("cannot connect to the database to migrate")]
     Connect(#[source] sqlx::Error),
+    /// The server accepted nothing, or accepted the connection and never answered (a firewall
+    /// dropping packets, a stuck proxy): without this bound `haven migrate` would hang.
+    #[error("cannot connect to the database to migrate: no answer within {} s", .0.as_secs())]
+    ConnectTimeout(Duration),
     #[error("cannot take the migration lock")]
     Lock(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -71,20 +77,30 @@ pub fn expected_version() -> i32 {
 }
 
 /// The migrator's own connection: no statement timeout, because an index build may take a
-/// while and a replica waiting on the lock must not give up.
-async fn connect(url: &SecretString) -> Result<PgConnection, MigrationError> {
+/// while and a replica waiting on the lock must not give up. Connecting (TCP, TLS, startup and
+/// authentication) is bounded by `connect_timeout`, the same budget the pool gets for a new
+/// connection: sqlx has no connect timeout of its own.
+async fn connect(
+    url: &SecretString,
+    connect_timeout: Duration,
+) -> Result<PgConnection, MigrationError> {
     let options: PgConnectOptions = connect_options(url, &PoolSettings::default())?
         .application_name("haven-migrate")
         .options([("statement_timeout", "0")]);
-    PgConnection::connect_with(&options)
-        .await
-        .map_err(MigrationError::Connect)
+    match tokio::time::timeout(connect_timeout, PgConnection::connect_with(&options)).await {
+        Ok(connected) => connected.map_err(MigrationError::Connect),
+        Err(_) => Err(MigrationError::ConnectTimeout(connect_timeout)),
+    }
 }
 
-/// Applies every pending migration and returns the ones applied by this call.
+/// Applies every pending migration and returns the ones applied by this call. Connecting may
+/// take at most `connect_timeout`; waiting for another replica's migration lock is not bounded.
 #[tracing::instrument(skip_all)]
-pub async fn run(url: &SecretString) -> Result<Vec<MigrationInfo>, MigrationError> {
-    let mut conn = connect(url).await?;
+pub async fn run(
+    url: &SecretString,
+    connect_timeout: Duration,
+) -> Result<Vec<MigrationInfo>, MigrationError> {
+    let mut conn = connect(url, connect_timeout).await?;
     sqlx::query("select pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut conn)
@@ -165,8 +181,11 @@ async fn schema_is_ahead(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
 }
 
 /// Applied and pending migrations, without changing anything.
-pub async fn status(url: &SecretString) -> Result<MigrationStatus, MigrationError> {
-    let mut conn = connect(url).await?;
+pub async fn status(
+    url: &SecretString,
+    connect_timeout: Duration,
+) -> Result<MigrationStatus, MigrationError> {
+    let mut conn = connect(url, connect_timeout).await?;
     let history_exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
         .bind(HISTORY_TABLE)
         .fetch_one(&mut conn)

@@ -247,35 +247,9 @@ mod tests {
         assert_eq!(handle.status(), SecretsStatus::Ok);
     }
 
-    /// Collects formatted log lines in memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log buffer").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
-
     #[test]
     fn rotations_log_changed_key_names_and_failures_their_kind_but_no_value() {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let logs = crate::test_log::capture(|| {
             let handle = refreshing(Duration::from_secs(60));
             let mut rotated = secrets("rotated-value-5d");
             rotated
@@ -289,8 +263,6 @@ mod tests {
             };
             handle.inner.apply("s", Err(failure));
         });
-        let logs =
-            String::from_utf8(captured.0.lock().expect("log buffer").clone()).expect("utf-8 logs");
         let lines: Vec<&str> = logs.lines().collect();
         assert_eq!(
             lines.len(),

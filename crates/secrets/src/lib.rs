@@ -15,6 +15,8 @@ mod parse;
 mod retry;
 mod secrets;
 mod settings;
+#[cfg(test)]
+mod test_log;
 
 pub use client::SecretsClient;
 pub use error::{SECRETS_ERROR_CODE, SecretsError};

@@ -127,6 +127,31 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_are_warned_about_by_name_and_never_by_value() {
+        let text = r#"{"OIDC_CLIENT_SECRET":"known-value-3e1f","API_KEY":"unknown-value-8c2d","SMTP_PASSWORD":"unknown-value-5a7b"}"#;
+        let mut parsed = None;
+        let logs = crate::test_log::capture(|| parsed = Some(parse(text)));
+        let secrets = parsed.expect("ran").expect("valid secret");
+        assert_eq!(
+            secrets.extra.keys().collect::<Vec<_>>(),
+            ["API_KEY", "SMTP_PASSWORD"]
+        );
+        let lines: Vec<&str> = logs.lines().collect();
+        assert_eq!(lines.len(), 2, "one warning per unknown key: {logs}");
+        for (line, key) in lines.iter().zip(["API_KEY", "SMTP_PASSWORD"]) {
+            assert!(
+                line.contains("WARN") && line.contains("unrecognised key"),
+                "{logs}"
+            );
+            assert!(line.contains(&format!("key={key}")), "{logs}");
+            assert!(line.contains(ID), "names the secret: {logs}");
+        }
+        for value in ["known-value", "unknown-value"] {
+            assert!(!logs.contains(value), "{value} leaked: {logs}");
+        }
+    }
+
+    #[test]
     fn syntax_errors_report_position_but_no_text() {
         let value = "leaky-value-9b2e";
         for text in [

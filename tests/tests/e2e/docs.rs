@@ -53,3 +53,63 @@ fn the_error_code_document_lists_exactly_the_codes_of_the_registry() {
         );
     }
 }
+
+/// The variable names the configuration code reads: every upper-case string literal in the
+/// non-test part of `crates/api/src/config/{mod,limits}.rs` (each one is a variable name there).
+fn configuration_variables() -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for file in [
+        "crates/api/src/config/mod.rs",
+        "crates/api/src/config/limits.rs",
+    ] {
+        let source = repo_file(file);
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        for literal in code.split('"').skip(1).step_by(2) {
+            let is_name = literal.len() > 2
+                && literal.starts_with(|c: char| c.is_ascii_uppercase())
+                && literal
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if is_name {
+                names.insert(literal.to_owned());
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+#[test]
+fn every_configuration_variable_is_documented_for_operators() {
+    let names = configuration_variables();
+    // The extraction itself must work, or this test would pass on nothing.
+    for known in [
+        "DATABASE_URL",
+        "TRUSTED_PROXIES",
+        "RATE_LIMIT_BURST",
+        "METRICS_PORT",
+    ] {
+        assert!(names.iter().any(|n| n == known), "{known} in {names:?}");
+    }
+    assert!(names.len() >= 40, "{names:?}");
+    for doc in [
+        "docs/RAILWAY_ENV.md",
+        "docs/CONFIGURATION.md",
+        ".env.example",
+    ] {
+        let text = repo_file(doc);
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| {
+                // As a whole name: `RATE_LIMIT_BURST` is not found inside `RATE_LIMIT_ANON_BURST`.
+                !text.match_indices(name.as_str()).any(|(at, _)| {
+                    let before = text[..at].chars().next_back();
+                    let after = text[at + name.len()..].chars().next();
+                    let boundary =
+                        |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                    boundary(before) && boundary(after)
+                })
+            })
+            .collect();
+        assert!(missing.is_empty(), "{doc} does not mention {missing:?}");
+    }
+}

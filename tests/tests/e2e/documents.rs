@@ -2,6 +2,7 @@
 //! and atomicity of a change with its audit event.
 
 mod break_glass;
+mod client_ip;
 mod crud;
 mod idempotency;
 mod pagination;

@@ -1,8 +1,8 @@
 //! Migrations: applied once on a fresh database, exactly once when replicas race.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use haven_tests::{HavenProcess, TestDatabase, app::base_env};
+use haven_tests::{HavenProcess, SilentEndpoint, TestDatabase, app::base_env};
 
 fn migration_files() -> usize {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
@@ -62,6 +62,33 @@ async fn a_fresh_database_gets_every_migration_once_and_status_shows_none_pendin
     assert!(
         after.contains(&format!("{} applied, 0 pending", migration_files())),
         "{after}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_against_a_database_that_never_answers_fails_within_the_connect_budget() {
+    let silent = SilentEndpoint::start();
+    let url = format!("postgres://haven@127.0.0.1:{}/haven", silent.port());
+    let mut env = base_env(&url);
+    env.insert("DB_ACQUIRE_TIMEOUT_SECONDS".into(), "1".into());
+    for action in ["up", "status"] {
+        let started = Instant::now();
+        let mut migrate = HavenProcess::spawn(&["migrate", action], &env);
+        let status = migrate
+            .wait_exit(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("`haven migrate {action}` hung on a silent database"));
+        let took = started.elapsed();
+        assert!(!status.success(), "{action}");
+        assert!(took < Duration::from_secs(5), "{action} took {took:?}");
+        let stderr = migrate.stderr_lines().join("\n");
+        assert!(
+            stderr.contains("cannot connect to the database to migrate: no answer within 1 s"),
+            "{action}: {stderr}"
+        );
+    }
+    assert!(
+        silent.connections() >= 2,
+        "both commands reached the endpoint and waited on it"
     );
 }
 

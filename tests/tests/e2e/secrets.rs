@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use haven_tests::idp::{CLIENT_ID, Idp};
 use haven_tests::{ClosingEndpoint, HavenProcess, Moto, TestDatabase, app::base_env};
 use serde_json::{Value, json};
 
-const CLIENT_SECRET: &str = "oidc-client-secret-5d1e0c";
-const ROTATED_SECRET: &str = "oidc-client-secret-rotated-9a7f";
+// At least 32 bytes each: the login flow derives its state key from the client secret.
+const CLIENT_SECRET: &str = "oidc-client-secret-5d1e0c-4b8a90c2";
+const ROTATED_SECRET: &str = "oidc-client-secret-rotated-9a7f-61d3e5f8";
+const FRONTEND: &str = "http://localhost:3000";
 
 /// A service environment whose secrets come from `moto`, with no DATABASE_URL of its own.
 fn env_with_secret(
@@ -153,8 +156,44 @@ async fn an_unreachable_endpoint_is_retried_within_the_budget_then_start_up_fail
     );
 }
 
+/// One login through the service (`/auth/login`, the provider's authorize redirect,
+/// `/auth/callback`), and how the service authenticated at the token endpoint for it.
+async fn log_in_once(service: &HavenProcess, idp: &Idp) -> Value {
+    let client = reqwest::Client::new();
+    let login = client
+        .get(service.url(&format!(
+            "/api/v1/auth/login?redirect_uri={FRONTEND}/callback"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().await.unwrap();
+    let authorize = idp
+        .http()
+        .get(login["authorization_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorize.status(), 302);
+    let location = url::Url::parse(authorize.headers()["location"].to_str().unwrap()).unwrap();
+    let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    let before = idp.token_clients().await.len();
+    let callback = client
+        .post(service.url("/api/v1/auth/callback"))
+        .json(&json!({"code": query["code"], "state": query["state"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), 200, "{:?}", callback.text().await);
+    let clients = idp.token_clients().await;
+    assert_eq!(clients.len(), before + 1, "one token request per login");
+    clients[before].clone()
+}
+
 #[tokio::test]
-async fn a_rotated_secret_is_picked_up_without_a_restart() {
+async fn a_rotated_client_secret_is_sent_by_the_next_token_exchange_without_a_restart() {
+    let idp = Idp::start();
     let moto = Moto::start().await;
     let db = TestDatabase::create().await;
     moto.create_secret(
@@ -164,8 +203,27 @@ async fn a_rotated_secret_is_picked_up_without_a_restart() {
     .await;
     let mut env = env_with_secret(&moto, "haven/rotating", Some(&db.url));
     env.insert("SECRETS_REFRESH_SECONDS".into(), "1".into());
+    env.insert("OIDC_ISSUER_URL".into(), idp.issuer.clone());
+    env.insert("OIDC_CLIENT_ID".into(), CLIENT_ID.into());
+    env.insert("ALLOWED_ORIGINS".into(), FRONTEND.into());
     let service = HavenProcess::spawn(&["serve"], &env);
     assert!(service.wait_ready(Duration::from_secs(20)).await);
+    // Discovery runs in the background: login answers 503 until it is done.
+    let login_url = service.url(&format!(
+        "/api/v1/auth/login?redirect_uri={FRONTEND}/callback"
+    ));
+    let discovered = haven_tests::eventually(Duration::from_secs(15), || {
+        let request = reqwest::get(login_url.clone());
+        async move { matches!(request.await, Ok(r) if r.status() == 200) }
+    })
+    .await;
+    assert!(discovered, "the service discovered the identity provider");
+
+    let first = log_in_once(&service, &idp).await;
+    assert_eq!(
+        first,
+        json!({"method": "client_secret_basic", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    );
 
     moto.put_secret(
         "haven/rotating",
@@ -186,6 +244,9 @@ async fn a_rotated_secret_is_picked_up_without_a_restart() {
         "the refresh reported the rotated key: {:?}",
         service.stdout_lines()
     );
+    // The same process, no restart: the next exchange authenticates with the new value.
+    let after = log_in_once(&service, &idp).await;
+    assert_eq!(after["client_secret"], ROTATED_SECRET, "{after}");
     assert_no_value_leaked(&service, &[CLIENT_SECRET, ROTATED_SECRET]);
 }
 
@@ -317,4 +378,62 @@ async fn migrate_up_as_a_pre_deploy_command_takes_the_database_url_from_the_secr
         .unwrap();
     assert!(applied > 0);
     assert_no_value_leaked(&migrate, &[CLIENT_SECRET]);
+}
+
+#[tokio::test]
+async fn in_production_a_secret_also_set_in_the_environment_is_reported_by_name_never_value() {
+    const STRAY: &str = "stray-plain-copy-of-the-client-secret-7c41e9";
+    let moto = Moto::start().await;
+    let db = TestDatabase::create().await;
+    let secret = json!({
+        "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        "DATABASE_URL": db.url,
+        "EXTRA_API_KEY": "extra-4d0a"
+    });
+    moto.create_secret("haven/shadowed", &secret.to_string())
+        .await;
+    // Production and development with the same stray copies: OIDC_CLIENT_SECRET and
+    // DATABASE_URL are in the secret and in the plain environment, EXTRA_API_KEY only in the
+    // secret. Only production reports them (CONFIGURATION.md, "Production rules").
+    for (environment, expected) in [
+        ("production", vec!["DATABASE_URL", "OIDC_CLIENT_SECRET"]),
+        ("development", vec![]),
+    ] {
+        let mut env = env_with_secret(&moto, "haven/shadowed", Some(&db.url));
+        env.remove("ENABLE_TEST_ROUTES");
+        env.insert("ENVIRONMENT".into(), environment.into());
+        // Never reached: discovery runs in the background and readiness does not wait for it.
+        env.insert("OIDC_ISSUER_URL".into(), "https://127.0.0.1:9".into());
+        env.insert("OIDC_CLIENT_ID".into(), CLIENT_ID.into());
+        env.insert("OIDC_CLIENT_SECRET".into(), STRAY.into());
+        let service = HavenProcess::spawn(&["serve"], &env);
+        assert!(
+            service.wait_ready(Duration::from_secs(20)).await,
+            "{environment}: {:?} {:?}",
+            service.stdout_lines(),
+            service.stderr_lines()
+        );
+        // Start-up reports stray copies before it listens: once "listening" is read, every
+        // report is.
+        let listening = haven_tests::eventually(Duration::from_secs(5), || {
+            let lines = service.stdout_lines();
+            async move { lines.iter().any(|l| l.contains("\"listening\"")) }
+        })
+        .await;
+        assert!(listening, "{environment}: {:?}", service.stdout_lines());
+        let mut reported: Vec<String> = Vec::new();
+        for line in service.stdout_lines() {
+            let line: Value = serde_json::from_str(&line).unwrap();
+            if line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("also set in the environment"))
+            {
+                assert_eq!(line["level"], "WARN", "{line}");
+                reported.push(line["key"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        reported.sort();
+        assert_eq!(reported, expected, "{environment}");
+        assert_no_value_leaked(&service, &[CLIENT_SECRET, STRAY, "extra-4d0a", &db.url]);
+    }
 }

@@ -179,8 +179,11 @@ async fn migrate(config: &Config, action: MigrateAction) -> ExitCode {
         Err(code) => return code,
     };
     let url = &url;
+    // The same budget the pool gets for a new connection: a database that accepts the
+    // connection and never answers makes the command fail instead of hang.
+    let connect_timeout = config.database.acquire_timeout;
     match action {
-        MigrateAction::Status => match haven_db::migrate::status(url).await {
+        MigrateAction::Status => match haven_db::migrate::status(url, connect_timeout).await {
             Ok(status) => {
                 for m in &status.applied {
                     println!(
@@ -205,7 +208,7 @@ async fn migrate(config: &Config, action: MigrateAction) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        MigrateAction::Up => match haven_db::migrate::run(url).await {
+        MigrateAction::Up => match haven_db::migrate::run(url, connect_timeout).await {
             Ok(applied) => {
                 println!("{} migration(s) applied", applied.len());
                 ExitCode::SUCCESS

@@ -23,9 +23,12 @@ pub(crate) async fn migrated() -> Migrated {
 }
 
 pub(crate) async fn migrate(url: &str) {
-    haven_db::migrate::run(&SecretString::from(url.to_owned()))
-        .await
-        .expect("migrations apply");
+    haven_db::migrate::run(
+        &SecretString::from(url.to_owned()),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("migrations apply");
 }
 
 pub(crate) fn pool(url: &str, max_connections: u32) -> PgPool {
