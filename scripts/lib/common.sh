@@ -133,7 +133,7 @@ ensure_shellcheck() {
 # The CORS test drives Debian's headless Chromium (tests/tests/e2e/cors_browser.rs).
 ensure_chromium() {
   have chromium && return 0
-  apt_install chromium || warn "could not install chromium: the browser CORS test will skip"
+  apt_install chromium || warn "could not install chromium: the browser CORS test will fail (HAVEN_TEST_REQUIRE_CHROMIUM=1)"
 }
 
 # The generated TypeScript client (tests/tests/e2e/typescript_client.rs): locked dependencies.

@@ -78,6 +78,10 @@ fn describe() {
         "Failed authentications (401, and 403 for the token's tenant), by error code"
     );
     describe_counter!(
+        haven_db::audit::WRITTEN_METRIC,
+        "Audit events written, by action and outcome, counted when their transaction commits"
+    );
+    describe_counter!(
         "audit_events_sealed_total",
         "Audit events sealed into the hash chain by this replica (each event is written with \
          its access and sealed within seconds, exactly once across replicas: sum over replicas)"

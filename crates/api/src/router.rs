@@ -67,7 +67,10 @@ pub fn router(state: AppState) -> Router {
         app = app.nest("/api/v1", testing::routes());
     }
     if config.docs_enabled {
-        app = app.merge(crate::docs::routes(spec));
+        let issuer = config.oidc.as_ref().map(|o| o.issuer_url.as_str());
+        app = app.merge(crate::docs::routes(crate::openapi::for_deployment(
+            spec, issuer,
+        )));
     }
     app
         // After routing, so it sees the matched template; unknown paths keep no route.

@@ -11,6 +11,10 @@ use time::OffsetDateTime;
 
 use crate::ids::{AuditEventId, TenantId, UserId};
 use crate::page::{Cursor, Page, PageLimit};
+use crate::tenant::TenantTx;
+
+/// The counter of audit events written (committed), labelled by `action` and `outcome` only.
+pub const WRITTEN_METRIC: &str = "audit_events_written_total";
 
 /// The SQLSTATE of the triggers that keep `audit_events` append-only.
 pub const APPEND_ONLY_SQLSTATE: &str = "HV001";
@@ -27,6 +31,29 @@ pub enum AuditOutcome {
     /// Refused: a missing role, another tenant's id (recorded as the 404 the caller saw).
     Denied,
     Error,
+}
+
+impl AuditOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Counts committed events (by [`TenantTx::commit`]). `action` is one of the handlers' fixed
+/// names, so the label set stays bounded; no tenant, user or resource id is ever a label.
+pub(crate) fn count_written(events: &[(String, AuditOutcome)]) {
+    for (action, outcome) in events {
+        metrics::counter!(
+            WRITTEN_METRIC,
+            "action" => action.clone(),
+            "outcome" => outcome.as_str()
+        )
+        .increment(1);
+    }
 }
 
 /// An event to record. `action` names what was attempted (`document.read`, `audit.list`, ...),
@@ -61,13 +88,14 @@ fn truncate_chars(text: &str, max: usize) -> &str {
 }
 
 /// Records an event in the caller's transaction: it commits or rolls back with the access it
-/// describes. The database assigns the id and the time (the transaction's start).
+/// describes, and is counted as written when it commits. The database assigns the id and the
+/// time (the transaction's start).
 #[tracing::instrument(skip_all, fields(tenant_id = %event.tenant_id, action = event.action))]
 pub async fn record(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx<'_>,
     event: &NewAuditEvent<'_>,
 ) -> Result<AuditEventId, sqlx::Error> {
-    sqlx::query_scalar(
+    let id = sqlx::query_scalar(
         "insert into audit_events (tenant_id, actor_user_id, actor_subject, action, \
          resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields, \
          emergency) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12) returning id",
@@ -88,8 +116,10 @@ pub async fn record(
     )
     .bind(event.changed_fields)
     .bind(event.emergency)
-    .fetch_one(conn)
-    .await
+    .fetch_one(tx.as_mut())
+    .await?;
+    tx.audited(event.action, event.outcome);
+    Ok(id)
 }
 
 /// A recorded event as the audit API shows it.

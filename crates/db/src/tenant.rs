@@ -19,6 +19,7 @@ use std::ops::{Deref, DerefMut};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Transaction};
 
+use crate::audit::AuditOutcome;
 use crate::ids::TenantId;
 
 /// The runtime role every tenant transaction switches to (created by migration V1).
@@ -31,6 +32,9 @@ pub const RUNTIME_ROLE: &str = "haven_app";
 pub struct TenantTx<'c> {
     tx: Transaction<'c, Postgres>,
     tenant: TenantId,
+    /// The audit events written through this transaction (action, outcome), counted in the
+    /// metrics only once it commits: a rolled-back event was never written.
+    audited: Vec<(String, AuditOutcome)>,
 }
 
 /// `BEGIN` plus the tenant set-up as one simple-protocol message. The only interpolated value is
@@ -49,11 +53,19 @@ impl TenantTx<'static> {
     pub async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, sqlx::Error> {
         // Cancel-safe: see `begin`.
         let tx = crate::begin::begin_detached(pool, AssertSqlSafe(begin_statement(tenant))).await?;
-        Ok(Self { tx, tenant })
+        Ok(Self::new(tx, tenant))
     }
 }
 
 impl<'c> TenantTx<'c> {
+    fn new(tx: Transaction<'c, Postgres>, tenant: TenantId) -> Self {
+        Self {
+            tx,
+            tenant,
+            audited: Vec::new(),
+        }
+    }
+
     /// Opens the tenant's transaction on a connection the caller holds (not in a transaction).
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     pub async fn begin_on(
@@ -63,7 +75,7 @@ impl<'c> TenantTx<'c> {
         let tx = conn
             .begin_with(AssertSqlSafe(begin_statement(tenant)))
             .await?;
-        Ok(Self { tx, tenant })
+        Ok(Self::new(tx, tenant))
     }
 
     /// The tenant this transaction is scoped to.
@@ -71,8 +83,16 @@ impl<'c> TenantTx<'c> {
         self.tenant
     }
 
+    /// Notes an audit event written in this transaction (see [`crate::audit::record`]).
+    pub(crate) fn audited(&mut self, action: &str, outcome: AuditOutcome) {
+        self.audited.push((action.to_owned(), outcome));
+    }
+
+    /// Commits, then counts the audit events it wrote (`audit_events_written_total`).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        crate::audit::count_written(&self.audited);
+        Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {

@@ -8,6 +8,8 @@ use haven_tests::idp::{CLIENT_ID, Idp};
 use haven_tests::{TestApp, spawn_app_with};
 use serde_json::{Value, json};
 
+use crate::oidc::forge::{ALG_NONE_CASINGS, Forge};
+
 const CLIENT_SECRET: &str = "test-client-secret-at-least-32-bytes-long";
 const FRONTEND: &str = "http://localhost:3000";
 
@@ -118,14 +120,17 @@ async fn a_valid_token_reaches_me_and_validate_with_its_tenant_and_a_user_create
     app.stop().await;
 }
 
+/// The challenge every 401 carries (crates/api/src/error: RFC 6750's `invalid_token`).
+const CHALLENGE: &str = r#"Bearer error="invalid_token""#;
+
 #[tokio::test]
 async fn bad_tokens_get_their_status_code_and_www_authenticate_over_http() {
     let idp = Idp::start();
-    let app = app_for(&idp).await;
+    // Every case below is an authentication failure from one address: lift the per-IP budget
+    // so the limiter's 429 cannot stand in for the answer under test.
+    let app = app_with(&idp, &[("RATE_LIMIT_ANON_BURST", "1000")]).await;
+    let forge = Forge::new(&idp).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let expired = idp
-        .token(json!({"claims": {"iat": now - 7200, "exp": now - 3600}}))
-        .await;
     // Signed by a key the IdP never published, under the kid of one it did.
     let real_kid = idp.current_keys().await[0]["kid"]
         .as_str()
@@ -134,47 +139,239 @@ async fn bad_tokens_get_their_status_code_and_www_authenticate_over_http() {
     let other_key = idp
         .token(json!({"signer": "attacker", "kid": real_kid}))
         .await;
-    let no_tenant = idp.token(json!({"claims": {"tenant_id": null}})).await;
-    let bad_tenant = idp
-        .token(json!({"claims": {"tenant_id": "org 1; drop"}}))
-        .await;
-    let unknown_tenant = idp
-        .token(json!({"claims": {"tenant_id": "org-nobody"}}))
-        .await;
-    let suspended = idp
-        .token(json!({"claims": {"tenant_id": "org-suspended"}}))
-        .await;
-    let good = idp.token(json!({})).await;
-    let parts: Vec<&str> = good.split('.').collect();
-    let alg_none = format!(
-        "{}.{}.",
-        base64_json(&json!({"alg": "none", "typ": "JWT"})),
-        parts[1]
-    );
 
-    let cases: Vec<(&str, Option<String>, u16, &str)> = vec![
-        ("no header", None, 401, "AUTH_001"),
-        ("alg none", Some(alg_none), 401, "AUTH_001"),
-        ("garbage", Some("not.a.jwt".into()), 401, "AUTH_001"),
-        ("expired", Some(expired), 401, "AUTH_003"),
-        ("another key's signature", Some(other_key), 401, "AUTH_004"),
-        ("no tenant claim", Some(no_tenant), 403, "AUTH_005"),
-        ("malformed tenant claim", Some(bad_tenant), 403, "AUTH_007"),
-        ("unknown tenant", Some(unknown_tenant), 403, "TENANT_001"),
-        ("suspended tenant", Some(suspended), 403, "TENANT_002"),
+    // (case, token, status, code, message): the message tells apart the many AUTH_001s.
+    const MALFORMED: &str = "Authentication token is malformed";
+    const BAD_ALG: &str = "Authentication token algorithm is not accepted";
+    const UNKNOWN_KEY: &str = "Authentication token signing key is not known";
+    const BAD_SIGNATURE: &str = "Authentication token signature is invalid";
+    let mut cases: Vec<(String, Option<String>, u16, &str, &str)> = vec![
+        (
+            "no header".into(),
+            None,
+            401,
+            "AUTH_001",
+            "Authentication required",
+        ),
+        (
+            "garbage".into(),
+            Some("not.a.jwt".into()),
+            401,
+            "AUTH_001",
+            MALFORMED,
+        ),
     ];
-    for (case, token, status, code) in cases {
+    for alg in ALG_NONE_CASINGS {
+        cases.push((
+            format!("alg {alg}, no signature"),
+            Some(forge.alg_none(alg, false)),
+            401,
+            "AUTH_001",
+            MALFORMED,
+        ));
+        cases.push((
+            format!("alg {alg}, a signature"),
+            Some(forge.alg_none(alg, true)),
+            401,
+            "AUTH_001",
+            BAD_ALG,
+        ));
+    }
+    cases.push((
+        "HS256 keyed with the public key".into(),
+        Some(forge.hs256_with_public_key().await),
+        401,
+        "AUTH_001",
+        BAD_ALG,
+    ));
+    cases.push((
+        "unknown kid, IdP up".into(),
+        Some(forge.unknown_kid().await),
+        401,
+        "AUTH_001",
+        UNKNOWN_KEY,
+    ));
+    for param in ["jwk", "jku", "x5u"] {
+        cases.push((
+            format!("injected {param} header"),
+            Some(forge.injected_key(param).await),
+            401,
+            "AUTH_001",
+            UNKNOWN_KEY,
+        ));
+    }
+    cases.push((
+        "stripped signature".into(),
+        Some(forge.stripped_signature()),
+        401,
+        "AUTH_001",
+        MALFORMED,
+    ));
+    cases.push((
+        "another key's signature".into(),
+        Some(other_key),
+        401,
+        "AUTH_004",
+        BAD_SIGNATURE,
+    ));
+    cases.push((
+        "ES256 all-zero signature".into(),
+        Some(forge.es256_zero_signature()),
+        401,
+        "AUTH_004",
+        BAD_SIGNATURE,
+    ));
+    cases.push((
+        "four segments".into(),
+        Some(forge.four_segments()),
+        401,
+        "AUTH_001",
+        MALFORMED,
+    ));
+    cases.push((
+        "over the size cap".into(),
+        Some(forge.oversized().await),
+        401,
+        "AUTH_001",
+        "Authentication token is too large",
+    ));
+    let claim_cases: Vec<(&str, Value, u16, &str, &str)> = vec![
+        (
+            "wrong iss",
+            json!({"iss": "http://evil.example"}),
+            401,
+            "AUTH_001",
+            "Authentication token issuer is not accepted",
+        ),
+        (
+            "missing aud",
+            json!({"aud": null}),
+            401,
+            "AUTH_001",
+            "Authentication token is missing the `aud` claim",
+        ),
+        (
+            "wrong aud",
+            json!({"aud": "someone-else"}),
+            401,
+            "AUTH_001",
+            "Authentication token audience is not accepted",
+        ),
+        (
+            "ID token as access token",
+            json!({"nonce": "n-1"}),
+            401,
+            "AUTH_001",
+            "Authentication token is not an access token",
+        ),
+        (
+            "expired",
+            json!({"iat": now - 7200, "exp": now - 3600}),
+            401,
+            "AUTH_003",
+            "Authentication token has expired",
+        ),
+        (
+            "nbf in the future",
+            json!({"nbf": now + 300}),
+            401,
+            "AUTH_001",
+            "Authentication token is not yet valid",
+        ),
+        (
+            "iat in the future",
+            json!({"iat": now + 300, "exp": now + 600}),
+            401,
+            "AUTH_001",
+            "Authentication token was issued in the future",
+        ),
+        (
+            "lifetime over the cap",
+            json!({"iat": now, "exp": now + 7200}),
+            401,
+            "AUTH_001",
+            "Authentication token lifetime exceeds the allowed maximum",
+        ),
+        (
+            "exp as a string",
+            json!({"exp": (now + 60).to_string()}),
+            401,
+            "AUTH_001",
+            "Authentication token claim `exp` is not valid",
+        ),
+        (
+            "missing sub",
+            json!({"sub": null}),
+            401,
+            "AUTH_001",
+            "Authentication token is missing the `sub` claim",
+        ),
+        (
+            "no tenant claim",
+            json!({"tenant_id": null}),
+            403,
+            "AUTH_005",
+            "Authentication token has no tenant claim",
+        ),
+        (
+            "malformed tenant claim",
+            json!({"tenant_id": "org 1; drop"}),
+            403,
+            "AUTH_007",
+            "Authentication token tenant claim is malformed",
+        ),
+        (
+            "unknown tenant",
+            json!({"tenant_id": "org-nobody"}),
+            403,
+            "TENANT_001",
+            "Tenant is not known",
+        ),
+        (
+            "suspended tenant",
+            json!({"tenant_id": "org-suspended"}),
+            403,
+            "TENANT_002",
+            "Tenant is suspended",
+        ),
+    ];
+    for (case, claims, status, code, message) in claim_cases {
+        cases.push((
+            case.into(),
+            Some(forge.with_claims(claims).await),
+            status,
+            code,
+            message,
+        ));
+    }
+
+    let mut failures = Vec::new();
+    for (case, token, status, code, message) in &cases {
         let (got, body, headers) = call(&app, "/api/v1/me", token.as_deref()).await;
-        assert_eq!(
-            (got, body["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{case}: {body}"
-        );
-        if status == 401 {
-            let challenge = headers["www-authenticate"].to_str().unwrap();
-            assert!(challenge.starts_with("Bearer"), "{case}: {challenge}");
+        let error = &body["error"];
+        if (got, error["code"].as_str(), error["message"].as_str())
+            != (*status, Some(*code), Some(*message))
+        {
+            failures.push(format!(
+                "{case}: expected {status} {code} {message:?}, got {got} {body}"
+            ));
+        }
+        let challenge = headers
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok());
+        let expected_challenge = (*status == 401).then_some(CHALLENGE);
+        if challenge != expected_challenge {
+            failures.push(format!(
+                "{case}: WWW-Authenticate {challenge:?}, expected {expected_challenge:?}"
+            ));
+        }
+        if error["request_id"].as_str() != headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        {
+            failures.push(format!("{case}: request_id differs from X-Request-ID"));
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
     let basic = app
         .client
         .get(app.url("/api/v1/me"))
@@ -183,12 +380,8 @@ async fn bad_tokens_get_their_status_code_and_www_authenticate_over_http() {
         .await
         .unwrap();
     assert_eq!(basic.status(), 401);
+    assert_eq!(basic.headers()["www-authenticate"], CHALLENGE);
     app.stop().await;
-}
-
-fn base64_json(value: &Value) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
 #[tokio::test]

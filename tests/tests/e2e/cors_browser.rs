@@ -155,6 +155,12 @@ async fn run_page(chromium: PathBuf, url: String) -> Value {
 #[tokio::test]
 async fn a_page_from_an_allowed_origin_reads_the_api_and_a_page_from_another_origin_is_blocked() {
     let Some(chromium) = chromium() else {
+        // scripts/test installs chromium and sets this: there a missing browser is a failure,
+        // not a pass.
+        assert!(
+            std::env::var("HAVEN_TEST_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "chromium is required (HAVEN_TEST_REQUIRE_CHROMIUM=1) but is not installed"
+        );
         eprintln!("SKIPPED: chromium is not installed and could not be (apt-get install chromium)");
         return;
     };
@@ -163,12 +169,13 @@ async fn a_page_from_an_allowed_origin_reads_the_api_and_a_page_from_another_ori
     let (allowed, allowed_origin) = origin().await;
     let (other, other_origin) = origin().await;
     let issuer = idp.issuer.clone();
+    let origin_setting = allowed_origin.clone();
     let app = spawn_app_with(move |env| {
         env.insert("OIDC_ISSUER_URL".into(), issuer);
         env.insert("OIDC_CLIENT_ID".into(), CLIENT_ID.into());
         // Lets the OIDC warm-up send as a client address of its own.
         env.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
-        env.insert("ALLOWED_ORIGINS".into(), allowed_origin);
+        env.insert("ALLOWED_ORIGINS".into(), origin_setting);
     })
     .await;
     let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
@@ -177,6 +184,25 @@ async fn a_page_from_an_allowed_origin_reads_the_api_and_a_page_from_another_ori
         .unwrap();
     let warmup = idp.token(json!({"claims": {"sub": "warmup"}})).await;
     crate::hardening::wait_for_token_checks(&app.client, &app.address, &warmup).await;
+    // The preflight the page's credentialed, Authorization-carrying fetch needs: allowed for
+    // this origin and cached by the browser (the page cannot read preflight headers itself).
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/me"))
+        .header("origin", &allowed_origin)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        allowed_origin.as_str()
+    );
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    assert_eq!(headers["access-control-max-age"], "600");
     let html = page(&app.address, &token);
     let allowed_url = format!("http://127.0.0.1:{}/", allowed.local_addr().unwrap().port());
     let allowed_server = serve_page(allowed, html.clone());

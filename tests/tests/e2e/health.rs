@@ -204,3 +204,58 @@ async fn readiness_is_unavailable_while_the_schema_is_behind_the_binary_and_reco
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn readiness_is_ready_while_the_identity_provider_is_unreachable() {
+    // An issuer whose port accepts connections and closes them unanswered: discovery fails
+    // for as long as the test runs.
+    let idp = haven_tests::ClosingEndpoint::start();
+    let issuer = idp.url();
+    let app = haven_tests::spawn_app_with(move |env| {
+        env.insert("OIDC_ISSUER_URL".into(), issuer);
+        env.insert("OIDC_CLIENT_ID".into(), "haven-test".into());
+    })
+    .await;
+    // The service did try the IdP (so it is configured and down, not ignored)...
+    assert!(
+        haven_tests::eventually(Duration::from_secs(10), || async { idp.connections() > 0 }).await,
+        "discovery was attempted"
+    );
+    // ...and a well-formed token, whose keys would come from the IdP, is answered 503
+    // AUTH_008: never a 401 or a 200.
+    let b64 = |v: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let token = format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"RS256","kid":"k1"}"#),
+        b64(r#"{"sub":"a"}"#),
+        b64("signature")
+    );
+    let me = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = me.status();
+    let body: Value = me.json().await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].as_str()),
+        (503, Some("AUTH_008")),
+        "{body}"
+    );
+    // Readiness does not depend on the IdP: an IdP outage must not block deploys.
+    let response = app.get("/api/v1/health/ready").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    assert!(
+        body["checks"].get("oidc").is_none() && body["checks"].get("idp").is_none(),
+        "no IdP check: {body}"
+    );
+    app.stop().await;
+}

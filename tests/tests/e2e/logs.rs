@@ -97,3 +97,84 @@ async fn every_stdout_line_is_json_with_top_level_fields_and_no_query_or_token()
         "a query string reached the logs"
     );
 }
+
+#[tokio::test]
+async fn an_authentication_failure_is_logged_once_at_info_with_its_request_id_and_code_never_the_token()
+ {
+    let idp = haven_tests::idp::Idp::start();
+    let db = TestDatabase::create().await;
+    let mut env = base_env(&db.url);
+    // Debug, so a second line about the same failure at any level would show up too.
+    env.insert("LOG_LEVEL".into(), "debug".into());
+    env.insert("OIDC_ISSUER_URL".into(), idp.issuer.clone());
+    env.insert("OIDC_CLIENT_ID".into(), haven_tests::idp::CLIENT_ID.into());
+    let mut service = HavenProcess::spawn(&["serve"], &env);
+    assert!(service.wait_ready(Duration::from_secs(20)).await);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    haven_db::tenants::admin_create(&pool, "org-1", "Org One")
+        .await
+        .unwrap();
+    pool.close().await;
+    let client = reqwest::Client::new();
+    let warmup = idp.token(serde_json::json!({})).await;
+    crate::hardening::wait_for_token_checks(&client, &service.url(""), &warmup).await;
+
+    // Properly signed by the real provider, refused for its content: the most token-like a
+    // refused token gets. One refused at the token (401), one at its tenant (403).
+    let wrong_audience = idp
+        .token(serde_json::json!({"claims": {"aud": "someone-else"}}))
+        .await;
+    let unknown_tenant = idp
+        .token(serde_json::json!({"claims": {"tenant_id": "org-nobody"}}))
+        .await;
+    let mut answered = Vec::new();
+    for (token, status, code) in [
+        (&wrong_audience, 401, "AUTH_001"),
+        (&unknown_tenant, 403, "TENANT_001"),
+    ] {
+        let response = client
+            .get(service.url("/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        let request_id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        answered.push((token, request_id, code));
+    }
+    service.signal("TERM");
+    assert!(service.wait_exit(Duration::from_secs(10)).is_some());
+
+    let lines = service.stdout_lines();
+    for (_, request_id, code) in &answered {
+        let failures: Vec<Value> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["request_id"] == request_id.as_str())
+            .filter(|v| v["message"] == "authentication failed")
+            .collect();
+        assert_eq!(
+            failures.len(),
+            1,
+            "one line for the failure of {request_id}: {lines:#?}"
+        );
+        let line = &failures[0];
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["error_code"], *code, "{line}");
+        assert!(line["reason"].is_string(), "{line}");
+    }
+    let everything = format!(
+        "{}\n{}",
+        lines.join("\n"),
+        service.stderr_lines().join("\n")
+    );
+    for (token, _, _) in &answered {
+        // Neither the token nor its payload or signature on their own.
+        for part in std::iter::once(token.as_str()).chain(token.split('.').skip(1)) {
+            assert!(!everything.contains(part), "token text reached the logs");
+        }
+    }
+}

@@ -21,6 +21,8 @@ async fn metrics_are_served_on_the_private_port_only_by_route_template_and_witho
     env.insert("RATE_LIMIT_ANON_BURST".into(), "5".into());
     // The warm-up below sends as a client of its own (X-Forwarded-For from a trusted peer).
     env.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
+    // So the unknown-kid refetch below may reach the (failing) JWKS soon.
+    env.insert("JWKS_UNKNOWN_KID_COOLDOWN_SECONDS".into(), "1".into());
     let service = HavenProcess::spawn(&["serve"], &env);
     assert!(
         service.wait_ready(Duration::from_secs(20)).await,
@@ -48,6 +50,14 @@ async fn metrics_are_served_on_the_private_port_only_by_route_template_and_witho
         .unwrap();
     let user_id = me["user_id"].as_str().expect("user id").to_owned();
     let tenant_id = me["tenant_id"].as_str().expect("tenant id").to_owned();
+    // An audited read: one `document.list` event, written and committed.
+    let listed = client
+        .get(service.url("/api/v1/documents"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
     let document_like = "/api/v1/me/0b7c2f7e-3c1e-4a55-9a57-1f1fbd1b5b1d";
     // /metrics on the public port is just another unknown path.
     for path in [document_like, "/api/v1/no-such-route", "/metrics"] {
@@ -96,7 +106,9 @@ async fn metrics_are_served_on_the_private_port_only_by_route_template_and_witho
         r#"db_pool_connections{state="idle"}"#,
         r#"db_pool_max_connections 10"#,
         "jwks_fetches_total",
+        "jwks_fetch_failures_total 0",
         "oidc_discovery_ready 1",
+        r#"audit_events_written_total{action="document.list",outcome="success"} 1"#,
     ] {
         assert!(text.contains(expected), "missing {expected}:\n{text}");
     }
@@ -109,6 +121,43 @@ async fn metrics_are_served_on_the_private_port_only_by_route_template_and_witho
     ] {
         assert!(!text.contains(secret), "{secret} leaked into metrics");
     }
+
+    // The JWKS goes down; a token with a key the cache lacks makes the service refetch (once
+    // the cooldown allows), fail, and answer 503. Each try comes from an address of its own,
+    // so the per-IP failure budget used up above does not answer instead.
+    idp.fail(json!({"jwks": true})).await;
+    let unknown_kid = idp.token(json!({"kid": "rotated-away-key"})).await;
+    let mut attempt = 0u32;
+    let refetch_failed = haven_tests::eventually(Duration::from_secs(15), || {
+        attempt += 1;
+        let request = client
+            .get(service.url("/api/v1/me"))
+            .bearer_auth(&unknown_kid)
+            .header(
+                "x-forwarded-for",
+                format!("198.51.100.{}", attempt % 250 + 1),
+            )
+            .send();
+        async move { matches!(request.await, Ok(r) if r.status() == 503) }
+    })
+    .await;
+    assert!(refetch_failed, "the failed refetch was answered 503");
+    let text = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = text
+        .lines()
+        .find_map(|l| l.strip_prefix("jwks_fetch_failures_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(
+        failures.is_some_and(|n| n >= 1.0),
+        "jwks_fetch_failures_total counts the failed refetch:\n{text}"
+    );
 }
 
 #[tokio::test]

@@ -301,7 +301,16 @@ mod tests {
             );
             assert!(h.is_ok(), "{typ}");
         }
-        for typ in [r#""JOSE""#, r#""id_token+jwt""#, r#""""#, "1", "null"] {
+        // Okta's org authorization server types its tokens (meant for Okta alone) so; its
+        // custom authorization servers send no `typ` (docs/AUTH_CONFIGURATION.md).
+        for typ in [
+            r#""JOSE""#,
+            r#""id_token+jwt""#,
+            r#""application/okta-internal-at+jwt""#,
+            r#""""#,
+            "1",
+            "null",
+        ] {
             let h = parse(
                 &format!(r#"{{"alg":"ES256","typ":{typ}}}"#),
                 TypRule::Access,

@@ -1,6 +1,7 @@
-//! The answers the limit layers may give any operation, documented in the OpenAPI document:
+//! The answers the layers may give any operation, documented in the OpenAPI document:
 //! 429 (rate limit), 503 (shed at the concurrency cap, or no database connection), 504 (request
-//! timeout), and for operations taking a body 413 (body cap) and 415 (not JSON). Defined once
+//! timeout), 500 (a panic caught by the panic layer), and for operations taking a body 413 (body
+//! cap) and 415 (not JSON). Defined once
 //! under `components.responses` and referenced from every operation but the health probes
 //! (which are exempt, and document their own 503).
 
@@ -10,7 +11,7 @@ use utoipa::openapi::{
     ResponseBuilder, SchemaFormat, Type,
 };
 
-const RESPONSES: [(&str, &str, &str); 5] = [
+const RESPONSES: [(&str, &str, &str); 6] = [
     (
         "429",
         "TooManyRequests",
@@ -27,6 +28,12 @@ const RESPONSES: [(&str, &str, &str); 5] = [
         "504",
         "GatewayTimeout",
         "The request took longer than REQUEST_TIMEOUT_SECONDS (REQ_004)",
+    ),
+    (
+        "500",
+        "InternalError",
+        "A bug (SYS_003): the message says only \"Internal error\"; the cause is logged under \
+         the same request id",
     ),
     (
         "413",
@@ -57,7 +64,7 @@ fn component(name: &str, description: &str) -> Response {
         "application/json",
         Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
     );
-    if name != "GatewayTimeout" && name != "PayloadTooLarge" && name != "UnsupportedMediaType" {
+    if matches!(name, "TooManyRequests" | "ServiceUnavailable") {
         response = response.header("Retry-After", integer_header("Seconds to wait"));
     }
     if name == "TooManyRequests" {

@@ -197,7 +197,11 @@ async fn resolve_tenant(state: &AppState, external_id: &str) -> Result<Tenant, A
             let found =
                 haven_db::tenants::lookup_by_external_id_unscoped(&state.pool, external_id).await?;
             let tenant = found.ok_or_else(|| {
-                tracing::info!(reason = "unknown_tenant", "authentication failed");
+                tracing::info!(
+                    reason = "unknown_tenant",
+                    error_code = codes::TENANT_001.code,
+                    "authentication failed"
+                );
                 ApiError::new(codes::TENANT_001)
             })?;
             caches
@@ -207,7 +211,11 @@ async fn resolve_tenant(state: &AppState, external_id: &str) -> Result<Tenant, A
         }
     };
     if !tenant.is_active() {
-        tracing::info!(reason = "suspended_tenant", "authentication failed");
+        tracing::info!(
+            reason = "suspended_tenant",
+            error_code = codes::TENANT_002.code,
+            "authentication failed"
+        );
         return Err(ApiError::new(codes::TENANT_002));
     }
     Ok(tenant)

@@ -31,7 +31,7 @@ pub struct ValidateResponse {
     responses(
         (status = 200, body = ValidateResponse),
         (status = 401, description = "Missing, malformed, expired or badly signed token", body = ErrorEnvelope),
-        (status = 403, description = "Tenant claim missing or malformed, tenant unknown or suspended", body = ErrorEnvelope),
+        (status = 403, description = "Tenant claim missing (AUTH_005) or malformed (AUTH_007), tenant unknown (TENANT_001) or suspended (TENANT_002)", body = ErrorEnvelope),
         (status = 503, description = "Identity provider unavailable (AUTH_008)", body = ErrorEnvelope),
     ))]
 pub async fn validate(principal: Principal) -> Json<ValidateResponse> {
@@ -66,7 +66,7 @@ pub struct LoginResponse {
         (status = 200, body = LoginResponse),
         (status = 400, description = "redirect_uri is not under an allowed origin (AUTH_006)", body = ErrorEnvelope),
         (status = 422, description = "redirect_uri missing, or an unknown query parameter", body = ErrorEnvelope),
-        (status = 503, description = "Identity provider unavailable or login not configured", body = ErrorEnvelope),
+        (status = 503, description = "Identity provider unavailable or login not configured (AUTH_008)", body = ErrorEnvelope),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -109,7 +109,7 @@ pub struct CallbackResponse {
         (status = 403, description = "State verification failed (AUTH_002)", body = ErrorEnvelope),
         (status = 400, description = "The IdP rejected the code (AUTH_010)", body = ErrorEnvelope),
         (status = 422, description = "Invalid body", body = ErrorEnvelope),
-        (status = 503, description = "Identity provider unavailable or login not configured", body = ErrorEnvelope),
+        (status = 503, description = "Identity provider unavailable or login not configured (AUTH_008)", body = ErrorEnvelope),
     ))]
 pub async fn callback(
     State(state): State<AppState>,

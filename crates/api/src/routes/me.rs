@@ -40,8 +40,8 @@ pub struct TenantResponse {
     responses(
         (status = 200, body = MeResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "Tenant claim missing or malformed, tenant unknown or suspended", body = ErrorEnvelope),
-        (status = 503, description = "Identity provider unavailable", body = ErrorEnvelope),
+        (status = 403, description = "Tenant claim missing (AUTH_005) or malformed (AUTH_007), tenant unknown (TENANT_001) or suspended (TENANT_002)", body = ErrorEnvelope),
+        (status = 503, description = "Identity provider unavailable (AUTH_008)", body = ErrorEnvelope),
     ))]
 pub async fn me(principal: Principal) -> Json<MeResponse> {
     Json(MeResponse {
@@ -60,7 +60,7 @@ pub async fn me(principal: Principal) -> Json<MeResponse> {
     responses(
         (status = 200, body = TenantResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "Tenant unknown or suspended", body = ErrorEnvelope),
+        (status = 403, description = "Tenant unknown (TENANT_001) or suspended (TENANT_002)", body = ErrorEnvelope),
     ))]
 pub async fn tenant(
     State(state): State<AppState>,

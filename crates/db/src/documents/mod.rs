@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditOutcome, NewAuditEvent};
 use crate::ids::{DocumentId, TenantId, UserId};
+use crate::tenant::TenantTx;
 
 /// Limits the schema enforces (CHECK constraints); the API validates against the same numbers.
 pub const TITLE_MAX_CHARS: usize = 500;
@@ -106,14 +107,14 @@ pub async fn get(
 /// `event.tenant_id` must be `tenant`; the policy refuses anything else.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
 pub async fn get_audited(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx<'_>,
     tenant: TenantId,
     id: DocumentId,
     event: &NewAuditEvent<'_>,
     outcome_if_missing: AuditOutcome,
 ) -> Result<Option<Document>, sqlx::Error> {
     // A data-modifying WITH runs whether or not the outer query reads it.
-    sqlx::query_as(concat!(
+    let found: Option<Document> = sqlx::query_as(concat!(
         "with found as (select ",
         columns!(),
         "  from documents where tenant_id = $1 and id = $2 and deleted_at is null),",
@@ -140,8 +141,15 @@ pub async fn get_audited(
     .bind(event.user_agent.map(crate::audit::truncate_user_agent))
     .bind(event.changed_fields)
     .bind(event.emergency)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(tx.as_mut())
+    .await?;
+    let outcome = if found.is_some() {
+        event.outcome
+    } else {
+        outcome_if_missing
+    };
+    tx.audited(event.action, outcome);
+    Ok(found)
 }
 
 /// Soft delete: sets `deleted_at`. `false` when there was nothing live to delete.

@@ -1,12 +1,10 @@
 //! Forged, malformed and claim-violating tokens: each rejected with its own `AuthError`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use haven_api::auth::AuthError;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{COOLDOWN, b64, now, segments, with_header};
+use super::forge::{ALG_NONE_CASINGS, Forge};
+use super::{COOLDOWN, now};
 use haven_tests::idp::{CLIENT_ID, Idp};
 
 #[tokio::test]
@@ -14,124 +12,66 @@ async fn forged_and_malformed_tokens_are_rejected_with_their_error() {
     let idp = Idp::start();
     let oidc = idp.oidc(COOLDOWN).await;
     let validator = oidc.validator();
-    let good = idp.token(json!({})).await;
-    let good_es = idp.token(json!({"alg": "ES256"})).await;
-    let rsa_kid = idp.current_keys().await[0]["kid"]
-        .as_str()
-        .expect("kid")
-        .to_owned();
-    let attacker = idp.attacker_keys().await;
-    let payload = segments(&good)[1].clone();
-    let sig = segments(&good)[2].clone();
+    let forge = Forge::new(&idp).await;
 
     let mut cases: Vec<(&str, String, AuthError)> = Vec::new();
-    for alg in ["none", "None", "NONE", "nOnE"] {
-        let header = b64(&json!({"alg": alg, "typ": "JWT"}));
+    for alg in ALG_NONE_CASINGS {
         cases.push((
             "alg none, empty signature",
-            format!("{header}.{payload}."),
+            forge.alg_none(alg, false),
             AuthError::Malformed,
         ));
         cases.push((
             "alg none, any signature",
-            format!("{header}.{payload}.{sig}"),
+            forge.alg_none(alg, true),
             AuthError::BadAlgorithm,
         ));
     }
-    let public_jwk = idp.current_keys().await[0].to_string();
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&payload).expect("b64")).expect("json");
-    let mut hs = Header::new(Algorithm::HS256);
-    hs.kid = Some(rsa_kid.clone());
-    let hs256 = jsonwebtoken::encode(
-        &hs,
-        &claims,
-        &EncodingKey::from_secret(public_jwk.as_bytes()),
-    )
-    .expect("hs256");
     cases.push((
         "HS256 keyed with the public key",
-        hs256,
+        forge.hs256_with_public_key().await,
         AuthError::BadAlgorithm,
     ));
     cases.push((
         "unknown kid",
-        idp.token(json!({"kid": "no-such-key"})).await,
+        forge.unknown_kid().await,
         AuthError::UnknownKid,
     ));
-    for (name, extra) in [
-        ("jwk", json!({"jwk": attacker[0]})),
-        (
-            "jku",
-            json!({"jku": format!("{}/__control/attacker", idp.issuer)}),
-        ),
-        (
-            "x5u",
-            json!({"x5u": format!("{}/__control/attacker", idp.issuer)}),
-        ),
-    ] {
-        let mut header = json!({"kid": "attacker-rsa"});
-        header
-            .as_object_mut()
-            .expect("obj")
-            .extend(extra.as_object().expect("obj").clone());
-        let t = idp
-            .token(json!({"signer": "attacker", "header": header}))
-            .await;
-        cases.push((name, t, AuthError::UnknownKid));
+    for param in ["jwk", "jku", "x5u"] {
+        cases.push((
+            param,
+            forge.injected_key(param).await,
+            AuthError::UnknownKid,
+        ));
     }
-    let forged = idp
-        .token(json!({"signer": "attacker", "kid": rsa_kid, "header": {"jwk": attacker[0]}}))
-        .await;
     cases.push((
         "attacker key under the real kid",
-        forged,
+        forge.attacker_under_real_kid().await,
         AuthError::BadSignature,
     ));
     cases.push((
         "stripped signature",
-        format!("{}.{payload}.", segments(&good)[0]),
+        forge.stripped_signature(),
         AuthError::Malformed,
     ));
-    cases.push((
-        "four segments",
-        format!("{good}.{sig}"),
-        AuthError::Malformed,
-    ));
-    let zero = URL_SAFE_NO_PAD.encode([0u8; 64]);
-    let s = segments(&good_es);
+    cases.push(("four segments", forge.four_segments(), AuthError::Malformed));
     cases.push((
         "ES256 all-zero signature",
-        format!("{}.{}.{zero}", s[0], s[1]),
+        forge.es256_zero_signature(),
         AuthError::BadSignature,
     ));
-    let es_header: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&s[0]).expect("b64")).expect("json");
-    let mut confused = es_header.clone();
-    confused["kid"] = json!(rsa_kid);
     cases.push((
         "ES256 under an RSA kid",
-        with_header(&good_es, confused),
+        forge.es256_under_rsa_kid(),
         AuthError::BadAlgorithm,
     ));
-    let mut crit = es_header.clone();
-    crit["crit"] = json!(["exp"]);
-    cases.push((
-        "crit header",
-        with_header(&good_es, crit),
-        AuthError::CritHeader,
-    ));
+    cases.push(("crit header", forge.crit_header(), AuthError::CritHeader));
     cases.push((
         "typ JOSE",
         idp.token(json!({"header": {"typ": "JOSE"}})).await,
         AuthError::BadTyp,
     ));
-    let big = "x".repeat(9000);
-    cases.push((
-        ">8 KiB",
-        idp.token(json!({"claims": {"pad": big}})).await,
-        AuthError::TooLarge,
-    ));
+    cases.push((">8 KiB", forge.oversized().await, AuthError::TooLarge));
     let raw = format!(
         r#"{{"iss":"{}","sub":"a","sub":"b","aud":"{CLIENT_ID}","iat":{},"exp":{},"tenant_id":"org-1"}}"#,
         idp.issuer,

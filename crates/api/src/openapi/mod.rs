@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations (utoipa).
 
+mod examples;
+
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -54,27 +56,56 @@ pub struct FieldErrorSchema {
 )]
 pub struct ApiDoc;
 
+/// The name of the security scheme every authenticated operation refers to.
+pub const BEARER_SCHEME: &str = "bearer";
+
+/// Where the committed document says the discovery document is: it cannot know the issuer.
+const GENERIC_DISCOVERY: &str = "`{OIDC_ISSUER_URL}/.well-known/openid-configuration`";
+
+fn bearer_scheme(discovery: &str) -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(format!(
+                "An OIDC access token from the configured identity provider, whose discovery \
+                 document is {discovery} (docs/AUTH_CONFIGURATION.md). The tenant and roles come \
+                 from its claims."
+            )))
+            .build(),
+    )
+}
+
 /// Declares the bearer scheme every authenticated operation refers to.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "An OIDC access token from the configured identity provider, whose \
-                         discovery document is `{OIDC_ISSUER_URL}/.well-known/openid-configuration` \
-                         (docs/AUTH_CONFIGURATION.md). The tenant and roles come from its claims.",
-                    ))
-                    .build(),
-            ),
-        );
+        components.add_security_scheme(BEARER_SCHEME, bearer_scheme(GENERIC_DISCOVERY));
     }
+}
+
+/// The discovery URL the service fetches for `issuer_url` (the issuer exactly as configured,
+/// joined as the `openidconnect` crate joins it: no doubled slash after a trailing one).
+pub fn discovery_url(issuer_url: &str) -> Option<String> {
+    openidconnect::IssuerUrl::new(issuer_url.to_owned())
+        .and_then(|issuer| issuer.join(".well-known/openid-configuration"))
+        .ok()
+        .map(String::from)
+}
+
+/// The document as this deployment serves it: with an issuer configured, the bearer scheme
+/// names its real discovery URL. Without one it is the committed, deployment-free document.
+pub fn for_deployment(
+    mut spec: utoipa::openapi::OpenApi,
+    issuer_url: Option<&str>,
+) -> utoipa::openapi::OpenApi {
+    if let Some(url) = issuer_url.and_then(discovery_url) {
+        let components = spec.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(BEARER_SCHEME, bearer_scheme(&format!("<{url}>")));
+    }
+    spec
 }
 
 /// Every documented route under `/api/v1`, with its OpenAPI description.
@@ -83,6 +114,8 @@ pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .nest("/api/v1", crate::router::v1_routes(state));
     // The layers' own answers (429, 503, 504, 413, 415), on every operation.
     crate::limits::document_limit_responses(routes.get_openapi_mut());
+    // Last, so the shared responses above get theirs too.
+    examples::add_error_examples(routes.get_openapi_mut());
     routes
 }
 
