@@ -109,19 +109,6 @@ pub fn document_limit_responses(openapi: &mut OpenApi) {
         if super::is_probe(path) {
             continue;
         }
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-            &mut item.head,
-            &mut item.options,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            add_to(operation);
-        }
+        crate::openapi::operations_mut(item).for_each(add_to);
     }
 }

@@ -25,20 +25,7 @@ pub fn add_error_examples(openapi: &mut OpenApi) {
         }
     }
     for item in openapi.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-            &mut item.head,
-            &mut item.options,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            add_to(operation);
-        }
+        crate::openapi::operations_mut(item).for_each(add_to);
     }
 }
 

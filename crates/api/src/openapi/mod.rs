@@ -119,6 +119,23 @@ pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
     routes
 }
 
+/// Every operation of a path item (the methods a path documents), for passes that amend them all.
+pub(crate) fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The document as served at /api/v1/openapi.json and printed by `haven openapi`.
 pub fn spec() -> utoipa::openapi::OpenApi {
     api_routes(None).into_openapi()
