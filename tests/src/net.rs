@@ -4,6 +4,26 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Binds a loopback port and accepts on it until the test process ends (a detached thread, so the
+/// port stays held until then), counting connections; each is closed at once, or with `hold`
+/// kept open and never answered.
+fn accept_forever(hold: bool) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if hold {
+                held.push(stream);
+            }
+        }
+    });
+    (port, connections)
+}
+
 /// A loopback port that accepts every connection and closes it before answering a byte: an
 /// endpoint that is unreachable in a way no other test can change, because this one holds the
 /// port for as long as the process runs. (A port freed by stopping a server is not that: tests
@@ -16,17 +36,7 @@ pub struct ClosingEndpoint {
 
 impl ClosingEndpoint {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local address").port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&connections);
-        // Detached: the thread ends with the test process, the port stays held until then.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                drop(stream);
-            }
-        });
+        let (port, connections) = accept_forever(false);
         Self { port, connections }
     }
 
@@ -50,18 +60,7 @@ pub struct SilentEndpoint {
 
 impl SilentEndpoint {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local address").port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&connections);
-        // Detached, like `ClosingEndpoint`; the streams are kept, so none is ever closed.
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming().flatten() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                held.push(stream);
-            }
-        });
+        let (port, connections) = accept_forever(true);
         Self { port, connections }
     }
 
