@@ -4,7 +4,6 @@
 
 pub mod audit;
 pub mod audit_chain;
-mod begin;
 pub mod documents;
 pub mod ids;
 pub mod migrate;

@@ -51,8 +51,9 @@ impl TenantTx<'static> {
     /// Takes a connection from the pool and opens the tenant's transaction on it.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
     pub async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, sqlx::Error> {
-        // Cancel-safe: see `begin`.
-        let tx = crate::begin::begin_detached(pool, AssertSqlSafe(begin_statement(tenant))).await?;
+        // Cancel-safe since sqlx 0.9.1 (transact-rs/sqlx#4393): a request dropped mid-`BEGIN`
+        // leaves no transaction on the pooled connection (tests/tests/e2e/rls.rs proves it).
+        let tx = pool.begin_with(AssertSqlSafe(begin_statement(tenant))).await?;
         Ok(Self::new(tx, tenant))
     }
 }
