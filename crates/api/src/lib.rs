@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;
+pub mod compression;
 pub mod config;
 pub mod docs;
 pub mod error;
@@ -27,4 +28,8 @@ pub mod telemetry;
 pub mod testing;
 
 pub use config::Config;
+
+/// This build's crate version: `haven --version`, the health answers and the OpenAPI
+/// `info.version` all report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use startup::Application;
