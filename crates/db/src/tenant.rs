@@ -53,7 +53,9 @@ impl TenantTx<'static> {
     pub async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, sqlx::Error> {
         // Cancel-safe since sqlx 0.9.1 (transact-rs/sqlx#4393): a request dropped mid-`BEGIN`
         // leaves no transaction on the pooled connection (tests/tests/e2e/rls.rs proves it).
-        let tx = pool.begin_with(AssertSqlSafe(begin_statement(tenant))).await?;
+        let tx = pool
+            .begin_with(AssertSqlSafe(begin_statement(tenant)))
+            .await?;
         Ok(Self::new(tx, tenant))
     }
 }
