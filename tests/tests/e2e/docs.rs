@@ -85,9 +85,15 @@ fn sources_under(dir: &str) -> Vec<(String, String)> {
     files
 }
 
+/// Upper-case literals of the configuration code that are values, not variable names: the
+/// `JWT_ALLOWED_ALGORITHMS` entries.
+const NOT_VARIABLES: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EDDSA",
+];
+
 /// The variable names the configuration code reads: every upper-case string literal in the
-/// non-test code under `crates/api/src/config/` (each one is a variable name there, or a JWT
-/// algorithm name). A new file there is picked up by itself.
+/// non-test code under `crates/api/src/config/` but [`NOT_VARIABLES`]. A new file there is
+/// picked up by itself, and a new literal that is not a variable fails the tests loudly.
 fn configuration_variables() -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
     for (_, code) in sources_under("crates/api/src/config") {
@@ -97,7 +103,7 @@ fn configuration_variables() -> Vec<String> {
                 && literal
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            if is_name {
+            if is_name && !NOT_VARIABLES.contains(&literal) {
                 names.insert(literal.to_owned());
             }
         }

@@ -36,6 +36,9 @@ async fn the_docs_assets_are_served_gzip_compressed_and_redoc_is_the_pinned_vers
         }
     }
     // Source maps are never loaded by the pages: not stored.
-    assert_eq!(app.get("/docs/swagger-ui-bundle.js.map").await.status(), 404);
+    assert_eq!(
+        app.get("/docs/swagger-ui-bundle.js.map").await.status(),
+        404
+    );
     app.stop().await;
 }
