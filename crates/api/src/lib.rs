@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod front;
 pub mod health;
+pub mod invalidation;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -37,6 +37,8 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
             routes::documents::delete_document
         ))
         .routes(routes!(routes::users::list_users))
+        .routes(routes!(routes::user_status::disable_user))
+        .routes(routes!(routes::user_status::enable_user))
         .routes(routes!(routes::audit::list_audit_events))
         .routes(routes!(routes::audit::verify_audit_events));
     if let Some(state) = state {

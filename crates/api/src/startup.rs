@@ -109,6 +109,16 @@ impl Application {
             None => None,
         };
         let state = AppState::new(config, pool, secrets, oidc);
+        // One LISTEN connection per replica; stopped through `background`. Not awaited at
+        // start and not part of readiness: the cache TTLs cover the time it is down.
+        crate::invalidation::spawn(
+            state.pool.clone(),
+            crate::invalidation::Targets {
+                identity: state.identity.clone(),
+                oidc: state.oidc.clone(),
+            },
+            background.subscribe(),
+        );
         Ok(Self {
             listener,
             metrics_listener,

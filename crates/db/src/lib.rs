@@ -7,6 +7,7 @@ pub mod audit_chain;
 mod begin;
 pub mod documents;
 pub mod ids;
+pub mod invalidation;
 pub mod migrate;
 pub mod page;
 pub mod pool;

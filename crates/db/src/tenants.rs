@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::ids::TenantId;
+use crate::invalidation::Invalidation;
 use crate::unscoped::UnscopedTx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::Type)]
@@ -180,6 +181,13 @@ async fn admin_set_status(
     .bind(external_id)
     .fetch_optional(&mut *tx)
     .await?;
+    if tenant.is_some() {
+        // Every replica drops its cached row at commit: the change applies within a second.
+        let event = Invalidation::TenantStatus {
+            tenant_external_id: external_id.to_owned(),
+        };
+        crate::invalidation::notify(&mut tx, &event).await?;
+    }
     tx.commit().await?;
     Ok(tenant)
 }

@@ -1,10 +1,13 @@
-//! Users of a tenant: created on first sight of a token subject, listed for admins.
+//! Users of a tenant: created on first sight of a token subject, listed for admins, disabled
+//! and enabled again (the change announced to every replica in the same transaction).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::ids::{TenantId, UserId};
+use crate::invalidation::{self, Invalidation};
 use crate::page::{Cursor, Page, PageLimit};
+use crate::tenant::TenantTx;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
@@ -17,11 +20,14 @@ pub struct User {
     pub last_seen_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub deleted_at: Option<OffsetDateTime>,
+    /// Set while the user is disabled (`haven users disable`, `POST /users/{id}/disable`).
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 macro_rules! columns {
     () => {
-        "id, tenant_id, subject, email, display_name, last_seen_at, created_at, deleted_at"
+        "id, tenant_id, subject, email, display_name, last_seen_at, created_at, deleted_at, \
+         disabled_at"
     };
 }
 
@@ -126,4 +132,63 @@ pub async fn list(
     Ok(Page::from_rows(rows, limit, |u| {
         Cursor::new(u.created_at, u.id.as_uuid())
     }))
+}
+
+/// Disables (`disabled = true`) or enables one user of the transaction's tenant, by id, and
+/// announces it to every replica at commit. `None` when the tenant has no such user. A user
+/// already in the wanted state is returned unchanged (the call is idempotent).
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), user_id = %id, disabled))]
+pub async fn set_disabled(
+    tx: &mut TenantTx<'_>,
+    id: UserId,
+    disabled: bool,
+) -> Result<Option<User>, sqlx::Error> {
+    let tenant = tx.tenant();
+    let user: Option<User> = sqlx::query_as(concat!(
+        "update users set disabled_at = case when $3 then coalesce(disabled_at, now()) end",
+        " where tenant_id = $1 and id = $2 returning ",
+        columns!()
+    ))
+    .bind(tenant)
+    .bind(id)
+    .bind(disabled)
+    .fetch_optional(tx.as_mut())
+    .await?;
+    if let Some(user) = &user {
+        announce(tx, user).await?;
+    }
+    Ok(user)
+}
+
+/// Operator command (`haven users disable|enable`): like [`set_disabled`] but by subject, and a
+/// subject never seen yet gets its row now, so a user can be disabled before its first request.
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), disabled))]
+pub async fn set_disabled_by_subject(
+    tx: &mut TenantTx<'_>,
+    subject: &str,
+    disabled: bool,
+) -> Result<User, sqlx::Error> {
+    let tenant = tx.tenant();
+    let user: User = sqlx::query_as(concat!(
+        "insert into users (tenant_id, subject, disabled_at)",
+        " values ($1, $2, case when $3 then now() end)",
+        " on conflict (tenant_id, subject) do update set disabled_at =",
+        " case when $3 then coalesce(users.disabled_at, now()) end returning ",
+        columns!()
+    ))
+    .bind(tenant)
+    .bind(subject)
+    .bind(disabled)
+    .fetch_one(tx.as_mut())
+    .await?;
+    announce(tx, &user).await?;
+    Ok(user)
+}
+
+async fn announce(tx: &mut TenantTx<'_>, user: &User) -> Result<(), sqlx::Error> {
+    let event = Invalidation::UserStatus {
+        tenant_id: user.tenant_id,
+        subject: user.subject.clone(),
+    };
+    invalidation::notify(tx.as_mut(), &event).await
 }

@@ -160,6 +160,15 @@ impl JwksCache {
         self.fetch_and_install("unknown_kid").await
     }
 
+    /// Refetches the key set now, whatever the cooldown (an operator's `haven jwks refresh`,
+    /// announced to every replica): a key the provider no longer publishes stops being accepted
+    /// as soon as this returns `true`. A fetch already running is waited for, then this one
+    /// runs, so a removal published just before the call is seen.
+    pub async fn force_refresh(&self) -> bool {
+        let _guard = self.refresh_lock.lock().await;
+        self.fetch_and_install("forced").await
+    }
+
     /// Stale-while-revalidate: the caller keeps using the cached keys while one task refreshes.
     fn refresh_in_background(self: &Arc<Self>) {
         if self.in_flight.load(Ordering::Acquire) || self.in_cooldown() {

@@ -1,7 +1,8 @@
 //! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate`, `audit verify`.
+//! `tenants create|list|suspend|activate`, `users disable|enable`, `jwks refresh`, `audit verify`.
 
 mod operators;
+mod users;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::config::Config;
 use crate::startup::Application;
 use crate::telemetry;
 pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
+pub use users::{JwksAction, OPERATOR_ACTOR, UsersAction};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +52,16 @@ pub enum Command {
     Tenants {
         #[command(subcommand)]
         action: TenantsAction,
+    },
+    /// Disable or enable a tenant's user (operator command; announced to every replica).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// The identity provider's signing keys, as every replica caches them.
+    Jwks {
+        #[command(subcommand)]
+        action: JwksAction,
     },
     /// Check the tamper-evident audit trail.
     Audit {
@@ -104,6 +116,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Tenants { action } => match load_config() {
             Ok(config) => operators::tenants(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Users { action } => match load_config() {
+            Ok(config) => users::users(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Jwks { action } => match load_config() {
+            Ok(config) => users::jwks(&config, action).await,
             Err(code) => code,
         },
         Command::Audit { action } => match load_config() {

@@ -24,7 +24,7 @@ pub enum TenantsAction {
     },
     /// List every tenant.
     List,
-    /// Suspend a tenant: its users get 403 TENANT_002 (within 10 s on every replica).
+    /// Suspend a tenant: its users get 403 TENANT_002 (within a second on every replica).
     Suspend {
         /// The tenant's external id.
         external_id: String,
@@ -48,10 +48,10 @@ pub enum AuditAction {
 }
 
 /// Could not run at all (as opposed to "ran and found a problem").
-const EXIT_UNABLE: u8 = 2;
+pub(super) const EXIT_UNABLE: u8 = 2;
 
 /// A small pool for one command, from the same DATABASE_URL the service uses.
-async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
+pub(super) async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
     let url = super::database_url(config).await?;
     let url = &url;
     let settings = PoolSettings {
@@ -82,13 +82,13 @@ fn print_tenant(tenant: &Tenant) {
     );
 }
 
-fn failed(error: &sqlx::Error) -> ExitCode {
+pub(super) fn failed(error: &sqlx::Error) -> ExitCode {
     eprintln!("haven: database error: {}", describe(error));
     ExitCode::FAILURE
 }
 
 /// The database's own message (never the URL); a missing table means unmigrated.
-fn describe(error: &sqlx::Error) -> String {
+pub(super) fn describe(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
             "the schema is missing: run `haven migrate up` first".to_owned()

@@ -36,6 +36,7 @@ registry! {
     AUTH_010 = (BAD_REQUEST, "Authorization code was rejected by the identity provider");
     TENANT_001 = (FORBIDDEN, "Tenant is not known");
     TENANT_002 = (FORBIDDEN, "Tenant is suspended");
+    USER_001 = (FORBIDDEN, "User is disabled");
     RES_001 = (NOT_FOUND, "Resource not found");
     RES_002 = (CONFLICT, "Resource conflict");
     IDEM_001 = (UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request");

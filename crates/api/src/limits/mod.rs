@@ -39,6 +39,7 @@ pub fn is_auth_failure(status: StatusCode, body: Option<&ErrorBody>) -> bool {
                 codes::AUTH_007,
                 codes::TENANT_001,
                 codes::TENANT_002,
+                codes::USER_001,
             ]
             .contains(&b.code)
         })

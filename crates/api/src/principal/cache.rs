@@ -1,7 +1,8 @@
 //! A small time-bounded cache for per-request lookups (tenant by external id, user by subject).
 //!
-//! Per process: with several replicas each keeps its own, so a change (a tenant suspended) is
-//! seen everywhere within one TTL. Bounded: when full it is cleared rather than grown.
+//! Per process: with several replicas each keeps its own. A change (a tenant suspended) is
+//! announced with NOTIFY and dropped everywhere at once (`crate::invalidation`); the TTL bounds
+//! staleness when that listener is down. Bounded: when full it is cleared rather than grown.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -40,6 +41,20 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             entries.insert(key, (Instant::now(), value));
         }
     }
+
+    /// Drops every entry for which `drop(key, value)` holds.
+    pub fn remove_where(&self, drop: impl Fn(&K, &V) -> bool) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|key, (_, value)| !drop(key, value));
+        }
+    }
+
+    /// Drops everything (after the invalidation listener lost messages).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -57,5 +72,12 @@ mod tests {
             cache.insert(i, "x");
         }
         assert!(cache.entries.read().unwrap().len() <= 3);
+        cache.clear();
+        cache.insert(1, "a");
+        cache.insert(2, "b");
+        cache.remove_where(|k, _| *k == 1);
+        assert_eq!((cache.get(&1), cache.get(&2)), (None, Some("b")));
+        cache.clear();
+        assert_eq!(cache.get(&2), None);
     }
 }

@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use haven_db::ids::{TenantId, UserId};
+use haven_db::invalidation::Invalidation;
 use haven_db::tenants::Tenant;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -103,12 +104,39 @@ pub struct IdentityCaches {
     users: TtlCache<(TenantId, String), UserId>,
 }
 
+impl IdentityCaches {
+    /// Drops what `event` names (sent by another replica or an operator command).
+    pub fn invalidate(&self, event: &Invalidation) {
+        match event {
+            Invalidation::TenantStatus { tenant_external_id } => self
+                .tenants
+                .remove_where(|external_id, _| external_id == tenant_external_id),
+            Invalidation::UserStatus { tenant_id, subject } => self
+                .users
+                .remove_where(|(tenant, sub), _| tenant == tenant_id && sub == subject),
+            Invalidation::KeyShredded { tenant_id } => {
+                self.tenants.remove_where(|_, tenant| tenant.id == *tenant_id);
+                self.users.remove_where(|(tenant, _), _| tenant == tenant_id);
+            }
+            Invalidation::SigningKeys => {}
+        }
+    }
+
+    /// Drops everything: messages may have been missed while the listener was down.
+    pub fn clear(&self) {
+        self.tenants.clear();
+        self.users.clear();
+    }
+}
+
 impl Default for IdentityCaches {
     fn default() -> Self {
         Self {
-            // Suspending a tenant takes effect within this long on every replica.
+            // Suspension is announced to every replica at once (NOTIFY); this TTL bounds it only
+            // while a replica's invalidation listener is down.
             tenants: TtlCache::new(Duration::from_secs(10), 10_000),
-            // last_seen_at is refreshed (at most once a minute) when an entry expires.
+            // last_seen_at is refreshed (at most once a minute) when an entry expires; disabling
+            // is announced at once, and this TTL bounds it while the listener is down.
             users: TtlCache::new(Duration::from_secs(60), 100_000),
         }
     }
@@ -237,6 +265,14 @@ async fn resolve_user(
     if user.deleted_at.is_some() {
         return Err(ApiError::new(codes::AUTH_009)
             .with_message("This user has been removed from the tenant"));
+    }
+    if user.disabled_at.is_some() {
+        tracing::info!(
+            reason = "disabled_user",
+            error_code = codes::USER_001.code,
+            "authentication failed"
+        );
+        return Err(ApiError::new(codes::USER_001));
     }
     state.identity.users.insert(key, user.id);
     Ok(user.id)

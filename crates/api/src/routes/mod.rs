@@ -5,4 +5,5 @@ pub mod auth;
 pub mod documents;
 pub mod me;
 pub mod params;
+pub mod user_status;
 pub mod users;
