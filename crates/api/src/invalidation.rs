@@ -100,7 +100,10 @@ async fn listen_forever(pool: &PgPool, targets: &Targets) {
         failing = false;
         delay = BACKOFF.0;
         metrics::gauge!("invalidation_listener_connected").set(1.0);
-        tracing::info!(channel = invalidation::CHANNEL, "invalidation listener connected");
+        tracing::info!(
+            channel = invalidation::CHANNEL,
+            "invalidation listener connected"
+        );
         // Whatever was announced while nobody listened is unknown: start from empty caches.
         targets.identity.clear();
         if connected_before {

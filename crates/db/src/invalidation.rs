@@ -29,7 +29,10 @@ pub enum Invalidation {
     /// A tenant was suspended or activated: drop its cached row (keyed by the token's claim).
     TenantStatus { tenant_external_id: String },
     /// A user was disabled, enabled or removed: drop its cached identity.
-    UserStatus { tenant_id: TenantId, subject: String },
+    UserStatus {
+        tenant_id: TenantId,
+        subject: String,
+    },
     /// Refetch the identity provider's signing keys now (`haven jwks refresh`).
     SigningKeys,
     /// A tenant's data key was shredded: drop everything cached for that tenant.
@@ -65,8 +68,11 @@ impl Invalidation {
     /// The wire form (always well under PostgreSQL's 8000-byte payload limit: ids and a
     /// subject of at most 255 characters).
     pub fn payload(&self) -> String {
-        serde_json::to_string(&Outgoing { v: VERSION, event: self })
-            .expect("an invalidation serialises to JSON")
+        serde_json::to_string(&Outgoing {
+            v: VERSION,
+            event: self,
+        })
+        .expect("an invalidation serialises to JSON")
     }
 
     /// Reads a payload; anything but a well-formed message of [`VERSION`] is an error.

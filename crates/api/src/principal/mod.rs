@@ -115,8 +115,10 @@ impl IdentityCaches {
                 .users
                 .remove_where(|(tenant, sub), _| tenant == tenant_id && sub == subject),
             Invalidation::KeyShredded { tenant_id } => {
-                self.tenants.remove_where(|_, tenant| tenant.id == *tenant_id);
-                self.users.remove_where(|(tenant, _), _| tenant == tenant_id);
+                self.tenants
+                    .remove_where(|_, tenant| tenant.id == *tenant_id);
+                self.users
+                    .remove_where(|(tenant, _), _| tenant == tenant_id);
             }
             Invalidation::SigningKeys => {}
         }
