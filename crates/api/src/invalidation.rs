@@ -47,10 +47,11 @@ impl Targets {
     }
 
     async fn refresh_keys(&self) {
-        if let Some(jwks) = self.oidc.as_ref().and_then(|oidc| oidc.jwks()) {
-            if !jwks.force_refresh().await {
-                tracing::warn!("forced JWKS refresh failed; the previous keys stay in use");
-            }
+        let Some(jwks) = self.oidc.as_ref().and_then(|oidc| oidc.jwks()) else {
+            return;
+        };
+        if !jwks.force_refresh().await {
+            tracing::warn!("forced JWKS refresh failed; the previous keys stay in use");
         }
     }
 }

@@ -45,7 +45,10 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         // Per-principal rate limit. Route layers added later run first, so this one runs
         // inside require_auth, which it needs for the Principal (limits/rate.rs).
         protected = protected.route_layer(middleware::from_fn_with_state(
-            crate::limits::PrincipalLimits::from_config(&state.config.limits),
+            crate::limits::PrincipalLimits::from_config(
+                &state.config.limits,
+                state.shared_limits.clone(),
+            ),
             crate::limits::per_principal,
         ));
         // A route layer: it runs only for matched routes, so unknown paths stay 404.
@@ -114,7 +117,7 @@ pub fn router(state: AppState) -> Router {
                 // Per client IP: requests without credentials and authentication failures
                 // (the per-principal limit is a route layer inside require_auth). Probes pass.
                 .layer(middleware::from_fn_with_state(
-                    limits::IpLimits::from_config(&config.limits),
+                    limits::IpLimits::from_config(&config.limits, state.shared_limits.clone()),
                     limits::per_ip,
                 )),
         )

@@ -1,12 +1,16 @@
-//! Settings for load limits (rate limits, concurrency cap, header read timeout) and metrics.
+//! Settings for load limits (rate limits and where they are counted, concurrency cap, header
+//! read timeout) and metrics.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::env::{ConfigError, Env};
 
-/// Per-replica limits: every number here applies to one process. N replicas behind a balancer
-/// admit up to N times as much (see docs/API.md, "Rate limits").
+/// Load limits. The rate limits are shared by every replica when `redis_url` is set; otherwise
+/// every number here applies to one process and N replicas admit up to N times as much (see
+/// docs/API.md, "Rate limits").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
     /// RATE_LIMIT_ENABLED: off only for benchmarks and fuzzing against a local service.
@@ -24,6 +28,49 @@ pub struct LimitsConfig {
     /// A client must finish sending its request headers within this long (slowloris); an idle
     /// keep-alive connection is closed after the same time.
     pub header_read_timeout: Duration,
+    /// REDIS_URL (`redis://` or `rediss://`): where the rate limits are counted for all replicas.
+    pub redis_url: Option<RedisUrl>,
+}
+
+/// A Redis URL that parsed; it may carry a password, so it never prints.
+#[derive(Clone)]
+pub struct RedisUrl(SecretString);
+
+impl RedisUrl {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(***)")
+    }
+}
+
+impl PartialEq for RedisUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for RedisUrl {}
+
+fn redis_url(env: &Env) -> Result<Option<RedisUrl>, ConfigError> {
+    let Some(url) = env.secret("REDIS_URL") else {
+        return Ok(None);
+    };
+    let scheme_ok = ["redis://", "rediss://"]
+        .iter()
+        .any(|scheme| url.expose_secret().starts_with(scheme));
+    // The client's own parser decides; its message is not repeated (it may quote the URL).
+    if !scheme_ok || redis::Client::open(url.expose_secret()).is_err() {
+        return Err(env.invalid(
+            "REDIS_URL",
+            "must be a redis:// or rediss:// URL with a host (e.g. redis://default:PASSWORD@HOST:6379)",
+        ));
+    }
+    Ok(Some(RedisUrl(url)))
 }
 
 /// The private Prometheus listener (METRICS_PORT); absent when METRICS_PORT is unset.
@@ -50,6 +97,7 @@ pub(super) fn limits(env: &Env) -> Result<LimitsConfig, ConfigError> {
             1,
             300,
         )?),
+        redis_url: redis_url(env)?,
     })
 }
 
@@ -107,6 +155,31 @@ mod tests {
             limits(&Env::new(&zero)).unwrap_err().variable,
             "MAX_CONCURRENT_REQUESTS"
         );
+    }
+
+    #[test]
+    fn a_redis_url_must_parse_and_never_prints() {
+        assert_eq!(limits(&Env::new(&vars(&[]))).unwrap().redis_url, None);
+        for good in [
+            "redis://127.0.0.1:6379",
+            "rediss://default:s3cret@redis.internal:6380/0",
+        ] {
+            let set = vars(&[("REDIS_URL", good)]);
+            let url = limits(&Env::new(&set)).unwrap().redis_url.unwrap();
+            assert_eq!(url.expose(), good);
+            assert!(!format!("{url:?}").contains("s3cret"));
+        }
+        for bad in [
+            "localhost:6379",
+            "http://redis:6379",
+            "redis://",
+            "rediss://user:hunter2@host:notaport",
+        ] {
+            let set = vars(&[("REDIS_URL", bad)]);
+            let error = limits(&Env::new(&set)).unwrap_err();
+            assert_eq!(error.variable, "REDIS_URL", "{bad}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
     }
 
     #[test]

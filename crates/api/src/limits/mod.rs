@@ -1,14 +1,15 @@
-//! Load limits, all per replica and in memory: rate limits (per client IP, per principal) and
-//! the concurrency cap that sheds excess load instead of queueing it.
+//! Load limits: rate limits (per client IP, per principal) and the concurrency cap that sheds
+//! excess load instead of queueing it.
 //!
-//! Each replica counts on its own: with N replicas behind a balancer a client may get up to N
-//! times the configured rate. Size the per-replica values as `wanted limit / replicas`
-//! (docs/API.md, "Rate limits").
+//! With REDIS_URL the rate limits are counted in Redis and shared by every replica; without it
+//! (or while Redis is unreachable) each replica counts on its own, so N replicas admit up to N
+//! times the configured rate (docs/API.md, "Rate limits"). The concurrency cap is per replica.
 
 mod concurrency;
 mod headers;
 mod openapi;
 mod rate;
+mod shared;
 
 use axum::http::StatusCode;
 
@@ -18,6 +19,7 @@ pub use concurrency::{ConcurrencyCap, shed_overload};
 pub use headers::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use openapi::document_limit_responses;
 pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
+pub use shared::SharedStore;
 
 /// Health probes are never limited or shed: a busy replica must still say it is alive, or the
 /// platform restarts it in the middle of its load.
