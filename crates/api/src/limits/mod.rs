@@ -21,10 +21,14 @@ pub use openapi::document_limit_responses;
 pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
 pub use shared::SharedStore;
 
+/// The health probes, by exact path.
+pub const PROBE_PATHS: [&str; 2] = ["/api/v1/health/live", "/api/v1/health/ready"];
+
 /// Health probes are never limited or shed: a busy replica must still say it is alive, or the
-/// platform restarts it in the middle of its load.
+/// platform restarts it in the middle of its load. Exact paths only: anything else under
+/// `/api/v1/health/` (an unknown path, a trailing slash) is limited like every other request.
 pub fn is_probe(path: &str) -> bool {
-    path.starts_with("/api/v1/health/")
+    PROBE_PATHS.contains(&path)
 }
 
 /// A failed authentication, as opposed to an authenticated caller lacking a role: every 401,
@@ -82,6 +86,10 @@ mod tests {
         assert!(is_probe("/api/v1/health/live"));
         assert!(is_probe("/api/v1/health/ready"));
         assert!(!is_probe("/api/v1/healthz"));
+        assert!(!is_probe("/api/v1/health/"));
+        assert!(!is_probe("/api/v1/health/live/"));
+        assert!(!is_probe("/api/v1/health/anything-else"));
+        assert!(!is_probe("/api/v1/health/../me"));
         assert!(!is_probe("/api/v1/me"));
     }
 }
