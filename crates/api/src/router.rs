@@ -2,14 +2,13 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -100,10 +99,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(cors(&config))
                 // A panicking handler becomes a 500 in the envelope, not a dropped connection.
                 .layer(CatchPanicLayer::custom(panic_response))
-                // No request holds a worker forever.
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
+                // No request holds a worker forever: 504 when we were slow, 408 when the
+                // client was (its body still arriving), so a slow client is no server alarm.
+                .layer(middleware::from_fn_with_state(
                     config.request_timeout,
+                    limits::deadline,
                 ))
                 // Bodies are capped before any handler buffers them (413).
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))

@@ -45,6 +45,7 @@ registry! {
     REQ_003 = (UNSUPPORTED_MEDIA_TYPE, "Unsupported content type");
     REQ_004 = (GATEWAY_TIMEOUT, "Request timed out");
     REQ_005 = (BAD_REQUEST, "Malformed request");
+    REQ_006 = (REQUEST_TIMEOUT, "Request body was not received in time");
     RATE_001 = (TOO_MANY_REQUESTS, "Rate limit exceeded");
     VAL_001 = (UNPROCESSABLE_ENTITY, "Invalid input");
     SYS_001 = (SERVICE_UNAVAILABLE, "Database is unavailable");
@@ -67,7 +68,8 @@ pub fn for_status(status: StatusCode) -> ErrorCode {
         StatusCode::METHOD_NOT_ALLOWED => REQ_001,
         StatusCode::PAYLOAD_TOO_LARGE => REQ_002,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => REQ_003,
-        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => REQ_004,
+        StatusCode::REQUEST_TIMEOUT => REQ_006,
+        StatusCode::GATEWAY_TIMEOUT => REQ_004,
         StatusCode::UNPROCESSABLE_ENTITY => VAL_001,
         StatusCode::TOO_MANY_REQUESTS => RATE_001,
         StatusCode::SERVICE_UNAVAILABLE => SYS_004,

@@ -6,6 +6,7 @@
 //! times the configured rate (docs/API.md, "Rate limits"). The concurrency cap is per replica.
 
 mod concurrency;
+mod deadline;
 mod headers;
 mod openapi;
 mod rate;
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use crate::error::{ErrorBody, codes};
 
 pub use concurrency::{ConcurrencyCap, shed_overload};
+pub use deadline::deadline;
 pub use headers::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use openapi::document_limit_responses;
 pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
