@@ -78,6 +78,9 @@ impl Application {
             .await?;
         }
         let pool = haven_db::connect_pool(&url, &pool_settings(&config))?;
+        if config.is_production() {
+            warn_if_superuser(&pool).await;
+        }
         if let Some(external_id) = &config.dev_tenant_external_id {
             crate::cli::ensure_dev_tenant(&pool, external_id).await;
         }
@@ -223,6 +226,18 @@ impl Application {
         pool.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// A superuser login can leave row-level security from inside a tenant transaction (`RESET
+/// ROLE`); production should connect as the login `haven db create-runtime-login` makes.
+async fn warn_if_superuser(pool: &haven_db::PgPool) {
+    let check = haven_db::runtime_login::connects_as_superuser(pool);
+    if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(5), check).await {
+        tracing::warn!(
+            "the database pool connects as a superuser: row-level security is then one RESET ROLE \
+             away; create a runtime login with `haven db create-runtime-login` (docs/DEPLOYMENT.md)"
+        );
     }
 }
 

@@ -11,6 +11,7 @@ pub mod invalidation;
 pub mod migrate;
 pub mod page;
 pub mod pool;
+pub mod runtime_login;
 pub mod tenant;
 pub mod tenants;
 mod unscoped;

@@ -21,6 +21,7 @@ mod oidc;
 mod openapi;
 mod replicas;
 mod rls;
+mod runtime_login;
 mod secrets;
 mod secrets_client;
 mod tenants_cli;

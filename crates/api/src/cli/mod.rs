@@ -1,6 +1,8 @@
 //! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate`, `users disable|enable`, `jwks refresh`, `audit verify`.
+//! `tenants create|list|suspend|activate`, `users disable|enable`, `jwks refresh`, `audit verify`,
+//! `db create-runtime-login`.
 
+mod db;
 mod operators;
 mod users;
 
@@ -12,6 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::startup::Application;
 use crate::telemetry;
+pub use db::DbAction;
 pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
 pub use users::{JwksAction, OPERATOR_ACTOR, UsersAction};
 
@@ -62,6 +65,11 @@ pub enum Command {
     Jwks {
         #[command(subcommand)]
         action: JwksAction,
+    },
+    /// Database administration (run with the owner's DATABASE_URL).
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
     },
     /// Check the tamper-evident audit trail.
     Audit {
@@ -124,6 +132,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Jwks { action } => match load_config() {
             Ok(config) => users::jwks(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Db { action } => match load_config() {
+            Ok(config) => db::db(&config, action).await,
             Err(code) => code,
         },
         Command::Audit { action } => match load_config() {
