@@ -18,6 +18,17 @@ fn haven(args: &[&str], database_url: &str) -> (Option<i32>, String, String) {
     )
 }
 
+fn production(database_url: &str) -> HashMap<String, String> {
+    let mut env = haven_tests::app::base_env(database_url);
+    env.insert("ENVIRONMENT".into(), "production".into());
+    env.remove("ENABLE_TEST_ROUTES");
+    env.insert("RUN_MIGRATIONS_ON_START".into(), "false".into());
+    // Production needs an https issuer; nothing listens there (discovery retries quietly).
+    env.insert("OIDC_ISSUER_URL".into(), "https://127.0.0.1:9/".into());
+    env.insert("OIDC_CLIENT_ID".into(), "haven".into());
+    env
+}
+
 /// Inside a tenant transaction, `reset role` and count the tenants this login then sees.
 async fn tenants_seen_after_reset_role(url: &str, tenant: uuid::Uuid) -> i64 {
     let mut conn = PgConnection::connect(url).await.expect("connect");
@@ -83,11 +94,21 @@ async fn the_runtime_login_cannot_leave_row_level_security_and_runs_the_service(
     // ... the runtime login still sees only the transaction's tenant.
     assert_eq!(tenants_seen_after_reset_role(&runtime_url, tenant).await, 1);
 
-    // The service runs with it (migrations stay with the owner).
-    let mut env = haven_tests::app::base_env(&runtime_url);
-    env.insert("RUN_MIGRATIONS_ON_START".into(), "false".into());
-    let service = HavenProcess::spawn(&["serve"], &env);
+    // The service runs with it in production (migrations stay with the owner), without the
+    // warning a superuser pool gets.
+    let superuser = HavenProcess::spawn(&["serve"], &production(&db.url));
+    assert!(superuser.wait_ready(Duration::from_secs(30)).await, "ready");
+    let service = HavenProcess::spawn(&["serve"], &production(&runtime_url));
     assert!(service.wait_ready(Duration::from_secs(30)).await, "ready");
+    let warned = |p: &HavenProcess| {
+        p.stdout_lines()
+            .iter()
+            .any(|l| l.contains("connects as a superuser"))
+    };
+    let superuser_warned =
+        haven_tests::eventually(Duration::from_secs(5), || async { warned(&superuser) }).await;
+    assert!(superuser_warned, "a superuser pool is warned about");
+    assert!(!warned(&service), "the runtime login is not");
     let (code, stdout, _) = haven(&["tenants", "list"], &runtime_url);
     assert_eq!(code, Some(0));
     assert!(
@@ -98,7 +119,7 @@ async fn the_runtime_login_cannot_leave_row_level_security_and_runs_the_service(
     let (code, _, stderr) = haven(&["db", "create-runtime-login", "--role", &role], &db.url);
     assert_eq!(code, Some(0), "{stderr}");
     // Roles are cluster-wide: the test leaves none behind.
-    drop(service);
+    drop((service, superuser));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "drop owned by {role}; drop role {role}"
     )))
