@@ -11,6 +11,7 @@ mod deploy_files;
 mod docs;
 mod documents;
 mod envelope;
+mod framing;
 mod hardening;
 mod health;
 mod lifecycle;
