@@ -90,6 +90,7 @@ impl AuditContext {
                 .map(|id| truncate(id, RESOURCE_ID_MAX_CHARS)),
             outcome,
             request_id: self.request_id.as_ref().map(RequestId::as_str),
+            client_request_id: self.request_id.as_ref().and_then(RequestId::client),
             client_ip: self.client_ip,
             user_agent: self.user_agent.as_deref(),
             changed_fields: None,

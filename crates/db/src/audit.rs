@@ -67,7 +67,10 @@ pub struct NewAuditEvent<'a> {
     pub resource_type: &'a str,
     pub resource_id: Option<&'a str>,
     pub outcome: AuditOutcome,
+    /// The server's id of the request (unique).
     pub request_id: Option<&'a str>,
+    /// The id the client sent in `X-Request-ID`, if any (not unique: clients choose it).
+    pub client_request_id: Option<&'a str>,
     pub client_ip: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
     /// For updates: the names of the changed fields.
@@ -98,7 +101,8 @@ pub async fn record(
     let id = sqlx::query_scalar(
         "insert into audit_events (tenant_id, actor_user_id, actor_subject, action, \
          resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields, \
-         emergency) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12) returning id",
+         emergency, client_request_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13) returning id",
     )
     .bind(event.tenant_id)
     .bind(event.actor_user_id)
@@ -116,6 +120,7 @@ pub async fn record(
     )
     .bind(event.changed_fields)
     .bind(event.emergency)
+    .bind(event.client_request_id)
     .fetch_one(tx.as_mut())
     .await?;
     tx.audited(event.action, event.outcome);
@@ -135,6 +140,7 @@ pub struct AuditEvent {
     pub resource_id: Option<String>,
     pub outcome: AuditOutcome,
     pub request_id: Option<String>,
+    pub client_request_id: Option<String>,
     /// The address as PostgreSQL prints it (`host(client_ip)`).
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -175,8 +181,8 @@ pub async fn list(
 ) -> Result<Page<AuditEvent>, sqlx::Error> {
     let mut query = QueryBuilder::<Postgres>::new(
         "select id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
-         resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, \
-         changed_fields, emergency, seq, sealed_at from audit_events where tenant_id = ",
+         resource_id, outcome, request_id, client_request_id, host(client_ip) as client_ip, \
+         user_agent, changed_fields, emergency, seq, sealed_at from audit_events where tenant_id = ",
     );
     query.push_bind(tenant);
     if let Some(actor) = filter.actor {

@@ -90,6 +90,7 @@ async fn set_disabled(pool: &PgPool, external_id: &str, subject: &str, disabled:
             resource_id: Some(&resource_id),
             outcome: AuditOutcome::Success,
             request_id: None,
+            client_request_id: None,
             client_ip: None,
             user_agent: None,
             changed_fields: Some(&["disabled_at"]),

@@ -15,6 +15,7 @@ pub fn open_span(request: &Request, request_id: &RequestId) -> Span {
     tracing::info_span!(
         "request",
         request_id = request_id.as_str(),
+        client_request_id = request_id.client(),
         method = %request.method(),
         route = Empty,
         status = Empty,

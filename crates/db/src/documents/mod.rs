@@ -120,10 +120,10 @@ pub async fn get_audited(
         "  from documents where tenant_id = $1 and id = $2 and deleted_at is null),",
         " recorded as (insert into audit_events (tenant_id, actor_user_id, actor_subject, action,",
         "  resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields,",
-        "  emergency)",
+        "  emergency, client_request_id)",
         "  select $3, $4, $5, $6, $7, $8,",
         "  case when exists (select 1 from found) then $9 else $10 end,",
-        "  $11, $12::inet, $13, $14, $15)",
+        "  $11, $12::inet, $13, $14, $15, $16)",
         " select * from found"
     ))
     .bind(tenant)
@@ -141,6 +141,7 @@ pub async fn get_audited(
     .bind(event.user_agent.map(crate::audit::truncate_user_agent))
     .bind(event.changed_fields)
     .bind(event.emergency)
+    .bind(event.client_request_id)
     .fetch_optional(tx.as_mut())
     .await?;
     let outcome = if found.is_some() {

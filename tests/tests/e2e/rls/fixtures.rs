@@ -77,6 +77,7 @@ pub(crate) fn event<'a>(tenant: TenantId, action: &'a str) -> NewAuditEvent<'a> 
         resource_id: None,
         outcome: AuditOutcome::Success,
         request_id: Some("req-1"),
+        client_request_id: Some("client-1"),
         client_ip: Some("192.0.2.7".parse().unwrap()),
         user_agent: Some("tests/1.0"),
         changed_fields: None,

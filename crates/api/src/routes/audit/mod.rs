@@ -135,8 +135,12 @@ pub struct AuditEventResponse {
     /// `success`, `denied` or `error`.
     #[schema(value_type = String, example = "success")]
     pub outcome: AuditOutcome,
-    /// The request's `X-Request-ID`.
+    /// The server's id of the request (the `X-Request-ID` it answered with, and `request_id`
+    /// in its logs): unique per request.
     pub request_id: Option<String>,
+    /// The `X-Request-ID` the client sent, if it sent a usable one; clients choose it, so it
+    /// need not be unique.
+    pub client_request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// For updates: the names (never the values) of the fields that changed.
@@ -162,6 +166,7 @@ impl From<AuditEvent> for AuditEventResponse {
             resource_id: e.resource_id,
             outcome: e.outcome,
             request_id: e.request_id,
+            client_request_id: e.client_request_id,
             client_ip: e.client_ip,
             user_agent: e.user_agent,
             changed_fields: e.changed_fields,
