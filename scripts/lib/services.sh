@@ -62,14 +62,17 @@ moto_start() {
   die "could not start moto_server (log: ${state}/moto.log)"
 }
 
-moto_stop() {
-  local state="$1" pid i
-  [[ -f ${state}/moto.pid ]] || return 0
-  pid="$(cat "${state}/moto.pid")"
-  rm -f "${state}/moto.pid"
-  # A pid file from a killed run may name a recycled pid: only signal it if it is moto.
-  if [[ -n ${pid} ]] && grep -qa moto_server "/proc/${pid}/cmdline" 2>/dev/null; then
-    log "stopping moto_server (pid ${pid})"
+moto_stop() { _stop_pidfile "$1/moto.pid" moto_server; }
+
+# Stop the process whose pid PIDFILE holds, if it still runs NAME (a pid file from a killed run
+# may name a recycled pid), politely first; remove the pid file.
+_stop_pidfile() {
+  local pidfile="$1" name="$2" pid i
+  [[ -f ${pidfile} ]] || return 0
+  pid="$(cat "${pidfile}")"
+  rm -f "${pidfile}"
+  if [[ -n ${pid} ]] && grep -qa "${name}" "/proc/${pid}/cmdline" 2>/dev/null; then
+    log "stopping ${name} (pid ${pid})"
     kill -TERM "${pid}" 2>/dev/null || true
     for i in $(seq 1 20); do
       kill -0 "${pid}" 2>/dev/null || break
@@ -129,21 +132,4 @@ redis_start() {
   die "could not start redis-server (log: ${state}/redis.log)"
 }
 
-redis_stop() {
-  local state="$1" pid i
-  [[ -f ${state}/redis.pid ]] || return 0
-  pid="$(cat "${state}/redis.pid")"
-  rm -f "${state}/redis.pid"
-  # A pid file from a killed run may name a recycled pid: only signal it if it is redis.
-  if [[ -n ${pid} ]] && grep -qa redis-server "/proc/${pid}/cmdline" 2>/dev/null; then
-    log "stopping redis-server (pid ${pid})"
-    kill -TERM "${pid}" 2>/dev/null || true
-    for i in $(seq 1 20); do
-      kill -0 "${pid}" 2>/dev/null || break
-      sleep 0.25
-      : "${i}"
-    done
-    kill -KILL "${pid}" 2>/dev/null || true
-    wait "${pid}" 2>/dev/null || true
-  fi
-}
+redis_stop() { _stop_pidfile "$1/redis.pid" redis-server; }

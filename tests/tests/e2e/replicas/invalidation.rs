@@ -23,25 +23,11 @@ async fn suspension_disabling_and_key_refresh_reach_every_replica_within_a_secon
     // Every replica has the tenant and the user cached (TTLs 10 s and 60 s).
     cluster.all_within(EVERYWHERE, &token, "200", ok).await;
 
-    cluster.operator(&[
-        "users",
-        "disable",
-        "--tenant",
-        "org-1",
-        "--subject",
-        "user-a",
-    ]);
+    cluster.users("disable", "user-a");
     cluster
         .all_within(EVERYWHERE, &token, "USER_001", refused_with("USER_001"))
         .await;
-    cluster.operator(&[
-        "users",
-        "enable",
-        "--tenant",
-        "org-1",
-        "--subject",
-        "user-a",
-    ]);
+    cluster.users("enable", "user-a");
     cluster
         .all_within(EVERYWHERE, &token, "200 again", ok)
         .await;
@@ -200,14 +186,7 @@ async fn a_terminated_listener_reconnects_and_malformed_payloads_are_ignored() {
 
     // The listeners survived both and still act on real messages.
     cluster.all_within(EVERYWHERE, &token, "200", ok).await;
-    cluster.operator(&[
-        "users",
-        "disable",
-        "--tenant",
-        "org-1",
-        "--subject",
-        "user-c",
-    ]);
+    cluster.users("disable", "user-c");
     cluster
         .all_within(EVERYWHERE, &token, "USER_001", refused_with("USER_001"))
         .await;

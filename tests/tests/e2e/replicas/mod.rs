@@ -97,6 +97,11 @@ impl Cluster {
         assert_eq!(code, Some(0), "haven {args:?}: {stdout} {stderr}");
     }
 
+    /// `haven users disable|enable --tenant org-1 --subject SUBJECT`.
+    pub fn users(&self, action: &str, subject: &str) {
+        self.operator(&["users", action, "--tenant", "org-1", "--subject", subject]);
+    }
+
     /// An admin token of tenant `org-1` for `subject`.
     pub async fn token(&self, subject: &str) -> String {
         self.idp
