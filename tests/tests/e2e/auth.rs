@@ -559,5 +559,5 @@ async fn the_local_development_provider_cannot_be_used_in_production() {
         "{stderr}"
     );
     let error = haven_api::Config::from_map(&env).unwrap_err();
-    assert_eq!(error.variable, "OIDC_ISSUER_URL");
+    assert_eq!(error.variables(), ["OIDC_ISSUER_URL"]);
 }

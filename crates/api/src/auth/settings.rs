@@ -1,4 +1,5 @@
-//! Settings for OIDC bearer authentication: a plain struct the config module fills and validates.
+//! The identity-provider section of the configuration: parsed once by the config module straight
+//! into [`AuthSettings`]; every problem names the variable it comes from.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -16,6 +17,58 @@ pub enum AudienceMode {
     /// [`AuthSettings::audience`] and whose `token_use` is `access`. If such a token does carry
     /// an `aud`, it must still contain the audience.
     CognitoClientId,
+}
+
+/// Which authorization-request parameter carries [`LoginSettings::api_audience`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AudienceParam {
+    /// `audience=` (Auth0, Cognito-style API audiences).
+    Audience,
+    /// `resource=` (RFC 8707 resource indicators: Keycloak with the feature on, oidc-provider,
+    /// PingFederate), sent on the authorization, code and refresh requests.
+    #[default]
+    Resource,
+    /// Neither (Okta custom servers, Entra ID and Cognito select the API through scopes).
+    None,
+}
+
+/// How `/auth/login`, `/auth/callback` and `/auth/refresh` talk to the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginSettings {
+    /// OIDC_SCOPES: requested scopes (`openid` is always added).
+    pub scopes: Vec<String>,
+    /// OIDC_API_AUDIENCE: the API the access token is for, sent per [`Self::audience_param`].
+    pub api_audience: Option<String>,
+    /// OIDC_AUDIENCE_PARAM.
+    pub audience_param: AudienceParam,
+    /// OIDC_REFRESH_TOKENS: request `offline_access` and serve `/auth/refresh`.
+    pub refresh_tokens: bool,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            scopes: ["openid", "profile", "email"].map(str::to_owned).to_vec(),
+            api_audience: None,
+            audience_param: AudienceParam::Resource,
+            refresh_tokens: false,
+        }
+    }
+}
+
+impl LoginSettings {
+    /// The scopes sent in the authorization request: `openid` first, each once, and
+    /// `offline_access` when refresh tokens are enabled.
+    pub fn requested_scopes(&self) -> Vec<String> {
+        let mut scopes = vec!["openid".to_owned()];
+        let extra = self.refresh_tokens.then_some("offline_access");
+        for scope in self.scopes.iter().map(String::as_str).chain(extra) {
+            if !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_owned());
+            }
+        }
+        scopes
+    }
 }
 
 /// Everything the auth module needs to know. Build it with [`AuthSettings::new`] (which fills
@@ -42,7 +95,9 @@ pub struct AuthSettings {
     pub max_lifetime: Duration,
     /// Clock skew allowed on `exp`, `nbf` and `iat` (at most 5 minutes).
     pub leeway: Duration,
-    /// How long fetched signing keys are used before they are refreshed in the background.
+    /// Longest time fetched signing keys are used before the next request refetches them
+    /// (shorter when the key set's `Cache-Control: max-age` says so). Also the bound on how long
+    /// a key removed from the key set stays accepted.
     pub jwks_ttl: Duration,
     /// At most one JWKS fetch per this period for the whole process when a token names an
     /// unknown `kid` (or a refresh failed).
@@ -58,13 +113,15 @@ pub struct AuthSettings {
     /// Allow an `http://` issuer that is not on a loopback address (development only; keys
     /// fetched over plain HTTP can be forged by anyone on the path).
     pub allow_insecure_http: bool,
+    /// The login flow's settings.
+    pub login: LoginSettings,
 }
 
-/// One invalid setting: names the field and says what is wrong.
+/// One invalid setting: names its environment variable and says what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
+#[error("{field} {message}")]
 pub struct SettingsError {
-    /// The [`AuthSettings`] field at fault (the config module maps it to its variable name).
+    /// The variable at fault (`OIDC_ISSUER_URL`, `JWT_LEEWAY_SECONDS`, ...).
     pub field: &'static str,
     /// What is wrong with it.
     pub message: String,
@@ -101,29 +158,46 @@ impl AuthSettings {
             http_timeout: Duration::from_secs(5),
             jwks_max_bytes: 256 * 1024,
             allow_insecure_http: false,
+            login: LoginSettings::default(),
         }
     }
 
-    /// Checks every field; the first bad one is returned.
+    /// Checks every field; the first problem is returned.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.validate_issuer()?;
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every problem, one per variable (the config module reports them all in one run).
+    pub fn problems(&self) -> Vec<SettingsError> {
+        let mut problems = Vec::new();
+        let mut check = |result: Result<(), SettingsError>| {
+            if let Err(e) = result
+                && !problems.iter().any(|p: &SettingsError| p.field == e.field)
+            {
+                problems.push(e);
+            }
+        };
+        check(self.validate_issuer());
+        // The audience is checked on its own only when it is not the client id by default.
+        let audience = (self.audience != self.client_id).then_some(&self.audience);
         for (field, value) in [
-            ("client_id", &self.client_id),
-            ("audience", &self.audience),
-            ("tenant_claim", &self.tenant_claim),
-            ("roles_claim", &self.roles_claim),
+            ("OIDC_CLIENT_ID", Some(&self.client_id)),
+            ("OIDC_AUDIENCE", audience),
+            ("JWT_TENANT_CLAIM_NAME", Some(&self.tenant_claim)),
+            ("JWT_ROLES_CLAIM_NAME", Some(&self.roles_claim)),
         ] {
+            let Some(value) = value else { continue };
             if value.trim().is_empty() || value.len() > 256 {
-                return Err(SettingsError::new(field, "must be 1 to 256 characters"));
+                check(Err(SettingsError::new(field, "must be 1 to 256 characters")));
             }
         }
         if self.tenant_claim == self.roles_claim {
-            return Err(SettingsError::new(
-                "roles_claim",
-                "must differ from tenant_claim",
-            ));
+            check(Err(SettingsError::new(
+                "JWT_ROLES_CLAIM_NAME",
+                "must differ from JWT_TENANT_CLAIM_NAME",
+            )));
         }
-        self.validate_algorithms()?;
+        check(self.validate_algorithms());
         let within = |field, value: Duration, min: Duration, max: Duration| {
             if value < min || value > max {
                 Err(SettingsError::new(
@@ -135,39 +209,92 @@ impl AuthSettings {
             }
         };
         let secs = Duration::from_secs;
-        within("max_lifetime", self.max_lifetime, secs(60), secs(24 * 3600))?;
-        within("leeway", self.leeway, secs(0), secs(300))?;
-        within("jwks_ttl", self.jwks_ttl, secs(1), secs(7 * 24 * 3600))?;
-        within(
-            "unknown_kid_cooldown",
+        check(within(
+            "JWT_MAX_LIFETIME_MINUTES",
+            self.max_lifetime,
+            secs(60),
+            secs(24 * 3600),
+        ));
+        check(within("JWT_LEEWAY_SECONDS", self.leeway, secs(0), secs(300)));
+        check(within(
+            "JWKS_CACHE_TTL_SECONDS",
+            self.jwks_ttl,
+            secs(1),
+            secs(7 * 24 * 3600),
+        ));
+        check(within(
+            "JWKS_UNKNOWN_KID_COOLDOWN_SECONDS",
             self.unknown_kid_cooldown,
             Duration::from_millis(100),
             secs(3600),
-        )?;
-        within(
-            "http_timeout",
+        ));
+        check(within(
+            "OIDC_HTTP_TIMEOUT",
             self.http_timeout,
             Duration::from_millis(100),
             secs(60),
-        )?;
+        ));
         if !(512..=65_536).contains(&self.max_token_bytes) {
-            return Err(SettingsError::new(
-                "max_token_bytes",
+            check(Err(SettingsError::new(
+                "JWT_MAX_TOKEN_BYTES",
                 "must be between 512 and 65536",
-            ));
+            )));
         }
         if !(1024..=4 * 1024 * 1024).contains(&self.jwks_max_bytes) {
-            return Err(SettingsError::new(
-                "jwks_max_bytes",
+            check(Err(SettingsError::new(
+                "JWKS_MAX_BYTES",
                 "must be between 1 KiB and 4 MiB",
+            )));
+        }
+        check(self.validate_api_audience());
+        check(self.validate_scopes());
+        problems
+    }
+
+    fn validate_api_audience(&self) -> Result<(), SettingsError> {
+        let login = &self.login;
+        if let Some(aud) = &login.api_audience
+            && (aud.trim().is_empty() || aud.len() > 512 || aud.chars().any(char::is_whitespace))
+        {
+            return Err(SettingsError::new(
+                "OIDC_API_AUDIENCE",
+                "must be 1 to 512 characters without spaces",
+            ));
+        }
+        if login.audience_param == AudienceParam::Resource
+            && let Some(aud) = &login.api_audience
+            && Url::parse(aud).map_or(true, |u| u.fragment().is_some())
+        {
+            return Err(SettingsError::new(
+                "OIDC_API_AUDIENCE",
+                "must be an absolute URI without a fragment when OIDC_AUDIENCE_PARAM=resource (RFC 8707)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_scopes(&self) -> Result<(), SettingsError> {
+        let login = &self.login;
+        let bad_scope = |s: &String| {
+            s.is_empty()
+                || s.len() > 256
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        };
+        if login.scopes.is_empty() || login.scopes.len() > 32 || login.scopes.iter().any(bad_scope)
+        {
+            return Err(SettingsError::new(
+                "OIDC_SCOPES",
+                "must be 1 to 32 space-separated scope tokens (RFC 6749 §3.3)",
             ));
         }
         Ok(())
     }
 
     fn validate_issuer(&self) -> Result<(), SettingsError> {
-        let err = |m: &str| SettingsError::new("issuer_url", m);
-        let url = Url::parse(&self.issuer_url).map_err(|e| err(&format!("not a URL ({e})")))?;
+        let err = |m: &str| SettingsError::new("OIDC_ISSUER_URL", m);
+        let url = Url::parse(&self.issuer_url).map_err(|e| err(&format!("is not a URL ({e})")))?;
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
             return Err(err("must not have a query, fragment or user info"));
         }
@@ -182,11 +309,9 @@ impl AuthSettings {
     }
 
     fn validate_algorithms(&self) -> Result<(), SettingsError> {
+        let field = "JWT_ALLOWED_ALGORITHMS";
         if self.allowed_algorithms.is_empty() {
-            return Err(SettingsError::new(
-                "allowed_algorithms",
-                "must not be empty",
-            ));
+            return Err(SettingsError::new(field, "must not be empty"));
         }
         match self
             .allowed_algorithms
@@ -194,8 +319,8 @@ impl AuthSettings {
             .find(|a| a.family() == AlgorithmFamily::Hmac)
         {
             Some(alg) => Err(SettingsError::new(
-                "allowed_algorithms",
-                format!("{alg:?} is a shared-secret algorithm and is never accepted"),
+                field,
+                format!("has {alg:?}, a shared-secret algorithm that is never accepted"),
             )),
             None => Ok(()),
         }
@@ -235,7 +360,7 @@ mod tests {
         for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
             let mut s = ok();
             s.allowed_algorithms.push(alg);
-            assert_eq!(s.validate().map_err(|e| e.field), Err("allowed_algorithms"));
+            assert_eq!(s.validate().map_err(|e| e.field), Err("JWT_ALLOWED_ALGORITHMS"));
         }
         let mut s = ok();
         s.allowed_algorithms.clear();
@@ -246,7 +371,7 @@ mod tests {
     fn plain_http_issuer_is_refused_unless_loopback_or_allowed() {
         let mut s = ok();
         s.issuer_url = "http://idp.example.com".into();
-        assert_eq!(s.validate().map_err(|e| e.field), Err("issuer_url"));
+        assert_eq!(s.validate().map_err(|e| e.field), Err("OIDC_ISSUER_URL"));
         s.allow_insecure_http = true;
         assert_eq!(s.validate(), Ok(()));
         let s = AuthSettings::new("http://127.0.0.1:8080", "haven");
@@ -257,6 +382,47 @@ mod tests {
     fn leeway_over_five_minutes_is_refused() {
         let mut s = ok();
         s.leeway = Duration::from_secs(301);
-        assert_eq!(s.validate().map_err(|e| e.field), Err("leeway"));
+        assert_eq!(s.validate().map_err(|e| e.field), Err("JWT_LEEWAY_SECONDS"));
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+
+    #[test]
+    fn offline_access_is_requested_only_with_refresh_tokens_and_scopes_appear_once() {
+        let mut login = LoginSettings {
+            scopes: ["profile", "openid", "profile", "api://x/.default"]
+                .map(str::to_owned)
+                .to_vec(),
+            ..LoginSettings::default()
+        };
+        assert_eq!(
+            login.requested_scopes(),
+            ["openid", "profile", "api://x/.default"]
+        );
+        login.refresh_tokens = true;
+        assert_eq!(
+            login.requested_scopes(),
+            ["openid", "profile", "api://x/.default", "offline_access"]
+        );
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_once_by_its_variable() {
+        let mut s = AuthSettings::new("ftp://idp", "");
+        s.leeway = Duration::from_secs(301);
+        s.login.api_audience = Some("not a uri".into());
+        let fields: Vec<_> = s.problems().into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "OIDC_ISSUER_URL",
+                "OIDC_CLIENT_ID",
+                "JWT_LEEWAY_SECONDS",
+                "OIDC_API_AUDIENCE"
+            ]
+        );
     }
 }
