@@ -346,7 +346,10 @@ mod tests {
         let ttl = Duration::from_secs(3600);
         let secs = Duration::from_secs;
         let cases = [
-            (vec![("cache-control", "public, max-age=60")], Some(secs(60))),
+            (
+                vec![("cache-control", "public, max-age=60")],
+                Some(secs(60)),
+            ),
             (vec![("cache-control", "max-age=0")], Some(MIN_FRESHNESS)),
             (vec![("cache-control", "no-store")], Some(MIN_FRESHNESS)),
             (vec![("cache-control", "max-age=86400")], Some(ttl)),

@@ -103,7 +103,9 @@ impl LoginContext<'_> {
             CoreJsonWebKeySet::default(),
         )
         .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
-        .set_auth_uri(AuthUrl::from_url(self.provider.authorization_endpoint.clone()))
+        .set_auth_uri(AuthUrl::from_url(
+            self.provider.authorization_endpoint.clone(),
+        ))
         .set_token_uri(TokenUrl::from_url(token_url))
         .set_auth_type(auth_type)
         // Scopes come from the settings, `openid` first (see `LoginSettings::requested_scopes`).
@@ -155,13 +157,20 @@ impl LoginContext<'_> {
         )?;
         let state = CsrfToken::new(sealed_state.clone());
         let mut request = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || state, move || nonce)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || state,
+                move || nonce,
+            )
             .set_pkce_challenge(challenge);
         for scope in self.settings.login.requested_scopes() {
             request = request.add_scope(Scope::new(scope));
         }
         if let Some((name, value)) = self.audience_param() {
             request = request.add_extra_param(name, value);
+        }
+        if let Some(prompt) = &self.settings.login.prompt {
+            request = request.add_extra_param("prompt", prompt.clone());
         }
         let (authorization_url, _, _) = request.url();
         Ok(LoginRequest {
@@ -254,8 +263,8 @@ impl LoginContext<'_> {
         self.jwks
             .key_for(header.kid.as_deref(), header.alg, || None)
             .await?;
-        let keys: CoreJsonWebKeySet = serde_json::from_value(self.jwks.jwks_document())
-            .map_err(|_| AuthError::Internal)?;
+        let keys: CoreJsonWebKeySet =
+            serde_json::from_value(self.jwks.jwks_document()).map_err(|_| AuthError::Internal)?;
         let issuer =
             IssuerUrl::new(self.settings.issuer_url.clone()).map_err(|_| AuthError::Internal)?;
         let verifier = CoreIdTokenVerifier::new_public_client(
@@ -319,7 +328,8 @@ fn token_error<E: std::error::Error>(
             rejected
         }
         RequestTokenError::Request(e) => {
-            tracing::warn!(error = %e, "token endpoint unreachable");
+            let error = super::discovery::error_chain(e);
+            tracing::warn!(%error, "token endpoint unreachable");
             AuthError::IdpUnavailable
         }
         RequestTokenError::Parse(e, _) => {

@@ -39,11 +39,7 @@ fn authorization_query(login: LoginSettings) -> (HashMap<String, String>, LoginR
     let redirect = Url::parse("https://app.example.com/cb?x=1&y=a b").expect("url");
     let secret = SecretString::from("s".repeat(32));
     let login = context.start(&secret, &redirect, &key).expect("login");
-    let query = login
-        .authorization_url
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let query = login.authorization_url.query_pairs().into_owned().collect();
     (query, login, key)
 }
 
@@ -80,10 +76,12 @@ fn the_api_audience_goes_in_the_configured_parameter_and_refresh_adds_offline_ac
         api_audience: Some("https://api.example.com".into()),
         audience_param: param,
         refresh_tokens,
+        prompt: refresh_tokens.then(|| "consent".to_owned()),
     };
     let (q, ..) = authorization_query(login(AudienceParam::Resource, true));
     assert_eq!(q["resource"], "https://api.example.com");
     assert_eq!(q["scope"], "openid api.read offline_access");
+    assert_eq!(q["prompt"], "consent");
     let (q, ..) = authorization_query(login(AudienceParam::Audience, false));
     assert_eq!(q["audience"], "https://api.example.com");
     assert!(!q.contains_key("resource"));

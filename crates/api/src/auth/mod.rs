@@ -26,7 +26,9 @@ pub use error::AuthError;
 pub use http::{HttpClient, HttpError};
 pub use jwks::JwksCache;
 pub use login::{LoginRequest, TokenResponse, logout_url};
-pub use login_state::{STATE_TTL_SECS, StateData, StateKey, StateKeyTooShort, open_state, seal_state};
+pub use login_state::{
+    STATE_TTL_SECS, StateData, StateKey, StateKeyTooShort, open_state, seal_state,
+};
 pub use oidc::Oidc;
 pub use settings::{AudienceMode, AudienceParam, AuthSettings, LoginSettings, SettingsError};
 pub use validate::{TokenValidator, VerifiedToken};

@@ -41,8 +41,11 @@ pub struct LoginSettings {
     pub api_audience: Option<String>,
     /// OIDC_AUDIENCE_PARAM.
     pub audience_param: AudienceParam,
-    /// OIDC_REFRESH_TOKENS: request `offline_access` and serve `/auth/refresh`.
+    /// OIDC_REFRESH_TOKENS: request `offline_access` (refresh tokens for `/auth/refresh`).
     pub refresh_tokens: bool,
+    /// OIDC_PROMPT: the `prompt` parameter, e.g. `consent` for providers that follow OIDC
+    /// Core §11 strictly and grant `offline_access` only with it.
+    pub prompt: Option<String>,
 }
 
 impl Default for LoginSettings {
@@ -52,6 +55,7 @@ impl Default for LoginSettings {
             api_audience: None,
             audience_param: AudienceParam::Resource,
             refresh_tokens: false,
+            prompt: None,
         }
     }
 }
@@ -188,7 +192,10 @@ impl AuthSettings {
         ] {
             let Some(value) = value else { continue };
             if value.trim().is_empty() || value.len() > 256 {
-                check(Err(SettingsError::new(field, "must be 1 to 256 characters")));
+                check(Err(SettingsError::new(
+                    field,
+                    "must be 1 to 256 characters",
+                )));
             }
         }
         if self.tenant_claim == self.roles_claim {
@@ -215,7 +222,12 @@ impl AuthSettings {
             secs(60),
             secs(24 * 3600),
         ));
-        check(within("JWT_LEEWAY_SECONDS", self.leeway, secs(0), secs(300)));
+        check(within(
+            "JWT_LEEWAY_SECONDS",
+            self.leeway,
+            secs(0),
+            secs(300),
+        ));
         check(within(
             "JWKS_CACHE_TTL_SECONDS",
             self.jwks_ttl,
@@ -248,6 +260,16 @@ impl AuthSettings {
         }
         check(self.validate_api_audience());
         check(self.validate_scopes());
+        if let Some(prompt) = &self.login.prompt
+            && !prompt
+                .split(' ')
+                .all(|p| matches!(p, "none" | "login" | "consent" | "select_account"))
+        {
+            check(Err(SettingsError::new(
+                "OIDC_PROMPT",
+                "must be space-separated values of none, login, consent, select_account",
+            )));
+        }
         problems
     }
 
@@ -360,7 +382,10 @@ mod tests {
         for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
             let mut s = ok();
             s.allowed_algorithms.push(alg);
-            assert_eq!(s.validate().map_err(|e| e.field), Err("JWT_ALLOWED_ALGORITHMS"));
+            assert_eq!(
+                s.validate().map_err(|e| e.field),
+                Err("JWT_ALLOWED_ALGORITHMS")
+            );
         }
         let mut s = ok();
         s.allowed_algorithms.clear();

@@ -85,8 +85,7 @@ mod tests {
     fn parse<T>(vars: &HashMap<String, String>, f: impl FnOnce(&Env) -> T) -> Result<T, String> {
         let env = Env::new(vars);
         let value = f(&env);
-        env.finish(value)
-            .map_err(|e| e.variables()[0].to_owned())
+        env.finish(value).map_err(|e| e.variables()[0].to_owned())
     }
 
     #[test]
@@ -109,10 +108,7 @@ mod tests {
         assert_eq!(read.anon_burst, 5);
         assert_eq!(read.header_read_timeout, Duration::from_secs(2));
         let zero = vars(&[("MAX_CONCURRENT_REQUESTS", "0")]);
-        assert_eq!(
-            parse(&zero, limits).unwrap_err(),
-            "MAX_CONCURRENT_REQUESTS"
-        );
+        assert_eq!(parse(&zero, limits).unwrap_err(), "MAX_CONCURRENT_REQUESTS");
     }
 
     #[test]

@@ -13,8 +13,8 @@ use secrecy::SecretString;
 
 use crate::auth::AuthSettings;
 
-pub use env::{ConfigError, ConfigErrors};
 use env::Env;
+pub use env::{ConfigError, ConfigErrors};
 pub use limits::{LimitsConfig, MetricsConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,12 +191,7 @@ impl Config {
             oidc_client_secret: env.secret("OIDC_CLIENT_SECRET"),
             database,
             secrets,
-            shutdown_grace: Duration::from_secs(env.bounded(
-                "SHUTDOWN_GRACE_SECONDS",
-                25,
-                0,
-                600,
-            )),
+            shutdown_grace: Duration::from_secs(env.bounded("SHUTDOWN_GRACE_SECONDS", 25, 0, 600)),
             // At least 2 s: readiness answers within 1.5 s and must not be cut off as a 504.
             request_timeout: Duration::from_secs(env.bounded(
                 "REQUEST_TIMEOUT_SECONDS",

@@ -36,16 +36,11 @@ pub(super) fn auth(env: &Env, environment: Environment) -> Option<AuthSettings> 
         Duration::from_secs(60 * env.bounded("JWT_MAX_LIFETIME_MINUTES", 60, 1, 24 * 60));
     // The longest time a key removed from the key set stays accepted: short values are fine,
     // an unchanged key set costs a 304 thanks to its ETag.
-    settings.jwks_ttl =
-        Duration::from_secs(env.bounded("JWKS_CACHE_TTL_SECONDS", 3600, 5, 86_400));
+    settings.jwks_ttl = Duration::from_secs(env.bounded("JWKS_CACHE_TTL_SECONDS", 3600, 5, 86_400));
     settings.allowed_algorithms = env.algorithms("JWT_ALLOWED_ALGORITHMS");
     settings.leeway = Duration::from_secs(env.bounded("JWT_LEEWAY_SECONDS", 30, 0, 300));
-    settings.unknown_kid_cooldown = Duration::from_secs(env.bounded(
-        "JWKS_UNKNOWN_KID_COOLDOWN_SECONDS",
-        30,
-        1,
-        3600,
-    ));
+    settings.unknown_kid_cooldown =
+        Duration::from_secs(env.bounded("JWKS_UNKNOWN_KID_COOLDOWN_SECONDS", 30, 1, 3600));
     settings.audience_mode = env.choice(
         "OIDC_AUDIENCE_MODE",
         AudienceMode::Aud,
@@ -57,7 +52,12 @@ pub(super) fn auth(env: &Env, environment: Environment) -> Option<AuthSettings> 
     settings.login = LoginSettings {
         scopes: env.text("OIDC_SCOPES").map_or_else(
             || LoginSettings::default().scopes,
-            |raw| raw.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            |raw| {
+                raw.split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            },
         ),
         audience_param: env.choice(
             "OIDC_AUDIENCE_PARAM",
@@ -70,6 +70,7 @@ pub(super) fn auth(env: &Env, environment: Environment) -> Option<AuthSettings> 
         ),
         api_audience,
         refresh_tokens: env.flag("OIDC_REFRESH_TOKENS", false),
+        prompt: env.text("OIDC_PROMPT"),
     };
     // A plain-http issuer is for a local identity provider; production refuses it above.
     settings.allow_insecure_http = !production;

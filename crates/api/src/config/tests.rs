@@ -72,7 +72,10 @@ fn a_good_production_environment_is_accepted_with_its_values() {
     assert_eq!(auth.roles_claim, "roles");
     assert_eq!(auth.max_lifetime, Duration::from_secs(3600));
     assert!(!auth.allow_insecure_http);
-    assert_eq!(auth.login.requested_scopes(), ["openid", "profile", "email"]);
+    assert_eq!(
+        auth.login.requested_scopes(),
+        ["openid", "profile", "email"]
+    );
     assert_eq!(
         config.allowed_origins,
         vec!["https://app.example.com".to_owned()]
@@ -230,7 +233,11 @@ fn every_mistake_of_a_production_environment_is_reported_in_one_run_one_line_eac
     .unwrap_err();
     assert_eq!(
         error.variables(),
-        ["ALLOWED_ORIGINS", "JWT_LEEWAY_SECONDS", "OIDC_AUDIENCE_PARAM"]
+        [
+            "ALLOWED_ORIGINS",
+            "JWT_LEEWAY_SECONDS",
+            "OIDC_AUDIENCE_PARAM"
+        ]
     );
     assert_eq!(error.to_string().lines().count(), 3, "{error}");
 }
@@ -248,7 +255,10 @@ fn login_settings_are_read_with_the_api_audience_as_the_default_audience() {
     .unwrap();
     let auth = config.auth.unwrap();
     assert_eq!(auth.audience, "https://api.example.com");
-    assert_eq!(auth.login.audience_param, crate::auth::AudienceParam::Resource);
+    assert_eq!(
+        auth.login.audience_param,
+        crate::auth::AudienceParam::Resource
+    );
     assert_eq!(
         auth.login.requested_scopes(),
         ["openid", "email", "api.read", "offline_access"]

@@ -78,9 +78,7 @@ pub async fn login(
     let oidc = state.oidc()?;
     let secret = client_secret(&state)?;
     let key = state_key(&secret)?;
-    let request = oidc
-        .login(&secret, &redirect, &key)
-        .map_err(auth_error)?;
+    let request = oidc.login(&secret, &redirect, &key).map_err(auth_error)?;
     Ok(Json(LoginResponse {
         authorization_url: request.authorization_url.to_string(),
         state: request.sealed_state,
@@ -228,7 +226,9 @@ fn unusable_access_token(oidc: &Oidc, error: AuthError) -> ApiError {
         BadAudience => {
             "the access token's audience is not OIDC_AUDIENCE: check OIDC_API_AUDIENCE, OIDC_AUDIENCE_PARAM and OIDC_AUDIENCE (OIDC_AUDIENCE_MODE=cognito for Cognito)"
         }
-        BadIssuer => "the access token's issuer is not OIDC_ISSUER_URL (exact match, trailing slash included)",
+        BadIssuer => {
+            "the access token's issuer is not OIDC_ISSUER_URL (exact match, trailing slash included)"
+        }
         BadAlgorithm => "the access token's algorithm is not in JWT_ALLOWED_ALGORITHMS",
         LifetimeTooLong => "the access token lives longer than JWT_MAX_LIFETIME_MINUTES",
         _ => "the access token fails validation: see docs/AUTH_CONFIGURATION.md for this IdP",
@@ -281,12 +281,10 @@ pub async fn logout(
     let cap = oidc.settings().max_token_bytes.max(16 * 1024);
     let hint = body.id_token_hint.as_deref().filter(|h| !h.is_empty());
     if hint.is_some_and(|h| h.len() > cap) {
-        return Err(
-            ApiError::new(codes::VAL_001).with_details(vec![FieldError {
-                field: "id_token_hint".to_owned(),
-                message: format!("must be at most {cap} bytes"),
-            }]),
-        );
+        return Err(ApiError::new(codes::VAL_001).with_details(vec![FieldError {
+            field: "id_token_hint".to_owned(),
+            message: format!("must be at most {cap} bytes"),
+        }]));
     }
     let url = oidc.logout_url(hint, &redirect).map_err(auth_error)?;
     Ok(Json(LogoutResponse {

@@ -1,0 +1,228 @@
+//! The whole browser login against a certified provider (panva oidc-provider: RFC 8707 resource
+//! indicators, JWT access tokens, refresh tokens): `/auth/login`, the provider's login and
+//! consent forms, `/auth/callback`, `/me`, `/auth/refresh`, `/auth/logout` with
+//! `id_token_hint`, and the refusals of bad refresh tokens.
+
+use std::time::Duration;
+
+use haven_tests::op::{CertifiedIdp, ProviderSetup, form_body};
+use haven_tests::{TestApp, spawn_app_with};
+use serde_json::{Value, json};
+
+const CLIENT_ID: &str = "haven-spa";
+const CLIENT_SECRET: &str = "certified-provider-client-secret-0123456789";
+const FRONTEND: &str = "http://127.0.0.1:3000";
+const REDIRECT: &str = "http://127.0.0.1:3000/callback";
+const API: &str = "https://api.haven.test";
+const TENANT: &str = "org-certified";
+
+fn setup() -> ProviderSetup<'static> {
+    ProviderSetup {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uri: REDIRECT,
+        resource: API,
+        tenant: TENANT,
+        roles: "admin",
+    }
+}
+
+async fn app_for(idp: &CertifiedIdp, extra: &[(&str, &str)]) -> TestApp {
+    let issuer = idp.issuer.clone();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let app = spawn_app_with(move |env| {
+        env.insert("OIDC_ISSUER_URL".into(), issuer);
+        env.insert("OIDC_CLIENT_ID".into(), CLIENT_ID.into());
+        env.insert("OIDC_CLIENT_SECRET".into(), CLIENT_SECRET.into());
+        env.insert("OIDC_API_AUDIENCE".into(), API.into());
+        env.insert("OIDC_AUDIENCE_PARAM".into(), "resource".into());
+        env.insert("OIDC_REFRESH_TOKENS".into(), "true".into());
+        // oidc-provider follows OIDC Core §11: offline_access only with prompt=consent.
+        env.insert("OIDC_PROMPT".into(), "consent".into());
+        env.insert("ALLOWED_ORIGINS".into(), FRONTEND.into());
+        env.insert("DEV_TENANT_EXTERNAL_ID".into(), TENANT.into());
+        env.extend(extra);
+    })
+    .await;
+    let ready = haven_tests::eventually(Duration::from_secs(15), || {
+        let request = app
+            .client
+            .get(app.url(&format!("/api/v1/auth/login?redirect_uri={REDIRECT}")))
+            .send();
+        async move { matches!(request.await, Ok(r) if r.status() == 200) }
+    })
+    .await;
+    assert!(ready, "the service discovered the provider");
+    app
+}
+
+async fn post(app: &TestApp, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = app.client.post(app.url(path)).json(&body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str, bearer: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `/auth/login`, the provider's forms as `login`, then `/auth/callback`: the tokens.
+async fn sign_in(app: &TestApp, idp: &CertifiedIdp, login: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/auth/login?redirect_uri={REDIRECT}")))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200);
+    let started: Value = response.json().await.expect("login body");
+    let url = started["authorization_url"].as_str().expect("url");
+    assert!(
+        url.contains("resource=https%3A%2F%2Fapi.haven.test"),
+        "{url}"
+    );
+    assert!(url.contains("offline_access"), "{url}");
+    let back = idp.sign_in(url, login, REDIRECT).await;
+    let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    assert_eq!(query["state"], started["state"].as_str().expect("state"));
+    let body = json!({"code": query["code"], "state": query["state"]});
+    post(app, "/api/v1/auth/callback", None, body).await
+}
+
+#[tokio::test]
+async fn a_browser_login_through_a_certified_provider_yields_tokens_the_api_accepts() {
+    let idp = CertifiedIdp::start(&setup());
+    let app = app_for(&idp, &[]).await;
+
+    let (status, tokens) = sign_in(&app, &idp, "alice").await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access token");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+    let id_token = tokens["id_token"].as_str().expect("id token");
+    let (status, me) = get(&app, "/api/v1/me", access).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["subject"], "alice");
+
+    // Refresh: new tokens, also accepted.
+    let (status, renewed) = post(
+        &app,
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": refresh}),
+    )
+    .await;
+    assert_eq!(status, 200, "{renewed}");
+    let renewed_access = renewed["access_token"].as_str().expect("access token");
+    assert_ne!(renewed_access, access);
+    assert_eq!(get(&app, "/api/v1/me", renewed_access).await.0, 200);
+
+    // Both sign-ins are in the tenant's audit trail.
+    let (status, page) = get(&app, "/api/v1/audit-events?limit=100", renewed_access).await;
+    assert_eq!(status, 200, "{page}");
+    let actions: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["resource_type"] == "session")
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert!(
+        actions.contains(&"auth.login") && actions.contains(&"auth.refresh"),
+        "{actions:?}"
+    );
+
+    // Logout passes the ID token on as `id_token_hint`; the provider knows the session.
+    let (status, out) = post(
+        &app,
+        "/api/v1/auth/logout",
+        Some(renewed_access),
+        json!({"redirect_uri": REDIRECT, "id_token_hint": id_token}),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let logout = url::Url::parse(out["logout_url"].as_str().expect("logout url")).expect("url");
+    let hint = logout
+        .query_pairs()
+        .find(|(k, _)| k == "id_token_hint")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(hint.as_deref(), Some(id_token));
+    let page = idp.http().get(logout).send().await.expect("end session");
+    assert_eq!(page.status(), 200, "the provider accepts the hint");
+
+    // A hint longer than the token size cap is refused before anything is built.
+    let (status, error) = post(
+        &app,
+        "/api/v1/auth/logout",
+        Some(renewed_access),
+        json!({"redirect_uri": FRONTEND, "id_token_hint": "a".repeat(70_000)}),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["details"][0]["field"], "id_token_hint");
+}
+
+#[tokio::test]
+async fn garbage_or_revoked_refresh_tokens_get_401_in_the_envelope() {
+    let idp = CertifiedIdp::start(&setup());
+    let app = app_for(&idp, &[]).await;
+    let (status, tokens) = sign_in(&app, &idp, "bob").await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+
+    // Revoke it at the provider, as a sign-out elsewhere would.
+    let revoked = idp
+        .http()
+        .post(format!("{}/token/revocation", idp.issuer))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("token", refresh),
+            ("token_type_hint", "refresh_token"),
+        ]))
+        .send()
+        .await
+        .expect("revocation");
+    assert_eq!(revoked.status(), 200);
+
+    for token in ["garbage", refresh, &"x".repeat(10_000)] {
+        let (status, error) = post(
+            &app,
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": token}),
+        )
+        .await;
+        assert_eq!(status, 401, "{error}");
+        assert_eq!(error["error"]["code"], "AUTH_011");
+        assert!(!error.to_string().contains(refresh), "never echoed");
+    }
+    let (status, error) = post(&app, "/api/v1/auth/refresh", None, json!({"token": "x"})).await;
+    assert_eq!((status, &error["error"]["code"]), (422, &json!("VAL_001")));
+}
+
+#[tokio::test]
+async fn a_login_that_yields_an_access_token_for_another_audience_names_the_setting() {
+    let idp = CertifiedIdp::start(&setup());
+    // The provider issues tokens for https://api.haven.test; the API expects another audience.
+    let app = app_for(&idp, &[("OIDC_AUDIENCE", "https://other.example")]).await;
+    let (status, error) = sign_in(&app, &idp, "carol").await;
+    assert_eq!(status, 502, "{error}");
+    assert_eq!(error["error"]["code"], "AUTH_012");
+    let message = error["error"]["message"].as_str().expect("message");
+    assert!(message.contains("OIDC_API_AUDIENCE"), "{message}");
+}
