@@ -14,6 +14,8 @@ mod jwks;
 mod jws;
 mod keyset;
 mod login;
+mod login_errors;
+mod login_settings;
 mod login_state;
 mod oidc;
 mod ready;

@@ -7,6 +7,8 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use url::Url;
 
+pub use super::login_settings::{AudienceParam, LoginSettings};
+
 /// How the token's intended audience is checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AudienceMode {
@@ -17,62 +19,6 @@ pub enum AudienceMode {
     /// [`AuthSettings::audience`] and whose `token_use` is `access`. If such a token does carry
     /// an `aud`, it must still contain the audience.
     CognitoClientId,
-}
-
-/// Which authorization-request parameter carries [`LoginSettings::api_audience`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AudienceParam {
-    /// `audience=` (Auth0, Cognito-style API audiences).
-    Audience,
-    /// `resource=` (RFC 8707 resource indicators: Keycloak with the feature on, oidc-provider,
-    /// PingFederate), sent on the authorization, code and refresh requests.
-    #[default]
-    Resource,
-    /// Neither (Okta custom servers, Entra ID and Cognito select the API through scopes).
-    None,
-}
-
-/// How `/auth/login`, `/auth/callback` and `/auth/refresh` talk to the provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginSettings {
-    /// OIDC_SCOPES: requested scopes (`openid` is always added).
-    pub scopes: Vec<String>,
-    /// OIDC_API_AUDIENCE: the API the access token is for, sent per [`Self::audience_param`].
-    pub api_audience: Option<String>,
-    /// OIDC_AUDIENCE_PARAM.
-    pub audience_param: AudienceParam,
-    /// OIDC_REFRESH_TOKENS: request `offline_access` (refresh tokens for `/auth/refresh`).
-    pub refresh_tokens: bool,
-    /// OIDC_PROMPT: the `prompt` parameter, e.g. `consent` for providers that follow OIDC
-    /// Core §11 strictly and grant `offline_access` only with it.
-    pub prompt: Option<String>,
-}
-
-impl Default for LoginSettings {
-    fn default() -> Self {
-        Self {
-            scopes: ["openid", "profile", "email"].map(str::to_owned).to_vec(),
-            api_audience: None,
-            audience_param: AudienceParam::Resource,
-            refresh_tokens: false,
-            prompt: None,
-        }
-    }
-}
-
-impl LoginSettings {
-    /// The scopes sent in the authorization request: `openid` first, each once, and
-    /// `offline_access` when refresh tokens are enabled.
-    pub fn requested_scopes(&self) -> Vec<String> {
-        let mut scopes = vec!["openid".to_owned()];
-        let extra = self.refresh_tokens.then_some("offline_access");
-        for scope in self.scopes.iter().map(String::as_str).chain(extra) {
-            if !scopes.iter().any(|s| s == scope) {
-                scopes.push(scope.to_owned());
-            }
-        }
-        scopes
-    }
 }
 
 /// Everything the auth module needs to know. Build it with [`AuthSettings::new`] (which fills
@@ -359,95 +305,5 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok() -> AuthSettings {
-        AuthSettings::new("https://idp.example.com/realms/haven", "haven")
-    }
-
-    #[test]
-    fn defaults_are_valid_and_audience_defaults_to_client_id() {
-        let s = ok();
-        assert_eq!(s.validate(), Ok(()));
-        assert_eq!(s.audience, "haven");
-        assert_eq!(
-            s.allowed_algorithms,
-            vec![Algorithm::RS256, Algorithm::ES256]
-        );
-    }
-
-    #[test]
-    fn hmac_algorithms_are_refused() {
-        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
-            let mut s = ok();
-            s.allowed_algorithms.push(alg);
-            assert_eq!(
-                s.validate().map_err(|e| e.field),
-                Err("JWT_ALLOWED_ALGORITHMS")
-            );
-        }
-        let mut s = ok();
-        s.allowed_algorithms.clear();
-        assert!(s.validate().is_err());
-    }
-
-    #[test]
-    fn plain_http_issuer_is_refused_unless_loopback_or_allowed() {
-        let mut s = ok();
-        s.issuer_url = "http://idp.example.com".into();
-        assert_eq!(s.validate().map_err(|e| e.field), Err("OIDC_ISSUER_URL"));
-        s.allow_insecure_http = true;
-        assert_eq!(s.validate(), Ok(()));
-        let s = AuthSettings::new("http://127.0.0.1:8080", "haven");
-        assert_eq!(s.validate(), Ok(()));
-    }
-
-    #[test]
-    fn leeway_over_five_minutes_is_refused() {
-        let mut s = ok();
-        s.leeway = Duration::from_secs(301);
-        assert_eq!(s.validate().map_err(|e| e.field), Err("JWT_LEEWAY_SECONDS"));
-    }
-}
-
-#[cfg(test)]
-mod login_tests {
-    use super::*;
-
-    #[test]
-    fn offline_access_is_requested_only_with_refresh_tokens_and_scopes_appear_once() {
-        let mut login = LoginSettings {
-            scopes: ["profile", "openid", "profile", "api://x/.default"]
-                .map(str::to_owned)
-                .to_vec(),
-            ..LoginSettings::default()
-        };
-        assert_eq!(
-            login.requested_scopes(),
-            ["openid", "profile", "api://x/.default"]
-        );
-        login.refresh_tokens = true;
-        assert_eq!(
-            login.requested_scopes(),
-            ["openid", "profile", "api://x/.default", "offline_access"]
-        );
-    }
-
-    #[test]
-    fn every_bad_setting_is_reported_once_by_its_variable() {
-        let mut s = AuthSettings::new("ftp://idp", "");
-        s.leeway = Duration::from_secs(301);
-        s.login.api_audience = Some("not a uri".into());
-        let fields: Vec<_> = s.problems().into_iter().map(|p| p.field).collect();
-        assert_eq!(
-            fields,
-            [
-                "OIDC_ISSUER_URL",
-                "OIDC_CLIENT_ID",
-                "JWT_LEEWAY_SECONDS",
-                "OIDC_API_AUDIENCE"
-            ]
-        );
-    }
-}
+#[path = "settings_tests.rs"]
+mod tests;

@@ -109,15 +109,14 @@ impl<'a> Env<'a> {
     }
 
     pub(super) fn bounded(&self, name: &str, default: u64, min: u64, max: u64) -> u64 {
-        let value = match self.text(name).map(|v| v.parse::<u64>()) {
-            None => return default,
+        match self.text(name).map(|v| v.parse::<u64>()) {
+            None => default,
             Some(Ok(value)) if (min..=max).contains(&value) => value,
             Some(_) => {
                 self.invalid(name, format!("must be a whole number from {min} to {max}"));
                 default
             }
-        };
-        value
+        }
     }
 
     pub(super) fn flag(&self, name: &str, default: bool) -> bool {
