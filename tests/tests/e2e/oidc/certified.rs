@@ -226,3 +226,43 @@ async fn a_login_that_yields_an_access_token_for_another_audience_names_the_sett
     let message = error["error"]["message"].as_str().expect("message");
     assert!(message.contains("OIDC_API_AUDIENCE"), "{message}");
 }
+
+#[tokio::test]
+async fn refused_refresh_tokens_never_reach_the_log() {
+    let idp = CertifiedIdp::start(&setup());
+    let db = haven_tests::TestDatabase::create().await;
+    let mut env = haven_tests::app::base_env(&db.url);
+    for (k, v) in [
+        ("LOG_LEVEL", "debug"),
+        ("OIDC_ISSUER_URL", idp.issuer.as_str()),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("OIDC_API_AUDIENCE", API),
+        ("ALLOWED_ORIGINS", FRONTEND),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    let mut service = haven_tests::HavenProcess::spawn(&["serve"], &env);
+    assert!(service.wait_ready(Duration::from_secs(20)).await);
+    let client = reqwest::Client::new();
+    let secret = "rt-secret-5d1e9";
+    let refresh = || {
+        client
+            .post(service.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": secret}))
+            .send()
+    };
+    let refused = haven_tests::eventually(Duration::from_secs(15), || async {
+        matches!(refresh().await, Ok(r) if r.status() == 401)
+    })
+    .await;
+    assert!(refused, "the provider refused the refresh token");
+    service.signal("TERM");
+    assert!(service.wait_exit(Duration::from_secs(10)).is_some());
+    let lines = service.stdout_lines();
+    assert!(lines.iter().any(|l| l.contains("refresh_rejected")), "the refusal is logged");
+    assert!(
+        !lines.iter().any(|l| l.contains(secret)),
+        "the token is never logged"
+    );
+}
