@@ -77,10 +77,11 @@ async fn a_production_environment_with_three_mistakes_prints_three_lines_and_exi
         assert_eq!(status.code(), Some(78), "{args:?}");
         let stderr = process.stderr_lines();
         assert_eq!(stderr.len(), 3, "one line per variable: {stderr:?}");
-        for (line, variable) in stderr
-            .iter()
-            .zip(["ALLOWED_ORIGINS", "JWT_LEEWAY_SECONDS", "OIDC_AUDIENCE_PARAM"])
-        {
+        for (line, variable) in stderr.iter().zip([
+            "ALLOWED_ORIGINS",
+            "JWT_LEEWAY_SECONDS",
+            "OIDC_AUDIENCE_PARAM",
+        ]) {
             assert!(line.contains(variable), "{variable}: {stderr:?}");
         }
     }

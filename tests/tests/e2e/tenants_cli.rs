@@ -187,5 +187,9 @@ async fn operator_commands_need_only_the_database_url_even_in_production() {
     }
     let mut serve = HavenProcess::spawn(&["config", "check"], &only_database);
     let status = serve.wait_exit(Duration::from_secs(5)).expect("exits");
-    assert_eq!(status.code(), Some(78), "serve's configuration still needs OIDC");
+    assert_eq!(
+        status.code(),
+        Some(78),
+        "serve's configuration still needs OIDC"
+    );
 }

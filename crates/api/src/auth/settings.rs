@@ -71,7 +71,8 @@ pub struct AuthSettings {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field} {message}")]
 pub struct SettingsError {
-    /// The variable at fault (`OIDC_ISSUER_URL`, `JWT_LEEWAY_SECONDS`, ...).
+    /// The variable at fault (`OIDC_ISSUER_URL`, `JWT_LEEWAY_SECONDS`, ...), or the field for
+    /// settings no variable sets (`AuthSettings::http_timeout`).
     pub field: &'static str,
     /// What is wrong with it.
     pub message: String,
@@ -187,20 +188,20 @@ impl AuthSettings {
             secs(3600),
         ));
         check(within(
-            "OIDC_HTTP_TIMEOUT",
+            "AuthSettings::http_timeout",
             self.http_timeout,
             Duration::from_millis(100),
             secs(60),
         ));
         if !(512..=65_536).contains(&self.max_token_bytes) {
             check(Err(SettingsError::new(
-                "JWT_MAX_TOKEN_BYTES",
+                "AuthSettings::max_token_bytes",
                 "must be between 512 and 65536",
             )));
         }
         if !(1024..=4 * 1024 * 1024).contains(&self.jwks_max_bytes) {
             check(Err(SettingsError::new(
-                "JWKS_MAX_BYTES",
+                "AuthSettings::jwks_max_bytes",
                 "must be between 1 KiB and 4 MiB",
             )));
         }

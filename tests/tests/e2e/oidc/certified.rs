@@ -260,7 +260,10 @@ async fn refused_refresh_tokens_never_reach_the_log() {
     service.signal("TERM");
     assert!(service.wait_exit(Duration::from_secs(10)).is_some());
     let lines = service.stdout_lines();
-    assert!(lines.iter().any(|l| l.contains("refresh_rejected")), "the refusal is logged");
+    assert!(
+        lines.iter().any(|l| l.contains("refresh_rejected")),
+        "the refusal is logged"
+    );
     assert!(
         !lines.iter().any(|l| l.contains(secret)),
         "the token is never logged"

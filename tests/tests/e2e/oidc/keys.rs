@@ -246,7 +246,11 @@ async fn a_key_published_right_after_a_scheduled_refresh_is_accepted_on_first_us
     idp.reset_stats().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(validator.validate(&old).await.is_ok());
-    assert_eq!(idp.jwks_requests().await, 1, "the stale key set was refetched");
+    assert_eq!(
+        idp.jwks_requests().await,
+        1,
+        "the stale key set was refetched"
+    );
     idp.rotate().await;
     let new = idp.token(json!({})).await;
     validator
@@ -257,7 +261,8 @@ async fn a_key_published_right_after_a_scheduled_refresh_is_accepted_on_first_us
 }
 
 #[tokio::test]
-async fn during_the_cooldown_an_unknown_kid_is_retryable_unless_the_keys_are_newer_than_the_token() {
+async fn during_the_cooldown_an_unknown_kid_is_retryable_unless_the_keys_are_newer_than_the_token()
+{
     let idp = Idp::start();
     let oidc = idp.oidc(Duration::from_secs(30)).await;
     let validator = oidc.validator();
@@ -280,13 +285,23 @@ async fn during_the_cooldown_an_unknown_kid_is_retryable_unless_the_keys_are_new
         }
         other => panic!("expected a retryable refusal, got {other:?}"),
     }
-    assert_eq!(AuthError::KeysCoolingDown { retry_after_secs: 3 }.status(), 503);
+    assert_eq!(
+        AuthError::KeysCoolingDown {
+            retry_after_secs: 3
+        }
+        .status(),
+        503
+    );
     // A token issued before the last fetch names a key that really is not published.
     assert_eq!(
         validator.validate(&stale_unknown).await,
         Err(AuthError::UnknownKid)
     );
-    assert_eq!(idp.jwks_requests().await, 0, "no refetch within the cooldown");
+    assert_eq!(
+        idp.jwks_requests().await,
+        0,
+        "no refetch within the cooldown"
+    );
 
     // The operator's forced refresh ignores the cooldown: the new key works at once, and the
     // removed one is refused.
