@@ -3,34 +3,15 @@
 //! with plain HTTP requests, as a browser would.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::Duration;
 
-use serde_json::Value;
 use url::Url;
 
-static NPM_CI: Mutex<()> = Mutex::new(());
+use crate::node::{ensure_node_modules, spawn_provider};
 
 fn provider_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc-provider")
-}
-
-/// Installs the provider's npm dependencies once (from the committed lock file).
-fn ensure_node_modules() {
-    let _guard = NPM_CI.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = provider_dir();
-    if dir.join("node_modules/oidc-provider").is_dir() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm must be installed to run the certified-provider tests");
-    assert!(status.success(), "npm ci in tests/oidc-provider failed");
 }
 
 /// How the provider is set up for one test.
@@ -55,8 +36,9 @@ pub struct CertifiedIdp {
 
 impl CertifiedIdp {
     pub fn start(setup: &ProviderSetup<'_>) -> Self {
-        ensure_node_modules();
-        let mut child = Command::new("node")
+        ensure_node_modules(&provider_dir(), "oidc-provider");
+        let mut command = Command::new("node");
+        command
             .arg(provider_dir().join("server.mjs"))
             .args(["--port", "0", "--watch-stdin"])
             .args(["--client-id", setup.client_id])
@@ -65,25 +47,8 @@ impl CertifiedIdp {
             .args(["--resource", setup.resource])
             .args(["--tenant", setup.tenant])
             .args(["--roles", setup.roles])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node must be installed to run the certified-provider tests");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // The first line says it is ready; the rest is drained so the provider's own logging
-        // never writes into a closed pipe (which kills it).
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok).unwrap_or_default();
-            let _ = tx.send(first);
-            lines.for_each(drop);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("oidc-provider did not report ready");
-        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+            .stderr(Stdio::null());
+        let (child, ready) = spawn_provider(command);
         Self {
             child,
             issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
