@@ -9,7 +9,8 @@
 //
 // Usage: node server.mjs --port 0 --client-id ID --client-secret SECRET
 //          --redirect-uri URI [--redirect-uri URI2] --resource URI --tenant T --roles "a b"
-//          [--watch-stdin]
+//          [--refresh-ttl SECONDS] [--watch-stdin]
+// A second client, `other-client`, is registered with the same redirect URIs.
 // Prints one JSON line when ready: {"issuer": "http://127.0.0.1:PORT", "port": PORT}.
 
 import { generateKeyPairSync } from 'node:crypto';
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     resource: { type: 'string' },
     tenant: { type: 'string', default: 'org-1' },
     roles: { type: 'string', default: 'admin' },
+    'refresh-ttl': { type: 'string', default: '3600' },
     'watch-stdin': { type: 'boolean', default: false },
   },
 });
@@ -44,6 +46,14 @@ function configuration() {
       client_secret: args['client-secret'],
       redirect_uris: args['redirect-uri'],
       post_logout_redirect_uris: args['redirect-uri'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }, {
+      // Another application at the same provider: its refresh tokens must not work for Haven.
+      client_id: 'other-client',
+      client_secret: 'other-client-secret-0123456789abcdef',
+      redirect_uris: args['redirect-uri'],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -80,7 +90,13 @@ function configuration() {
       accountId: id,
       claims: () => ({ sub: id, name: id, email: `${id}@example.test` }),
     }),
-    ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 3600, Grant: 3600, Session: 3600 },
+    ttl: {
+      AccessToken: 600,
+      IdToken: 600,
+      RefreshToken: Number(args['refresh-ttl']),
+      Grant: 3600,
+      Session: 3600,
+    },
     // Plain http on loopback: cookies must not demand https.
     cookies: { keys: ['haven-test-cookie-key'], long: { secure: false }, short: { secure: false } },
   };

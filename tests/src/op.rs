@@ -25,6 +25,8 @@ pub struct ProviderSetup<'a> {
     pub tenant: &'a str,
     /// Space-separated `roles` claim.
     pub roles: &'a str,
+    /// Lifetime of the refresh tokens it issues.
+    pub refresh_ttl_secs: u32,
 }
 
 /// One running oidc-provider; killed when dropped.
@@ -47,6 +49,7 @@ impl CertifiedIdp {
             .args(["--resource", setup.resource])
             .args(["--tenant", setup.tenant])
             .args(["--roles", setup.roles])
+            .args(["--refresh-ttl", &setup.refresh_ttl_secs.to_string()])
             .stderr(Stdio::null());
         let (child, ready) = spawn_provider(command);
         Self {

@@ -166,6 +166,7 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, body = CallbackResponse),
+        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
         (status = 401, description = "The IdP rejected the refresh token: garbage, expired, revoked or another client's (AUTH_011); sign in again", body = ErrorEnvelope),
         (status = 403, description = "Tenant unknown (TENANT_001) or suspended (TENANT_002), user removed (AUTH_009)", body = ErrorEnvelope),
         (status = 422, description = "Invalid body", body = ErrorEnvelope),

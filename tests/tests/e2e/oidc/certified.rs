@@ -1,7 +1,8 @@
 //! The whole browser login against a certified provider (panva oidc-provider: RFC 8707 resource
 //! indicators, JWT access tokens, refresh tokens): `/auth/login`, the provider's login and
 //! consent forms, `/auth/callback`, `/me`, `/auth/refresh`, `/auth/logout` with
-//! `id_token_hint`, and the refusals of bad refresh tokens.
+//! `id_token_hint`, and the refusals of bad refresh tokens (garbage, revoked, expired, another
+//! client's).
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ const FRONTEND: &str = "http://127.0.0.1:3000";
 const REDIRECT: &str = "http://127.0.0.1:3000/callback";
 const API: &str = "https://api.haven.test";
 const TENANT: &str = "org-certified";
+/// A second client registered at the same provider (see server.mjs).
+const OTHER_CLIENT_ID: &str = "other-client";
+const OTHER_CLIENT_SECRET: &str = "other-client-secret-0123456789abcdef";
 
 fn setup() -> ProviderSetup<'static> {
     ProviderSetup {
@@ -24,6 +28,7 @@ fn setup() -> ProviderSetup<'static> {
         resource: API,
         tenant: TENANT,
         roles: "admin",
+        refresh_ttl_secs: 3600,
     }
 }
 
@@ -177,7 +182,7 @@ async fn a_browser_login_through_a_certified_provider_yields_tokens_the_api_acce
 }
 
 #[tokio::test]
-async fn garbage_or_revoked_refresh_tokens_get_401_in_the_envelope() {
+async fn garbage_revoked_or_another_clients_refresh_tokens_get_401_in_the_envelope() {
     let idp = CertifiedIdp::start(&setup());
     let app = app_for(&idp, &[]).await;
     let (status, tokens) = sign_in(&app, &idp, "bob").await;
@@ -199,7 +204,8 @@ async fn garbage_or_revoked_refresh_tokens_get_401_in_the_envelope() {
         .expect("revocation");
     assert_eq!(revoked.status(), 200);
 
-    for token in ["garbage", refresh, &"x".repeat(10_000)] {
+    let other = other_clients_refresh_token(&idp).await;
+    for token in ["garbage", refresh, &other, &"x".repeat(10_000)] {
         let (status, error) = post(
             &app,
             "/api/v1/auth/refresh",
@@ -213,6 +219,77 @@ async fn garbage_or_revoked_refresh_tokens_get_401_in_the_envelope() {
     }
     let (status, error) = post(&app, "/api/v1/auth/refresh", None, json!({"token": "x"})).await;
     assert_eq!((status, &error["error"]["code"]), (422, &json!("VAL_001")));
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_gets_401_in_the_envelope() {
+    let idp = CertifiedIdp::start(&ProviderSetup {
+        refresh_ttl_secs: 1,
+        ..setup()
+    });
+    let app = app_for(&idp, &[]).await;
+    let (status, tokens) = sign_in(&app, &idp, "erin").await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+    // Waits out the token's one-second lifetime; nothing here measures time.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, error) = post(
+        &app,
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": refresh}),
+    )
+    .await;
+    assert_eq!((status, &error["error"]["code"]), (401, &json!("AUTH_011")));
+}
+
+/// A refresh token the provider issued to another client, through that client's own login
+/// (authorization code with PKCE, straight at the provider).
+async fn other_clients_refresh_token(idp: &CertifiedIdp) -> String {
+    use aws_lc_rs::digest::{SHA256, digest};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let verifier = "other-client-pkce-verifier-0123456789-abcdefghij";
+    let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
+    let mut authorize = url::Url::parse(&format!("{}/auth", idp.issuer)).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", OTHER_CLIENT_ID)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid offline_access")
+        .append_pair("prompt", "consent")
+        .append_pair("resource", API)
+        .append_pair("state", "other-state")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let back = idp.sign_in(authorize.as_str(), "dave", REDIRECT).await;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("code")
+        .1
+        .into_owned();
+    let response = idp
+        .http()
+        .post(format!("{}/token", idp.issuer))
+        .basic_auth(OTHER_CLIENT_ID, Some(OTHER_CLIENT_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("resource", API),
+        ]))
+        .send()
+        .await
+        .expect("token request");
+    let tokens: Value = response.json().await.expect("tokens");
+    tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the other client got a refresh token: {tokens}"))
+        .to_owned()
 }
 
 #[tokio::test]
