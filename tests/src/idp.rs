@@ -158,6 +158,21 @@ impl Idp {
             .await;
     }
 
+    /// How `/jwks` answers: `{"max_age": N}` sends `Cache-Control: max-age=N`, `{"etag": true}`
+    /// an `ETag` honoured with 304.
+    pub async fn jwks_cache(&self, modes: Value) {
+        self.control(reqwest::Method::POST, "jwks-cache", Some(modes))
+            .await;
+    }
+
+    /// `/jwks` requests answered 304 Not Modified.
+    pub async fn jwks_not_modified(&self) -> u64 {
+        let out = self.control(reqwest::Method::GET, "stats", None).await;
+        out["jwks_not_modified"]
+            .as_u64()
+            .expect("jwks_not_modified")
+    }
+
     pub async fn reset_stats(&self) {
         self.control(reqwest::Method::POST, "stats/reset", None)
             .await;

@@ -20,7 +20,7 @@ use super::http::HttpClient;
 use super::keyset::{CachedKey, KeySet, Lookup};
 
 /// A `max-age` shorter than this is raised to it (a key set is never refetched per request).
-const MIN_FRESHNESS: Duration = Duration::from_secs(5);
+const MIN_FRESHNESS: Duration = Duration::from_secs(1);
 
 /// The cache. Create it once per issuer (discovery does) and share it in an `Arc`.
 pub struct JwksCache {

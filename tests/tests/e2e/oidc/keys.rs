@@ -137,7 +137,7 @@ async fn validation_waits_for_discovery_which_retries_until_the_idp_is_up() {
 }
 
 #[tokio::test]
-async fn stale_keys_are_refreshed_in_the_background_and_kept_when_the_refresh_fails() {
+async fn stale_keys_are_refetched_before_use_and_kept_when_the_refetch_fails() {
     let idp = Idp::start();
     let mut settings = idp.settings(Duration::from_millis(300));
     settings.jwks_ttl = Duration::from_secs(1);
@@ -148,7 +148,7 @@ async fn stale_keys_are_refreshed_in_the_background_and_kept_when_the_refresh_fa
     idp.reset_stats().await;
     idp.fail(json!({"jwks": true})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    // Stale: served from the cache at once while one background refresh runs (and fails).
+    // Stale: refetched first; the refetch fails and the cached keys are used.
     assert!(validator.validate(&token).await.is_ok());
     assert_eq!(jwks_requests_settle(&idp, 1).await, 1);
     assert!(
@@ -161,7 +161,7 @@ async fn stale_keys_are_refreshed_in_the_background_and_kept_when_the_refresh_fa
     assert_eq!(
         jwks_requests_settle(&idp, 2).await,
         2,
-        "one more background refresh after the cooldown"
+        "one more refetch once the cooldown after the failure has passed"
     );
     assert_eq!(oidc.jwks().expect("jwks").failure_count(), 1);
 }
@@ -320,5 +320,34 @@ async fn during_the_cooldown_an_unknown_kid_is_retryable_unless_the_keys_are_new
             Err(AuthError::UnknownKid | AuthError::KeysCoolingDown { .. })
         ),
         "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_key_sets_max_age_bounds_a_removed_key_and_its_etag_makes_refetches_cheap() {
+    let idp = Idp::start();
+    idp.jwks_cache(json!({"max_age": 1, "etag": true})).await;
+    let oidc = idp.oidc(Duration::from_secs(30)).await;
+    let validator = oidc.validator();
+    // A new key: the refetch it causes reads the key set's max-age and ETag.
+    idp.rotate().await;
+    let token = idp.token(json!({})).await;
+    assert!(validator.validate(&token).await.is_ok());
+    idp.reset_stats().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Older than its max-age: revalidated before use, and unchanged (304).
+    assert!(validator.validate(&token).await.is_ok());
+    assert_eq!(
+        (idp.jwks_requests().await, idp.jwks_not_modified().await),
+        (1, 1)
+    );
+    // The key is removed at the IdP: once the max-age has passed it is refused, although the
+    // TTL setting (an hour) and the unknown-kid cooldown have not.
+    idp.rotate().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(validator.validate(&token).await, Err(AuthError::UnknownKid));
+    assert_eq!(
+        (idp.jwks_requests().await, idp.jwks_not_modified().await),
+        (2, 1)
     );
 }
