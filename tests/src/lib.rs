@@ -7,6 +7,8 @@ pub mod db;
 pub mod idp;
 pub mod moto;
 pub mod net;
+pub mod node;
+pub mod op;
 pub mod redis;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};

@@ -99,6 +99,22 @@ impl AuditContext {
         }
     }
 
+    /// Records `access` with `outcome` in a transaction of its own (for actions that change
+    /// nothing in the database, such as a sign-in).
+    pub async fn record_alone(
+        &self,
+        state: &AppState,
+        principal: &Principal,
+        access: Access<'_>,
+        outcome: AuditOutcome,
+    ) -> Result<(), ApiError> {
+        let event = self.event(principal, access, outcome);
+        let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+        haven_db::audit::record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records a refused attempt in a transaction of its own and commits it, so the record
     /// stays although the request fails. Returns the error to answer with: `refusal`, or the
     /// database error if the event could not be written (a refusal is never left unrecorded).

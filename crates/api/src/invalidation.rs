@@ -50,7 +50,7 @@ impl Targets {
         let Some(jwks) = self.oidc.as_ref().and_then(|oidc| oidc.jwks()) else {
             return;
         };
-        if !jwks.force_refresh().await {
+        if jwks.force_refresh().await.is_err() {
             tracing::warn!("forced JWKS refresh failed; the previous keys stay in use");
         }
     }

@@ -61,6 +61,7 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::callback))
+        .routes(routes!(routes::auth::refresh))
         .merge(protected)
 }
 
@@ -71,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         app = app.nest("/api/v1", testing::routes());
     }
     if config.docs_enabled {
-        let issuer = config.oidc.as_ref().map(|o| o.issuer_url.as_str());
+        let issuer = config.auth.as_ref().map(|a| a.issuer_url.as_str());
         app = app.merge(crate::docs::routes(crate::openapi::for_deployment(
             spec, issuer,
         )));

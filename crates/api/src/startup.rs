@@ -63,11 +63,7 @@ impl Application {
         let (background, stop_background) = tokio::sync::watch::channel(false);
         // Secrets first: the database URL may be one of them.
         let secrets = crate::secrets::load(&config, stop_background).await?;
-        let url = secrets
-            .current()
-            .database_url
-            .clone()
-            .or_else(|| config.database.url.clone())
+        let url = crate::secrets::resolve_database_url(&secrets, &config.database)
             .ok_or(StartupError::NoDatabaseUrl)?;
         if config.database.run_migrations_on_start {
             migrate_with_retry(
@@ -107,8 +103,10 @@ impl Application {
         };
         // Never blocks on the IdP: discovery retries in the background, and readiness does not
         // depend on it (an IdP outage must not block deploys).
-        let oidc = match config.auth_settings() {
-            Some(settings) => Some(crate::auth::Oidc::start(settings).map_err(StartupError::Auth)?),
+        let oidc = match &config.auth {
+            Some(settings) => {
+                Some(crate::auth::Oidc::start(settings.clone()).map_err(StartupError::Auth)?)
+            }
             None => None,
         };
         let state = AppState::new(config, pool, secrets, oidc);

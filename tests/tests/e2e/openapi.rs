@@ -342,7 +342,7 @@ fn every_documented_error_response_has_an_example_envelope_with_a_code_of_its_st
     assert_eq!(
         statuses.into_iter().collect::<Vec<_>>(),
         [
-            400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 503, 504
+            400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504
         ],
         "every error status the document declares has examples"
     );

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Subcommand;
 
 use super::operators::{EXIT_UNABLE, describe, pool};
-use crate::config::Config;
+use crate::config::OperatorConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum DbAction {
@@ -22,7 +22,7 @@ pub enum DbAction {
     },
 }
 
-pub async fn db(config: &Config, action: DbAction) -> ExitCode {
+pub async fn db(config: &OperatorConfig, action: DbAction) -> ExitCode {
     let DbAction::CreateRuntimeLogin { role } = action;
     let valid = !role.is_empty()
         && role.len() <= 63

@@ -9,7 +9,7 @@ use haven_db::ids::TenantId;
 use haven_db::tenants::{self, Tenant, TenantStatus};
 use haven_db::{PgPool, PoolSettings};
 
-use crate::config::Config;
+use crate::config::OperatorConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantsAction {
@@ -51,7 +51,7 @@ pub enum AuditAction {
 pub(super) const EXIT_UNABLE: u8 = 2;
 
 /// A small pool for one command, from the same DATABASE_URL the service uses.
-pub(super) async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
+pub(super) async fn pool(config: &OperatorConfig) -> Result<PgPool, ExitCode> {
     let url = super::database_url(config).await?;
     let url = &url;
     let settings = PoolSettings {
@@ -98,7 +98,7 @@ pub(super) fn describe(error: &sqlx::Error) -> String {
     }
 }
 
-pub async fn tenants(config: &Config, action: TenantsAction) -> ExitCode {
+pub async fn tenants(config: &OperatorConfig, action: TenantsAction) -> ExitCode {
     let pool = match pool(config).await {
         Ok(pool) => pool,
         Err(code) => return code,
@@ -165,7 +165,7 @@ fn changed(result: Result<Option<Tenant>, sqlx::Error>, external_id: &str) -> Ex
     }
 }
 
-pub async fn audit(config: &Config, action: AuditAction) -> ExitCode {
+pub async fn audit(config: &OperatorConfig, action: AuditAction) -> ExitCode {
     let AuditAction::Verify { tenant } = action;
     let pool = match pool(config).await {
         Ok(pool) => pool,

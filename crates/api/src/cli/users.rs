@@ -10,7 +10,7 @@ use haven_db::invalidation::Invalidation;
 use haven_db::tenant::TenantTx;
 
 use super::operators::{EXIT_UNABLE, describe, failed, pool};
-use crate::config::Config;
+use crate::config::OperatorConfig;
 
 /// The audit trail's actor for changes made from the command line.
 pub const OPERATOR_ACTOR: &str = "operator:haven-cli";
@@ -45,7 +45,7 @@ pub enum JwksAction {
     Refresh,
 }
 
-pub async fn users(config: &Config, action: UsersAction) -> ExitCode {
+pub async fn users(config: &OperatorConfig, action: UsersAction) -> ExitCode {
     let pool = match pool(config).await {
         Ok(pool) => pool,
         Err(code) => return code,
@@ -115,7 +115,7 @@ async fn set_disabled(pool: &PgPool, external_id: &str, subject: &str, disabled:
     }
 }
 
-pub async fn jwks(config: &Config, action: JwksAction) -> ExitCode {
+pub async fn jwks(config: &OperatorConfig, action: JwksAction) -> ExitCode {
     let JwksAction::Refresh = action;
     let pool = match pool(config).await {
         Ok(pool) => pool,

@@ -34,6 +34,8 @@ registry! {
     AUTH_008 = (SERVICE_UNAVAILABLE, "Identity provider is unavailable");
     AUTH_009 = (FORBIDDEN, "Insufficient role for this operation");
     AUTH_010 = (BAD_REQUEST, "Authorization code was rejected by the identity provider");
+    AUTH_011 = (UNAUTHORIZED, "Refresh token was rejected by the identity provider");
+    AUTH_012 = (BAD_GATEWAY, "The identity provider issued an access token this service does not accept");
     TENANT_001 = (FORBIDDEN, "Tenant is not known");
     TENANT_002 = (FORBIDDEN, "Tenant is suspended");
     USER_001 = (FORBIDDEN, "User is disabled");

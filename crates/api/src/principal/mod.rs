@@ -17,7 +17,7 @@ use haven_db::tenants::Tenant;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, VerifiedToken};
 use crate::error::{ApiError, codes};
 use crate::state::AppState;
 pub use cache::TtlCache;
@@ -153,10 +153,9 @@ pub fn auth_error(error: AuthError) -> ApiError {
     );
     let code = codes::by_code(error.code()).unwrap_or(codes::SYS_003);
     let api = ApiError::new(code).with_message(error.to_string());
-    if error.status() == 503 {
-        api.with_retry_after(5)
-    } else {
-        api
+    match error.retry_after() {
+        Some(seconds) => api.with_retry_after(seconds),
+        None => api,
     }
 }
 
@@ -197,11 +196,24 @@ async fn authenticate(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Principal, ApiError> {
-    let token = bearer(headers)?;
+    principal_for_token(state, bearer(headers)?).await
+}
+
+/// The caller an access token stands for: validated, tenant active, user known (created on
+/// first sight). Also used by the login routes on the token the IdP just issued.
+pub async fn principal_for_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let oidc = state.oidc.as_ref().ok_or_else(|| {
         ApiError::new(codes::AUTH_008).with_message("No identity provider is configured")
     })?;
     let verified = oidc.validator().validate(token).await.map_err(auth_error)?;
+    principal_for_verified(state, verified).await
+}
+
+/// The caller a validated token stands for: tenant active, user known (created on first sight).
+pub async fn principal_for_verified(
+    state: &AppState,
+    verified: VerifiedToken,
+) -> Result<Principal, ApiError> {
     let tenant = resolve_tenant(state, &verified.tenant_external_id).await?;
     let user_id = resolve_user(state, tenant.id, &verified.subject).await?;
     let roles = verified
