@@ -9,10 +9,10 @@ use axum::http::request::Parts;
 use haven_db::audit::{AuditOutcome, NewAuditEvent, USER_AGENT_MAX_CHARS};
 use haven_db::tenant::TenantTx;
 
-use crate::client_ip::ClientIp;
 use crate::error::{ApiError, codes};
+use crate::http::client_ip::ClientIp;
+use crate::http::request_id::RequestId;
 use crate::principal::{Principal, Role};
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// Longest `resource_id` the audit table keeps (its CHECK).

@@ -15,8 +15,10 @@ use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::panic_response;
+use crate::http::{front, request_id};
+use crate::routes::health;
 use crate::state::AppState;
-use crate::{front, health, limits, principal, request_id, routes, testing};
+use crate::{limits, principal, routes, testing};
 
 /// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the

@@ -11,8 +11,8 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::server;
 use crate::router::router;
-use crate::server;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ impl Application {
             pool.clone(),
             Duration::from_secs(1),
             background.subscribe(),
-            crate::metrics::audit_events_sealed,
+            crate::http::metrics::audit_events_sealed,
         );
         let address = SocketAddr::new(config.bind_address, config.port);
         let listener = TcpListener::bind(address)
@@ -152,9 +152,9 @@ impl Application {
         let sealer = self.sealer;
         let private = match self.metrics_listener {
             Some(listener) => {
-                let handle = crate::metrics::install();
-                let upkeep = crate::metrics::spawn_upkeep(handle.clone());
-                let routes = crate::metrics::router(handle, self.state.clone());
+                let handle = crate::http::metrics::install();
+                let upkeep = crate::http::metrics::spawn_upkeep(handle.clone());
+                let routes = crate::http::metrics::router(handle, self.state.clone());
                 tracing::info!(port = listener.local_addr()?.port(), "metrics listening");
                 Some((listener, routes, upkeep))
             }

@@ -8,8 +8,8 @@ use haven_secrets::{SecretsHandle, SecretsStatus};
 use crate::auth::Oidc;
 use crate::config::Config;
 use crate::error::{ApiError, codes};
-use crate::health::{Check, Readiness};
 use crate::principal::IdentityCaches;
+use crate::routes::health::{Check, Readiness};
 
 #[derive(Clone)]
 pub struct AppState {
