@@ -1,7 +1,6 @@
 //! Haven's HTTP service: configuration, router and layers, handlers, the error envelope.
 #![forbid(unsafe_code)]
 
-pub mod audit_log;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -14,6 +13,7 @@ pub mod openapi;
 pub mod principal;
 pub mod router;
 pub mod routes;
+pub mod scope;
 pub mod secrets;
 pub mod startup;
 pub mod state;

@@ -4,11 +4,15 @@
 
 pub mod audit;
 pub mod audit_chain;
+pub mod audit_event;
 mod begin;
 pub mod documents;
+pub mod idempotency;
 pub mod ids;
 pub mod migrate;
 pub mod page;
+mod patch;
+pub mod patients;
 pub mod pool;
 pub mod tenant;
 pub mod tenants;

@@ -232,7 +232,7 @@ async fn resolve_user(
         return Ok(user);
     }
     let mut tx = haven_db::tenant::TenantTx::begin(&state.pool, tenant).await?;
-    let user = haven_db::users::upsert_seen(&mut tx, tenant, subject).await?;
+    let user = haven_db::users::upsert_seen(&mut tx, subject).await?;
     tx.commit().await?;
     if user.deleted_at.is_some() {
         return Err(ApiError::new(codes::AUTH_009)

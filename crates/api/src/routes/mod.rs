@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod documents;
 pub mod health;
+pub mod input;
 pub mod me;
 pub mod params;
 pub mod users;

@@ -1,0 +1,160 @@
+//! The handler kit: [`Scope`], the caller's tenant scope (principal, pool, audit details), and
+//! the [`Permit`] a role check hands out, the only way to open an audited tenant transaction.
+//!
+//! A handler says which roles it needs and what it does (`scope.require(READERS, access)`), then
+//! opens the transaction from the permit, runs one query function and commits:
+//!
+//! ```ignore
+//! let mut permit = scope.require(READERS, Access::new("patient.read", RESOURCE)).await?;
+//! let id = permit.id(&raw).await?;
+//! let mut tx = permit.begin().await?;
+//! let found = patients::get(&mut tx, id).await?;
+//! tx.commit().await?;
+//! ```
+//!
+//! The access is queued in the transaction as the request's audit event and written when it
+//! commits (a rollback writes none), so an event never exists without its change and a handler
+//! cannot forget it. A refusal (missing role, an id that is not this tenant's) is recorded as
+//! `denied` in a transaction of its own, so the record stays although the request fails.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::USER_AGENT;
+use axum::http::request::Parts;
+use haven_db::PgPool;
+use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
+use haven_db::tenant::TenantTx;
+
+pub use haven_db::audit_event::{Access, AuditOutcome};
+
+use crate::error::{ApiError, codes};
+use crate::http::client_ip::ClientIp;
+use crate::http::request_id::RequestId;
+use crate::principal::{Principal, Role};
+use crate::state::AppState;
+
+/// The authenticated caller's scope: who (the principal), which tenant, which request, and the
+/// pool. Extracted on protected routes only.
+#[derive(Clone)]
+pub struct Scope {
+    pool: PgPool,
+    principal: Principal,
+    actor: Actor,
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let user_agent = parts.headers.get(USER_AGENT).map(|value| {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            // Cut here too, so a huge header is not copied around.
+            let end = text
+                .char_indices()
+                .nth(USER_AGENT_MAX_CHARS)
+                .map_or(text.len(), |(at, _)| at);
+            text[..end].to_owned()
+        });
+        let actor = Actor {
+            user_id: Some(principal.user_id),
+            subject: Some(principal.subject.clone()),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|id| id.as_str().to_owned()),
+            client_ip: parts.extensions.get::<ClientIp>().map(|ip| ip.0),
+            user_agent,
+            // Every audited action of a break-glass identity is flagged, whatever else it holds.
+            emergency: principal.is_break_glass(),
+        };
+        Ok(Self {
+            pool: state.pool.clone(),
+            principal,
+            actor,
+        })
+    }
+}
+
+impl Scope {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// For work that outlives the request's transaction (the pages of a streamed export).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A permit for `access` when the caller holds one of `roles`; otherwise 403 AUTH_009,
+    /// recorded as a denied `access`.
+    pub async fn require(&self, roles: &[Role], access: Access) -> Result<Permit<'_>, ApiError> {
+        let permit = Permit {
+            scope: self,
+            access,
+        };
+        match self.principal.require_any(roles) {
+            Ok(()) => Ok(permit),
+            Err(refusal) => Err(permit.refuse(refusal).await),
+        }
+    }
+
+    /// A permit for `access` open to every authenticated caller of the tenant.
+    pub fn allow(&self, access: Access) -> Permit<'_> {
+        Permit {
+            scope: self,
+            access,
+        }
+    }
+}
+
+/// Leave to perform one access in the caller's tenant.
+pub struct Permit<'s> {
+    scope: &'s Scope,
+    access: Access,
+}
+
+impl Permit<'_> {
+    /// The id in `raw` (a path segment), which the access then names; for text that is not an
+    /// id, 404 RES_001 like any id this tenant does not have, and recorded as such.
+    pub async fn id<T: FromStr + Display>(&mut self, raw: &str) -> Result<T, ApiError> {
+        match raw.parse::<T>() {
+            Ok(id) => {
+                self.access.resource_id = Some(id.to_string());
+                Ok(id)
+            }
+            Err(_) => {
+                self.access.resource_id = Some(raw.to_owned());
+                Err(self.refuse(ApiError::new(codes::RES_001)).await)
+            }
+        }
+    }
+
+    /// Opens the tenant transaction as this caller, with the access queued as its audit event
+    /// (`success` unless the handler says otherwise), written when the transaction commits.
+    pub async fn begin(&self) -> Result<TenantTx<'static>, ApiError> {
+        let scope = self.scope;
+        let mut tx =
+            TenantTx::begin_as(&scope.pool, scope.principal.tenant_id, scope.actor.clone()).await?;
+        tx.audit(self.access.clone());
+        Ok(tx)
+    }
+
+    /// Records the access as `denied` in a transaction of its own and returns the error to
+    /// answer with: `refusal`, or the database error if the event could not be written (a
+    /// refusal is never left unrecorded).
+    pub async fn refuse(&self, refusal: ApiError) -> ApiError {
+        let recorded = async {
+            let mut tx = self.begin().await?;
+            tx.deny();
+            tx.commit().await.map_err(ApiError::from)
+        }
+        .await;
+        match recorded {
+            Ok(()) => refusal,
+            Err(error) => error,
+        }
+    }
+}
