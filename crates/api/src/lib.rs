@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod docs;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod limits;
 pub mod openapi;
 pub mod principal;
+pub mod readiness;
 pub mod router;
 pub mod routes;
 pub mod scope;

@@ -79,7 +79,7 @@ impl Application {
         }
         let pool = haven_db::connect_pool(&url, &pool_settings(&config))?;
         if let Some(external_id) = &config.dev_tenant_external_id {
-            crate::cli::ensure_dev_tenant(&pool, external_id).await;
+            ensure_dev_tenant(&pool, external_id).await;
         }
         // Every replica runs one: a per-tenant advisory lock keeps concurrent sealers apart.
         let sealer = haven_db::audit_chain::spawn_sealer(
@@ -280,5 +280,19 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// DEV_TENANT_EXTERNAL_ID (development only; configuration refuses it elsewhere): the tenant is
+/// created if missing. A failure is logged, not fatal: the service still starts.
+async fn ensure_dev_tenant(pool: &haven_db::PgPool, external_id: &str) {
+    match haven_db::tenants::admin_create_if_missing(pool, external_id, "Development tenant").await
+    {
+        Ok(tenant) => tracing::info!(
+            tenant_id = %tenant.id,
+            external_id,
+            "development tenant ready"
+        ),
+        Err(error) => tracing::warn!(error = %error, "cannot create the development tenant"),
     }
 }

@@ -6,10 +6,10 @@ use haven_db::PgPool;
 use haven_secrets::{SecretsHandle, SecretsStatus};
 
 use crate::auth::Oidc;
+use crate::cache::IdentityCaches;
 use crate::config::Config;
 use crate::error::{ApiError, codes};
-use crate::principal::IdentityCaches;
-use crate::routes::health::{Check, Readiness};
+use crate::readiness::{Check, Readiness};
 
 #[derive(Clone)]
 pub struct AppState {

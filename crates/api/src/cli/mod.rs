@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::startup::Application;
 use crate::telemetry;
-pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
+pub use operators::{AuditAction, TenantsAction};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,7 +79,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { port } => healthcheck(port).await,
         Command::Openapi => {
-            print!("{}", crate::openapi::spec_json());
+            print!("{}", crate::router::spec_json());
             ExitCode::SUCCESS
         }
         Command::Config {

@@ -1,10 +1,7 @@
 //! Who is calling: the bearer token verified, its tenant resolved, its user seen. Auth runs as a
 //! route layer on the protected routes (unknown paths stay 404); handlers take [`Principal`].
 
-mod cache;
-
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -17,9 +14,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::auth::AuthError;
+use crate::cache::IdentityCaches;
 use crate::error::{ApiError, codes};
 use crate::state::AppState;
-pub use cache::TtlCache;
 
 /// The roles this service knows. Token role names are matched case-insensitively; unknown
 /// names are ignored, never fatal.
@@ -94,23 +91,6 @@ impl FromRequestParts<AppState> for Principal {
                 "Principal extracted on a route without require_auth"
             ))
         })
-    }
-}
-
-/// Per-process lookups that would otherwise cost a query per request.
-pub struct IdentityCaches {
-    tenants: TtlCache<String, Tenant>,
-    users: TtlCache<(TenantId, String), UserId>,
-}
-
-impl Default for IdentityCaches {
-    fn default() -> Self {
-        Self {
-            // Suspending a tenant takes effect within this long on every replica.
-            tenants: TtlCache::new(Duration::from_secs(10), 10_000),
-            // last_seen_at is refreshed (at most once a minute) when an entry expires.
-            users: TtlCache::new(Duration::from_secs(60), 100_000),
-        }
     }
 }
 

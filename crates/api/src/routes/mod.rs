@@ -7,4 +7,5 @@ pub mod health;
 pub mod input;
 pub mod me;
 pub mod params;
+pub mod patients;
 pub mod users;

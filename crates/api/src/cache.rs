@@ -1,4 +1,5 @@
-//! A small time-bounded cache for per-request lookups (tenant by external id, user by subject).
+//! Per-process caches of the identity lookups every request needs (tenant by external id, user
+//! by subject): a small time-bounded cache.
 //!
 //! Per process: with several replicas each keeps its own, so a change (a tenant suspended) is
 //! seen everywhere within one TTL. Bounded: when full it is cleared rather than grown.
@@ -7,6 +8,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
+
+use haven_db::ids::{TenantId, UserId};
+use haven_db::tenants::Tenant;
 
 pub struct TtlCache<K, V> {
     ttl: Duration,
@@ -38,6 +42,23 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
                 }
             }
             entries.insert(key, (Instant::now(), value));
+        }
+    }
+}
+
+/// Per-process lookups that would otherwise cost a query per request.
+pub struct IdentityCaches {
+    pub(crate) tenants: TtlCache<String, Tenant>,
+    pub(crate) users: TtlCache<(TenantId, String), UserId>,
+}
+
+impl Default for IdentityCaches {
+    fn default() -> Self {
+        Self {
+            // Suspending a tenant takes effect within this long on every replica.
+            tenants: TtlCache::new(Duration::from_secs(10), 10_000),
+            // last_seen_at is refreshed (at most once a minute) when an entry expires.
+            users: TtlCache::new(Duration::from_secs(60), 100_000),
         }
     }
 }
