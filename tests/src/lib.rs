@@ -7,6 +7,7 @@ pub mod db;
 pub mod idp;
 pub mod moto;
 pub mod net;
+pub mod world;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
