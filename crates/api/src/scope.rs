@@ -25,6 +25,7 @@ use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
+use haven_db::idempotency::CreateOutcome;
 use haven_db::tenant::TenantTx;
 
 pub use haven_db::audit_event::{Access, AuditOutcome};
@@ -157,4 +158,45 @@ impl Permit<'_> {
             Err(error) => error,
         }
     }
+}
+
+/// What a create needs to know of the row it made.
+pub struct Created<'a, T> {
+    pub id: &'a (dyn Fn(&T) -> String + Sync),
+    pub deleted: &'a (dyn Fn(&T) -> bool + Sync),
+    /// The audit action of a replay (`<resource>.create_replayed`): a read of the first result.
+    pub replayed_action: &'static str,
+}
+
+/// Settles a create (under an optional `Idempotency-Key`) and commits: the row and whether it
+/// replays an earlier create. The event names the new id. A key reused with another body is 422
+/// IDEM_001 (nothing written); a replay of a row deleted since is 409 RES_002, recorded as
+/// refused.
+pub async fn settle_create<T>(
+    mut tx: TenantTx<'static>,
+    outcome: CreateOutcome<T>,
+    row: Created<'_, T>,
+) -> Result<(T, bool), ApiError> {
+    let (created, replayed) = match outcome {
+        CreateOutcome::Created(created) => (created, false),
+        CreateOutcome::Replayed(created) => (created, true),
+        CreateOutcome::KeyReusedWithDifferentBody => {
+            tx.rollback().await?;
+            return Err(ApiError::new(codes::IDEM_001));
+        }
+    };
+    tx.audit_on((row.id)(&created));
+    if replayed {
+        tx.audit_as(row.replayed_action);
+    }
+    let deleted = (row.deleted)(&created);
+    if deleted {
+        tx.deny();
+    }
+    tx.commit().await?;
+    if deleted {
+        return Err(ApiError::new(codes::RES_002)
+            .with_message("What was created under this Idempotency-Key has been deleted since"));
+    }
+    Ok((created, replayed))
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use haven_db::documents::{self, CreateOutcome};
+use haven_db::documents::{self, Document};
 use haven_db::idempotency::Key;
 
 use super::body::{CreateDocument, UpdateDocument, request_hash};
@@ -13,7 +13,7 @@ use crate::extract::ApiJson;
 use crate::openapi::ErrorEnvelope;
 use crate::routes::input::{self, created, is_violation};
 use crate::routes::params::RawId;
-use crate::scope::{Access, Permit, Scope};
+use crate::scope::{Access, Created, Permit, Scope, settle_create};
 
 /// A write's database error: a broken CHECK is the client's input (422); a `patient_id` that
 /// names no patient of this tenant is 422 too, and recorded as a refusal.
@@ -64,31 +64,19 @@ pub async fn create_document(
         request_hash: &hash,
     });
     let mut tx = permit.begin().await?;
-    let (document, replayed) = match documents::create(&mut tx, user, &new, key).await {
-        Ok(CreateOutcome::Created(document)) => (document, false),
-        Ok(CreateOutcome::Replayed(document)) => (document, true),
-        Ok(CreateOutcome::KeyReusedWithDifferentBody) => {
-            tx.rollback().await?;
-            return Err(ApiError::new(codes::IDEM_001));
-        }
+    let outcome = match documents::create(&mut tx, user, &new, key).await {
+        Ok(outcome) => outcome,
         Err(error) => {
             drop(tx);
             return Err(write_error(&permit, error).await);
         }
     };
-    tx.audit_on(document.id);
-    if replayed {
-        // A replay creates nothing: it is recorded as what it is, a read of the first result.
-        tx.audit_as("document.create_replayed");
-    }
-    if document.deleted_at.is_some() {
-        tx.deny();
-        tx.commit().await?;
-        return Err(ApiError::new(codes::RES_002).with_message(
-            "The document created under this Idempotency-Key has been deleted since",
-        ));
-    }
-    tx.commit().await?;
+    let row = Created {
+        id: &|d: &Document| d.id.to_string(),
+        deleted: &|d: &Document| d.deleted_at.is_some(),
+        replayed_action: "document.create_replayed",
+    };
+    let (document, replayed) = settle_create(tx, outcome, row).await?;
     let location = format!("/api/v1/documents/{}", document.id);
     Ok(created(
         location,

@@ -9,9 +9,9 @@ pub use body::{CreatePatient, PatientResponse, UpdatePatient};
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use haven_db::idempotency::{CreateOutcome, Key};
+use haven_db::idempotency::Key;
 use haven_db::ids::PatientId;
-use haven_db::patients::{self, MRN_UNIQUE, PatientFilter};
+use haven_db::patients::{self, MRN_UNIQUE, Patient, PatientFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,7 +21,7 @@ use crate::openapi::ErrorEnvelope;
 use crate::routes::documents::{READERS, WRITERS};
 use crate::routes::input::{self, created, is_violation};
 use crate::routes::params::{self, Problems, RawId};
-use crate::scope::{Access, Permit, Scope};
+use crate::scope::{Access, Created, Permit, Scope, settle_create};
 
 /// The audit `resource_type` of patients.
 pub const RESOURCE: &str = "patient";
@@ -179,30 +179,19 @@ pub async fn create_patient(
         request_hash: &hash,
     });
     let mut tx = permit.begin().await?;
-    let (patient, replayed) = match patients::create(&mut tx, &new, key).await {
-        Ok(CreateOutcome::Created(patient)) => (patient, false),
-        Ok(CreateOutcome::Replayed(patient)) => (patient, true),
-        Ok(CreateOutcome::KeyReusedWithDifferentBody) => {
-            tx.rollback().await?;
-            return Err(ApiError::new(codes::IDEM_001));
-        }
+    let outcome = match patients::create(&mut tx, &new, key).await {
+        Ok(outcome) => outcome,
         Err(error) => {
             drop(tx);
             return Err(write_error(&permit, error).await);
         }
     };
-    tx.audit_on(patient.id);
-    if replayed {
-        tx.audit_as("patient.create_replayed");
-    }
-    if patient.deleted_at.is_some() {
-        tx.deny();
-        tx.commit().await?;
-        return Err(ApiError::new(codes::RES_002).with_message(
-            "The patient created under this Idempotency-Key has been deleted since",
-        ));
-    }
-    tx.commit().await?;
+    let row = Created {
+        id: &|p: &Patient| p.id.to_string(),
+        deleted: &|p: &Patient| p.deleted_at.is_some(),
+        replayed_action: "patient.create_replayed",
+    };
+    let (patient, replayed) = settle_create(tx, outcome, row).await?;
     let location = format!("/api/v1/patients/{}", patient.id);
     Ok(created(location, PatientResponse::from(patient), replayed))
 }
