@@ -114,6 +114,13 @@ async fn a_viewer_reads_patients_but_cannot_write_and_each_refusal_is_audited() 
         let events = w.events_of_request(&reply.request_id()).await;
         assert_eq!(events.len(), 1, "{method}");
         assert_eq!(events[0].outcome, "denied", "{method}");
+        let id = patient["id"].as_str().unwrap();
+        let named = (method != Method::POST).then_some(id);
+        assert_eq!(
+            events[0].resource_id.as_deref(),
+            named,
+            "{method}: names its target"
+        );
     }
     assert_eq!(w.count("select count(*) from patients").await, 1);
     assert_eq!(w.read(200, &path, &viewer).await, patient, "unchanged");

@@ -123,7 +123,10 @@ pub async fn get_document(
     RawId(raw): RawId,
 ) -> Result<Json<DocumentResponse>, ApiError> {
     let mut permit = scope
-        .require(READERS, Access::new("document.read", RESOURCE))
+        .require(
+            READERS,
+            Access::new("document.read", RESOURCE).on(raw.as_str()),
+        )
         .await?;
     let id = permit.id(&raw).await?;
     let mut tx = permit.begin().await?;
@@ -146,7 +149,10 @@ pub async fn get_document(
     ))]
 pub async fn delete_document(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
     let mut permit = scope
-        .require(WRITERS, Access::new("document.delete", RESOURCE))
+        .require(
+            WRITERS,
+            Access::new("document.delete", RESOURCE).on(raw.as_str()),
+        )
         .await?;
     let id = permit.id(&raw).await?;
     let mut tx = permit.begin().await?;

@@ -106,7 +106,10 @@ pub async fn update_document(
     body: Result<ApiJson<UpdateDocument>, ApiError>,
 ) -> Result<Json<DocumentResponse>, ApiError> {
     let mut permit = scope
-        .require(WRITERS, Access::new("document.update", RESOURCE))
+        .require(
+            WRITERS,
+            Access::new("document.update", RESOURCE).on(raw.as_str()),
+        )
         .await?;
     let id = permit.id(&raw).await?;
     let ApiJson(body) = body?;

@@ -52,7 +52,10 @@ pub async fn get_patient(
     RawId(raw): RawId,
 ) -> Result<Json<PatientResponse>, ApiError> {
     let mut permit = scope
-        .require(READERS, Access::new("patient.read", RESOURCE))
+        .require(
+            READERS,
+            Access::new("patient.read", RESOURCE).on(raw.as_str()),
+        )
         .await?;
     let id: PatientId = permit.id(&raw).await?;
     let mut tx = permit.begin().await?;
@@ -218,7 +221,10 @@ pub async fn update_patient(
     body: Result<ApiJson<UpdatePatient>, ApiError>,
 ) -> Result<Json<PatientResponse>, ApiError> {
     let mut permit = scope
-        .require(WRITERS, Access::new("patient.update", RESOURCE))
+        .require(
+            WRITERS,
+            Access::new("patient.update", RESOURCE).on(raw.as_str()),
+        )
         .await?;
     let id: PatientId = permit.id(&raw).await?;
     let ApiJson(body) = body?;
@@ -254,7 +260,10 @@ pub async fn update_patient(
     ))]
 pub async fn delete_patient(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
     let mut permit = scope
-        .require(WRITERS, Access::new("patient.delete", RESOURCE))
+        .require(
+            WRITERS,
+            Access::new("patient.delete", RESOURCE).on(raw.as_str()),
+        )
         .await?;
     let id: PatientId = permit.id(&raw).await?;
     let mut tx = permit.begin().await?;
