@@ -1,7 +1,7 @@
 //! An audit event as it is written: who, what, on what, with which outcome; and the one insert.
 //!
 //! Tenant transactions queue their request's events and write them with this insert when they
-//! commit, or inside the statement of an audited read ([`crate::tenant::TenantTx`]). The table
+//! commit, or inside the statement of an audited read (`TenantTx` (`tenant.rs`)). The table
 //! is append-only (triggers refuse UPDATE, DELETE and TRUNCATE, SQLSTATE
 //! [`APPEND_ONLY_SQLSTATE`]); `audit_chain` seals events into each tenant's hash chain later.
 
@@ -174,7 +174,7 @@ pub(crate) fn push_insert(
     });
 }
 
-/// Counts committed events (by [`crate::tenant::TenantTx::commit`]). `action` is one of the
+/// Counts committed events (by `TenantTx::commit`). `action` is one of the
 /// handlers' fixed names, so the label set stays bounded; no tenant, user or resource id is ever
 /// a label.
 pub(crate) fn count_written(events: &[(String, AuditOutcome)]) {

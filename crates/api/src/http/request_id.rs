@@ -49,7 +49,7 @@ impl RequestId {
 }
 
 /// The request's id (the caller's if safe, else a new one), put on the request's headers and
-/// extensions. Called first of all by [`crate::http::front::serve`].
+/// extensions. Called first of all by `http::front::serve`.
 pub fn assign(request: &mut Request) -> RequestId {
     let id = request
         .headers()
