@@ -10,6 +10,7 @@ pub mod net;
 pub mod node;
 pub mod op;
 pub mod redis;
+pub mod world;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};

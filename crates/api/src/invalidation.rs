@@ -14,7 +14,7 @@ use haven_db::invalidation::{self, Invalidation};
 use tokio::sync::watch;
 
 use crate::auth::Oidc;
-use crate::principal::IdentityCaches;
+use crate::cache::IdentityCaches;
 
 /// First and longest pause between connection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(10));

@@ -1,4 +1,5 @@
-//! The router and the whole middleware stack, written once, outermost first.
+//! The route table (and the OpenAPI document generated from it), and the router with the whole
+//! middleware stack, written once, outermost first.
 
 use axum::Router;
 use axum::body::Body;
@@ -9,13 +10,16 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::panic_response;
+use crate::http::{front, request_id};
+use crate::routes::health;
 use crate::state::AppState;
-use crate::{front, health, limits, principal, request_id, routes, testing};
+use crate::{limits, principal, routes, testing};
 
 /// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the
@@ -34,6 +38,15 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
             routes::documents::get_document,
             routes::documents::write::update_document,
             routes::documents::delete_document
+        ))
+        .routes(routes!(
+            routes::patients::list_patients,
+            routes::patients::create_patient
+        ))
+        .routes(routes!(
+            routes::patients::get_patient,
+            routes::patients::update_patient,
+            routes::patients::delete_patient
         ))
         .routes(routes!(routes::users::list_users))
         .routes(routes!(routes::user_status::disable_user))
@@ -65,9 +78,32 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .merge(protected)
 }
 
+/// Every documented route under `/api/v1`, with its OpenAPI description.
+pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let mut routes = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .nest("/api/v1", v1_routes(state));
+    // The layers' own answers (429, 503, 504, 413, 415), on every operation.
+    crate::limits::document_limit_responses(routes.get_openapi_mut());
+    // Last, so the shared responses above get theirs too.
+    crate::openapi::examples::add_error_examples(routes.get_openapi_mut());
+    routes
+}
+
+/// The document as served at /api/v1/openapi.json and printed by `haven openapi`.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    api_routes(None).into_openapi()
+}
+
+/// Pretty JSON with a trailing newline: the form committed as docs/openapi.json.
+pub fn spec_json() -> String {
+    let mut text = spec().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let (mut app, spec) = crate::openapi::api_routes(Some(&state)).split_for_parts();
+    let (mut app, spec) = api_routes(Some(&state)).split_for_parts();
     if config.test_routes_enabled {
         app = app.nest("/api/v1", testing::routes());
     }

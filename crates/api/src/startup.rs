@@ -11,8 +11,8 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::server;
 use crate::router::router;
-use crate::server;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,14 +78,14 @@ impl Application {
             warn_if_superuser(&pool).await;
         }
         if let Some(external_id) = &config.dev_tenant_external_id {
-            crate::cli::ensure_dev_tenant(&pool, external_id).await;
+            ensure_dev_tenant(&pool, external_id).await;
         }
         // Every replica runs one: a per-tenant advisory lock keeps concurrent sealers apart.
         let sealer = haven_db::audit_chain::spawn_sealer(
             pool.clone(),
             Duration::from_secs(1),
             background.subscribe(),
-            crate::metrics::audit_events_sealed,
+            crate::http::metrics::audit_events_sealed,
         );
         let address = SocketAddr::new(config.bind_address, config.port);
         let listener = TcpListener::bind(address)
@@ -163,9 +163,9 @@ impl Application {
         let sealer = self.sealer;
         let private = match self.metrics_listener {
             Some(listener) => {
-                let handle = crate::metrics::install();
-                let upkeep = crate::metrics::spawn_upkeep(handle.clone());
-                let routes = crate::metrics::router(handle, self.state.clone());
+                let handle = crate::http::metrics::install();
+                let upkeep = crate::http::metrics::spawn_upkeep(handle.clone());
+                let routes = crate::http::metrics::router(handle, self.state.clone());
                 tracing::info!(port = listener.local_addr()?.port(), "metrics listening");
                 Some((listener, routes, upkeep))
             }
@@ -303,5 +303,19 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// DEV_TENANT_EXTERNAL_ID (development only; configuration refuses it elsewhere): the tenant is
+/// created if missing. A failure is logged, not fatal: the service still starts.
+async fn ensure_dev_tenant(pool: &haven_db::PgPool, external_id: &str) {
+    match haven_db::tenants::admin_create_if_missing(pool, external_id, "Development tenant").await
+    {
+        Ok(tenant) => tracing::info!(
+            tenant_id = %tenant.id,
+            external_id,
+            "development tenant ready"
+        ),
+        Err(error) => tracing::warn!(error = %error, "cannot create the development tenant"),
     }
 }

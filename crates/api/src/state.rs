@@ -6,11 +6,11 @@ use haven_db::PgPool;
 use haven_secrets::{SecretsHandle, SecretsStatus};
 
 use crate::auth::Oidc;
+use crate::cache::IdentityCaches;
 use crate::config::Config;
 use crate::error::{ApiError, codes};
-use crate::health::{Check, Readiness};
 use crate::limits::SharedStore;
-use crate::principal::IdentityCaches;
+use crate::readiness::{Check, Readiness};
 
 #[derive(Clone)]
 pub struct AppState {

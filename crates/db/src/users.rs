@@ -1,7 +1,6 @@
 //! Users of a tenant: created on first sight of a token subject, listed for admins, disabled
 //! and enabled again (the change announced to every replica in the same transaction).
 
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::ids::{TenantId, UserId};
@@ -34,12 +33,9 @@ macro_rules! columns {
 /// The user for this subject, created on first sight. `last_seen_at` is written at most once a
 /// minute per user, so a busy user does not turn every request into a row update. A soft-deleted
 /// user is returned as it is (`deleted_at` set): refusing it is the caller's decision.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
-pub async fn upsert_seen(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    subject: &str,
-) -> Result<User, sqlx::Error> {
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
+pub async fn upsert_seen(tx: &mut TenantTx<'_>, subject: &str) -> Result<User, sqlx::Error> {
+    let tenant = tx.tenant();
     // The insert returns the row when it creates it or refreshes last_seen_at; otherwise the
     // second branch reads the existing row from the statement's snapshot.
     let user: Option<User> = sqlx::query_as(concat!(
@@ -56,7 +52,7 @@ pub async fn upsert_seen(
     ))
     .bind(tenant)
     .bind(subject)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.as_mut())
     .await?;
     if let Some(user) = user {
         return Ok(user);
@@ -70,33 +66,28 @@ pub async fn upsert_seen(
     ))
     .bind(tenant)
     .bind(subject)
-    .fetch_one(conn)
+    .fetch_one(tx.as_mut())
     .await
 }
 
 /// One user of the tenant (soft-deleted users included).
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, user_id = %id))]
-pub async fn get(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    id: UserId,
-) -> Result<Option<User>, sqlx::Error> {
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), user_id = %id))]
+pub async fn get(tx: &mut TenantTx<'_>, id: UserId) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select ",
         columns!(),
         " from users where tenant_id = $1 and id = $2"
     ))
-    .bind(tenant)
+    .bind(tx.tenant())
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(tx.as_mut())
     .await
 }
 
 /// The tenant's live users, oldest first, keyset-paginated on (created_at, id).
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
 pub async fn list(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     after: Option<&Cursor>,
     limit: PageLimit,
 ) -> Result<Page<User>, sqlx::Error> {
@@ -108,9 +99,9 @@ pub async fn list(
                 " from users where tenant_id = $1 and deleted_at is null",
                 " order by created_at, id limit $2"
             ))
-            .bind(tenant)
+            .bind(tx.tenant())
             .bind(limit.fetch())
-            .fetch_all(conn)
+            .fetch_all(tx.as_mut())
             .await?
         }
         Some(cursor) => {
@@ -121,11 +112,11 @@ pub async fn list(
                 " and (created_at, id) > ($2, $3)",
                 " order by created_at, id limit $4"
             ))
-            .bind(tenant)
+            .bind(tx.tenant())
             .bind(cursor.at)
             .bind(cursor.id)
             .bind(limit.fetch())
-            .fetch_all(conn)
+            .fetch_all(tx.as_mut())
             .await?
         }
     };

@@ -20,6 +20,7 @@ mod metrics;
 mod migrations;
 mod oidc;
 mod openapi;
+mod patients;
 mod replicas;
 mod rls;
 mod runtime_login;

@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigErrors, OperatorConfig};
 use crate::startup::Application;
 use crate::telemetry;
 pub use db::DbAction;
-pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
+pub use operators::{AuditAction, TenantsAction};
 pub use users::{JwksAction, OPERATOR_ACTOR, UsersAction};
 
 #[derive(Debug, Parser)]
@@ -99,7 +99,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { port } => healthcheck(port).await,
         Command::Openapi => {
-            print!("{}", crate::openapi::spec_json());
+            print!("{}", crate::router::spec_json());
             ExitCode::SUCCESS
         }
         Command::Config {

@@ -227,19 +227,3 @@ async fn verify(pool: &PgPool, external_id: Option<&str>) -> ExitCode {
     }
     ExitCode::FAILURE
 }
-
-/// DEV_TENANT_EXTERNAL_ID (development only; configuration refuses it elsewhere): the tenant is
-/// created if missing. A failure is logged, not fatal: the service still starts.
-pub async fn ensure_dev_tenant(pool: &PgPool, external_id: &str) {
-    match tenants::admin_create_if_missing(pool, external_id, "Development tenant").await {
-        Ok(tenant) => tracing::info!(
-            tenant_id = %tenant.id,
-            external_id,
-            "development tenant ready"
-        ),
-        Err(error) => tracing::warn!(
-            error = %describe(&error),
-            "cannot create the development tenant"
-        ),
-    }
-}

@@ -96,7 +96,7 @@ async fn set_disabled(pool: &PgPool, external_id: &str, subject: &str, disabled:
             changed_fields: Some(&["disabled_at"]),
             emergency: false,
         };
-        haven_db::audit::record(&mut tx, &event).await?;
+        tx.record(&event).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(user)
     }

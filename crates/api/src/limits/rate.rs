@@ -24,9 +24,9 @@ use haven_db::ids::{TenantId, UserId};
 use super::headers::{self, Budget};
 use super::shared::SharedStore;
 use super::{is_auth_failure, is_probe};
-use crate::client_ip::ClientIp;
 use crate::config::LimitsConfig;
 use crate::error::ErrorBody;
+use crate::http::client_ip::ClientIp;
 use crate::principal::Principal;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);

@@ -1,10 +1,7 @@
 //! Who is calling: the bearer token verified, its tenant resolved, its user seen. Auth runs as a
 //! route layer on the protected routes (unknown paths stay 404); handlers take [`Principal`].
 
-mod cache;
-
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -12,15 +9,14 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use haven_db::ids::{TenantId, UserId};
-use haven_db::invalidation::Invalidation;
 use haven_db::tenants::Tenant;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::auth::{AuthError, VerifiedToken};
+use crate::cache::IdentityCaches;
 use crate::error::{ApiError, codes};
 use crate::state::AppState;
-pub use cache::TtlCache;
 
 /// The roles this service knows. Token role names are matched case-insensitively; unknown
 /// names are ignored, never fatal.
@@ -95,52 +91,6 @@ impl FromRequestParts<AppState> for Principal {
                 "Principal extracted on a route without require_auth"
             ))
         })
-    }
-}
-
-/// Per-process lookups that would otherwise cost a query per request.
-pub struct IdentityCaches {
-    tenants: TtlCache<String, Tenant>,
-    users: TtlCache<(TenantId, String), UserId>,
-}
-
-impl IdentityCaches {
-    /// Drops what `event` names (sent by another replica or an operator command).
-    pub fn invalidate(&self, event: &Invalidation) {
-        match event {
-            Invalidation::TenantStatus { tenant_external_id } => self
-                .tenants
-                .remove_where(|external_id, _| external_id == tenant_external_id),
-            Invalidation::UserStatus { tenant_id, subject } => self
-                .users
-                .remove_where(|(tenant, sub), _| tenant == tenant_id && sub == subject),
-            Invalidation::KeyShredded { tenant_id } => {
-                self.tenants
-                    .remove_where(|_, tenant| tenant.id == *tenant_id);
-                self.users
-                    .remove_where(|(tenant, _), _| tenant == tenant_id);
-            }
-            Invalidation::SigningKeys => {}
-        }
-    }
-
-    /// Drops everything: messages may have been missed while the listener was down.
-    pub fn clear(&self) {
-        self.tenants.clear();
-        self.users.clear();
-    }
-}
-
-impl Default for IdentityCaches {
-    fn default() -> Self {
-        Self {
-            // Suspension is announced to every replica at once (NOTIFY); this TTL bounds it only
-            // while a replica's invalidation listener is down.
-            tenants: TtlCache::new(Duration::from_secs(10), 10_000),
-            // last_seen_at is refreshed (at most once a minute) when an entry expires; disabling
-            // is announced at once, and this TTL bounds it while the listener is down.
-            users: TtlCache::new(Duration::from_secs(60), 100_000),
-        }
     }
 }
 
@@ -274,7 +224,7 @@ async fn resolve_user(
         return Ok(user);
     }
     let mut tx = haven_db::tenant::TenantTx::begin(&state.pool, tenant).await?;
-    let user = haven_db::users::upsert_seen(&mut tx, tenant, subject).await?;
+    let user = haven_db::users::upsert_seen(&mut tx, subject).await?;
     tx.commit().await?;
     if user.deleted_at.is_some() {
         return Err(ApiError::new(codes::AUTH_009)

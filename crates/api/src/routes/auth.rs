@@ -4,17 +4,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use haven_db::audit::AuditOutcome;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit_log::{Access, AuditContext};
 use crate::auth::{AuthError, Oidc, StateKey, TokenResponse, open_state};
 use crate::error::{ApiError, FieldError, codes};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::openapi::ErrorEnvelope;
 use crate::principal::{Principal, auth_error, principal_for_verified};
+use crate::scope::{Access, RequestFacts, Scope};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -136,7 +135,7 @@ impl CallbackResponse {
     ))]
 pub async fn callback(
     State(state): State<AppState>,
-    audit: AuditContext,
+    facts: RequestFacts,
     ApiJson(body): ApiJson<CallbackRequest>,
 ) -> Result<Json<CallbackResponse>, ApiError> {
     let oidc = state.oidc()?;
@@ -148,7 +147,7 @@ pub async fn callback(
         .exchange_code(&secret, &body.code, &opened)
         .await
         .map_err(auth_error)?;
-    sign_in(&state, oidc, &audit, &tokens, "auth.login").await?;
+    sign_in(&state, oidc, facts, &tokens, "auth.login").await?;
     Ok(Json(CallbackResponse::from_tokens(tokens)))
 }
 
@@ -175,7 +174,7 @@ pub struct RefreshRequest {
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
-    audit: AuditContext,
+    facts: RequestFacts,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<CallbackResponse>, ApiError> {
     let oidc = state.oidc()?;
@@ -184,7 +183,7 @@ pub async fn refresh(
         .refresh(&secret, &body.refresh_token)
         .await
         .map_err(auth_error)?;
-    sign_in(&state, oidc, &audit, &tokens, "auth.refresh").await?;
+    sign_in(&state, oidc, facts, &tokens, "auth.refresh").await?;
     Ok(Json(CallbackResponse::from_tokens(tokens)))
 }
 
@@ -193,9 +192,9 @@ pub async fn refresh(
 async fn sign_in(
     state: &AppState,
     oidc: &Oidc,
-    audit: &AuditContext,
+    facts: RequestFacts,
     tokens: &TokenResponse,
-    action: &str,
+    action: &'static str,
 ) -> Result<(), ApiError> {
     let verified = oidc
         .validator()
@@ -203,14 +202,11 @@ async fn sign_in(
         .await
         .map_err(|error| unusable_access_token(oidc, error))?;
     let principal = principal_for_verified(state, verified).await?;
-    audit
-        .record_alone(
-            state,
-            &principal,
-            Access::new(action, "session"),
-            AuditOutcome::Success,
-        )
-        .await
+    let scope = Scope::new(state, principal, facts);
+    // Nothing changes in the database: the transaction carries only the event.
+    let tx = scope.allow(Access::new(action, "session")).begin().await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The IdP's access token fails Haven's own checks: a login setting does not match the IdP.

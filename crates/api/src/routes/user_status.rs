@@ -2,20 +2,16 @@
 //! every replica refuses a disabled user's requests (403 USER_001) within a second.
 
 use axum::Json;
-use axum::extract::State;
-use haven_db::audit::AuditOutcome;
 use haven_db::ids::UserId;
-use haven_db::tenant::TenantTx;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::audit_log::{Access, AuditContext};
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 use crate::openapi::ErrorEnvelope;
-use crate::principal::{Principal, Role};
+use crate::principal::Role;
 use crate::routes::params::RawId;
-use crate::state::AppState;
+use crate::scope::{Access, Scope};
 
 const RESOURCE: &str = "user";
 
@@ -42,12 +38,10 @@ pub struct UserStatusResponse {
         (status = 404, description = "No such user in the caller's tenant (RES_001)", body = ErrorEnvelope),
     ))]
 pub async fn disable_user(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<UserStatusResponse>, ApiError> {
-    set_disabled(&state, &principal, &audit, &raw, true).await
+    set_disabled(&scope, &raw, true).await
 }
 
 /// Enables a disabled user of the caller's tenant again (admin only). Idempotent.
@@ -61,18 +55,14 @@ pub async fn disable_user(
         (status = 404, description = "No such user in the caller's tenant (RES_001)", body = ErrorEnvelope),
     ))]
 pub async fn enable_user(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<UserStatusResponse>, ApiError> {
-    set_disabled(&state, &principal, &audit, &raw, false).await
+    set_disabled(&scope, &raw, false).await
 }
 
 async fn set_disabled(
-    state: &AppState,
-    principal: &Principal,
-    audit: &AuditContext,
+    scope: &Scope,
     raw: &str,
     disabled: bool,
 ) -> Result<Json<UserStatusResponse>, ApiError> {
@@ -81,25 +71,20 @@ async fn set_disabled(
     } else {
         "user.enable"
     };
-    let access = Access::new(action, RESOURCE).on(raw);
-    audit
-        .require_any(state, principal, &[Role::Admin], access)
+    let mut permit = scope
+        .require(&[Role::Admin], Access::new(action, RESOURCE).on(raw))
         .await?;
-    let Ok(id) = raw.parse::<UserId>() else {
-        return Err(audit.not_found(state, principal, access).await);
-    };
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+    let id = permit.id::<UserId>(raw).await?;
+    let mut tx = permit.begin().await?;
     // The change, its announcement to every replica and its audit event commit together.
     let user = haven_db::users::set_disabled(&mut tx, id, disabled).await?;
-    let outcome = match user {
-        Some(_) => AuditOutcome::Success,
-        None => AuditOutcome::Denied,
-    };
-    let mut event = audit.event(principal, access, outcome);
-    event.changed_fields = user.as_ref().map(|_| &["disabled_at"][..]);
-    haven_db::audit::record(&mut tx, &event).await?;
+    match &user {
+        Some(_) => tx.audit_changed(&["disabled_at"]),
+        // Missing or another tenant's: recorded as refused.
+        None => tx.deny(),
+    }
     tx.commit().await?;
-    let user = user.ok_or_else(|| ApiError::new(crate::error::codes::RES_001))?;
+    let user = user.ok_or_else(|| ApiError::new(codes::RES_001))?;
     Ok(Json(UserStatusResponse {
         id: user.id.as_uuid(),
         subject: user.subject,

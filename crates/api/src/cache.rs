@@ -1,4 +1,5 @@
-//! A small time-bounded cache for per-request lookups (tenant by external id, user by subject).
+//! Per-process caches of the identity lookups every request needs (tenant by external id, user
+//! by subject): a small time-bounded cache.
 //!
 //! Per process: with several replicas each keeps its own. A change (a tenant suspended) is
 //! announced with NOTIFY and dropped everywhere at once (`crate::invalidation`); the TTL bounds
@@ -8,6 +9,10 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
+
+use haven_db::ids::{TenantId, UserId};
+use haven_db::invalidation::Invalidation;
+use haven_db::tenants::Tenant;
 
 pub struct TtlCache<K, V> {
     ttl: Duration,
@@ -53,6 +58,52 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
             entries.clear();
+        }
+    }
+}
+
+/// Per-process lookups that would otherwise cost a query per request.
+pub struct IdentityCaches {
+    pub(crate) tenants: TtlCache<String, Tenant>,
+    pub(crate) users: TtlCache<(TenantId, String), UserId>,
+}
+
+impl IdentityCaches {
+    /// Drops what `event` names (sent by another replica or an operator command).
+    pub fn invalidate(&self, event: &Invalidation) {
+        match event {
+            Invalidation::TenantStatus { tenant_external_id } => self
+                .tenants
+                .remove_where(|external_id, _| external_id == tenant_external_id),
+            Invalidation::UserStatus { tenant_id, subject } => self
+                .users
+                .remove_where(|(tenant, sub), _| tenant == tenant_id && sub == subject),
+            Invalidation::KeyShredded { tenant_id } => {
+                self.tenants
+                    .remove_where(|_, tenant| tenant.id == *tenant_id);
+                self.users
+                    .remove_where(|(tenant, _), _| tenant == tenant_id);
+            }
+            Invalidation::SigningKeys => {}
+        }
+    }
+
+    /// Drops everything: messages may have been missed while the listener was down.
+    pub fn clear(&self) {
+        self.tenants.clear();
+        self.users.clear();
+    }
+}
+
+impl Default for IdentityCaches {
+    fn default() -> Self {
+        Self {
+            // Suspension is announced to every replica at once (NOTIFY); this TTL bounds it only
+            // while a replica's invalidation listener is down.
+            tenants: TtlCache::new(Duration::from_secs(10), 10_000),
+            // last_seen_at is refreshed (at most once a minute) when an entry expires; disabling
+            // is announced at once, and this TTL bounds it while the listener is down.
+            users: TtlCache::new(Duration::from_secs(60), 100_000),
         }
     }
 }
