@@ -1,8 +1,8 @@
 //! The audit trail: recording an event in the caller's transaction, and the filtered list.
 //!
-//! Events are written unsealed; `audit_chain` seals them into each tenant's hash chain shortly
-//! after. The runtime role may only insert and select here; triggers refuse UPDATE, DELETE and
-//! TRUNCATE for everyone (SQLSTATE [`APPEND_ONLY_SQLSTATE`]), except sealing.
+//! Events are written once and never updated; `audit_chain` seals them into each tenant's hash
+//! chain shortly after, in rows of its own. The runtime role may only insert and select here;
+//! triggers refuse UPDATE, DELETE and TRUNCATE for everyone (SQLSTATE [`APPEND_ONLY_SQLSTATE`]).
 
 use std::net::IpAddr;
 
@@ -141,7 +141,7 @@ pub struct AuditEvent {
     pub changed_fields: Option<Vec<String>>,
     /// Made under break-glass (emergency) access.
     pub emergency: bool,
-    /// Its place in the tenant's hash chain; `None` until sealed.
+    /// Its place in the tenant's hash chain (from its seal); `None` until sealed.
     pub seq: Option<i64>,
     pub sealed_at: Option<OffsetDateTime>,
 }
@@ -176,7 +176,8 @@ pub async fn list(
     let mut query = QueryBuilder::<Postgres>::new(
         "select id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
          resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, \
-         changed_fields, emergency, seq, sealed_at from audit_events where tenant_id = ",
+         changed_fields, emergency, s.seq, s.sealed_at \
+         from audit_events e left join lateral audit_event_seal(e) s on true where tenant_id = ",
     );
     query.push_bind(tenant);
     if let Some(actor) = filter.actor {
