@@ -118,6 +118,28 @@ create trigger audit_seals_no_truncate
     before truncate on audit_seals
     for each statement execute function audit_seals_refuse();
 
+-- The sealer takes only events with txid below this: every transaction with a smaller id has
+-- ended, so nothing can still commit below a sealed key. It is the statement snapshot's oldest
+-- running transaction, except that transactions known not to be able to write audit events are
+-- skipped (another database's, an autovacuum worker's): a long job elsewhere on the server does
+-- not hold sealing back. A running transaction this cannot place (one that ended meanwhile, or
+-- whose session another role owns) counts as blocking until the next round.
+create function audit_seal_horizon() returns bigint
+    language sql stable
+    as $$
+    select coalesce(min(x::text::bigint),
+                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+    from pg_snapshot_xip(pg_current_snapshot()) as running(x)
+    where not exists (
+        select 1 from pg_stat_activity a
+        where a.backend_xid = xid(running.x)
+          and (a.datname is distinct from current_database()
+               or a.backend_type = 'autovacuum worker'))
+      and not exists (
+        select 1 from pg_prepared_xacts p
+        where p.transaction = xid(running.x) and p.database <> current_database())
+$$;
+
 -- An event's place in its chain and when it was sealed, for either form; NULLs while unsealed.
 create function audit_event_seal(e audit_events)
     returns table (seq bigint, sealed_at timestamptz)

@@ -22,10 +22,10 @@ pub(crate) struct KeyedEvent {
 /// `n` gets `hash(n) = sha256(domain || hash(n - 1) || canonical(event, n))`. Returns how many
 /// events this call sealed.
 ///
-/// Only events whose transaction is older than every transaction still running are taken
-/// (`txid < pg_snapshot_xmin(pg_current_snapshot())`), so an event can never commit below a key
+/// Only events whose transaction is older than every transaction still running in this database
+/// are taken (`txid < audit_seal_horizon()`, V13), so an event can never commit below a key
 /// already sealed: a request that inserted early and commits late is sealed in a later batch,
-/// never skipped. A long-running transaction anywhere on the server holds sealing back (the
+/// never skipped. A long-running transaction in the database holds sealing back (the
 /// `audit_seal_lag_seconds` metric shows it) without breaking anything.
 ///
 /// Safe with any number of replicas at once: each tenant's batch runs under
@@ -85,7 +85,7 @@ async fn seal_tenant_batch(
         chain_event_columns!(),
         ", txid from audit_events",
         " where tenant_id = $1 and seq is null and (txid, id) > ($2, $3)",
-        "   and txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        "   and txid < (select audit_seal_horizon())",
         " order by txid, id limit $4"
     ))
     .bind(tenant)
