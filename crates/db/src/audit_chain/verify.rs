@@ -173,6 +173,7 @@ pub async fn check_tenant(
             .fetch_optional(&mut *conn)
             .await?;
     let mut start = ChainEnd::genesis();
+    let mut moved = None;
     if let Some((seq, hash)) = checkpoint {
         let seal: Option<ChainEnd> = sqlx::query_as(concat!(
             "select ",
@@ -190,17 +191,27 @@ pub async fn check_tenant(
                 }
             }
             _ => {
-                let broken = BrokenLink {
+                moved = Some(BrokenLink {
                     tenant_id: tenant,
                     seq,
                     event_id: None,
                     problem: LinkProblem::CheckpointMismatch,
-                };
-                let (mut result, _) = walk(conn, tenant, ChainEnd::genesis()).await?;
-                result.broken = Some(result.broken.unwrap_or(broken));
-                return Ok(Some(result));
+                });
             }
         }
+    }
+    if moved.is_some() && !options.full {
+        // Nothing after a changed seal can be trusted to start from: say so, and leave finding
+        // the first changed event to a full check.
+        let end = chain_end(conn, tenant).await?;
+        let (mut result, _) = walk(conn, tenant, end).await?;
+        result.broken = moved;
+        return Ok(Some(result));
+    }
+    if let Some(moved) = moved {
+        let (mut result, _) = walk(conn, tenant, start).await?;
+        result.broken = Some(result.broken.unwrap_or(moved));
+        return Ok(Some(result));
     }
     let (result, reached) = walk(conn, tenant, start).await?;
     if result.broken.is_none() && reached.last_seq > 0 {
