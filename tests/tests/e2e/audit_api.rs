@@ -243,3 +243,47 @@ async fn verify_reports_an_intact_chain_and_then_the_exact_event_a_superuser_cha
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_second_verification_of_a_tenant_meanwhile_is_429_with_retry_after_and_audited() {
+    let w = World::start(&["org-1", "org-2"]).await;
+    let auditor = w.token("org-1", "aud", &["auditor"]).await;
+    let other = w.token("org-2", "aud", &["auditor"]).await;
+    let org1 = haven_db::ids::TenantId::from_uuid(w.tenant_id("org-1").await);
+    // A verification of org-1 in progress (its transaction holds the tenant's verify lock).
+    let mut running = haven_db::tenant::TenantTx::begin(&w.pool, org1)
+        .await
+        .unwrap();
+    let options = haven_db::audit_chain::VerifyOptions::default();
+    assert!(
+        haven_db::audit_chain::check_tenant(&mut running, org1, options)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let busy = w.get("/api/v1/audit-events/verify", &auditor).await;
+    assert_eq!(busy.status, 429, "{:?}", busy.body);
+    assert_eq!(busy.body["error"]["code"], "RATE_001");
+    assert_eq!(busy.headers["retry-after"], "5");
+    let events = w.events_of_request(&busy.request_id()).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.action.as_str(), e.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("audit.verify", "denied")]
+    );
+    let elsewhere = w.get("/api/v1/audit-events/verify", &other).await;
+    assert_eq!(elsewhere.status, 200, "another tenant is not held up");
+    let bad = w.get("/api/v1/audit-events/verify?full=yes", &other).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["error"]["details"][0]["field"], "full");
+
+    running.commit().await.unwrap();
+    let done = w
+        .get("/api/v1/audit-events/verify?full=true", &auditor)
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(done.body["checked_from_seq"], 0);
+}
