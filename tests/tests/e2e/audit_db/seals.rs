@@ -72,6 +72,31 @@ async fn sealing_never_updates_an_event_and_writes_one_seal_row_per_batch() {
 }
 
 #[tokio::test]
+async fn the_backlog_counts_the_events_above_each_tenants_last_seal() {
+    let m = migrated().await;
+    let (a, b) = (
+        tenant(&m.pool, "org-a").await,
+        tenant(&m.pool, "org-b").await,
+    );
+    assert_eq!(audit_chain::backlog(&m.pool).await.unwrap().events, 0);
+    for _ in 0..3 {
+        record(&m.pool, a, "document.read").await;
+    }
+    record(&m.pool, b, "document.read").await;
+    let waiting = audit_chain::backlog(&m.pool).await.unwrap();
+    assert_eq!(waiting.events, 4);
+    assert!(waiting.lag_seconds >= 0.0);
+    audit_chain::seal_pending(&m.pool, 2).await.unwrap();
+    record(&m.pool, b, "document.read").await;
+    assert_eq!(audit_chain::backlog(&m.pool).await.unwrap().events, 1);
+    audit_chain::seal_pending(&m.pool, 2).await.unwrap();
+    assert_eq!(
+        audit_chain::backlog(&m.pool).await.unwrap(),
+        audit_chain::Backlog::default()
+    );
+}
+
+#[tokio::test]
 async fn the_seals_table_refuses_a_fork_a_gap_and_any_change() {
     let m = migrated().await;
     let a = tenant(&m.pool, "org-a").await;
