@@ -1,6 +1,6 @@
 //! The sealing backlog: how many events wait for a seal and for how long, as gauges.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::unscoped::UnscopedTx;
@@ -18,11 +18,18 @@ pub struct Backlog {
     pub lag_seconds: f64,
 }
 
-/// Counts the events above each tenant's last seal: one index range per tenant, over the
-/// unsealed tail only.
+/// Counts the events above each tenant's last seal, in a maintenance transaction of its own.
 #[tracing::instrument(skip_all)]
 pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
     let mut tx = UnscopedTx::begin(pool).await?;
+    let backlog = read(&mut tx).await?;
+    tx.commit().await?;
+    Ok(backlog)
+}
+
+/// Counts the events above each tenant's last seal: one index range per tenant, over the
+/// unsealed tail only. Needs an owner maintenance transaction.
+pub(crate) async fn read(conn: &mut PgConnection) -> Result<Backlog, sqlx::Error> {
     let (events, lag_seconds): (i64, f64) = sqlx::query_as(
         "select count(*), coalesce(extract(epoch from now() - min(e.occurred_at))::float8, 0) \
          from tenants t \
@@ -32,9 +39,8 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
            and (e.txid, e.id) > (coalesce(h.last_txid, 0), coalesce(h.last_event_id, $1))",
     )
     .bind(Uuid::nil())
-    .fetch_one(&mut *tx)
+    .fetch_one(conn)
     .await?;
-    tx.commit().await?;
     Ok(Backlog {
         events,
         lag_seconds: lag_seconds.max(0.0),

@@ -37,7 +37,8 @@ pub const SEAL_BATCH: usize = 1000;
 
 /// Runs [`seal_pending`] every `every` until `shutdown` turns true (or its sender is dropped),
 /// then once more, so events recorded just before shutdown do not wait for another replica.
-/// After each round it sets the backlog gauges ([`UNSEALED_METRIC`], [`SEAL_LAG_METRIC`]).
+/// Each round sets the backlog gauges ([`UNSEALED_METRIC`], [`SEAL_LAG_METRIC`]) to what it
+/// found waiting when it started.
 /// Every replica may run one: the sealer is safe to run concurrently. Errors (the database
 /// being away, say) are logged and retried on the next tick. `on_sealed` hears how many events
 /// each round sealed (every event is sealed exactly once, by one replica), e.g. for a metric.
@@ -55,13 +56,7 @@ pub fn spawn_sealer(
                 break;
             }
             tokio::select! {
-                _ = ticker.tick() => {
-                    seal_logged(&pool, on_sealed).await;
-                    match backlog(&pool).await {
-                        Ok(backlog) => backlog::report(backlog),
-                        Err(error) => tracing::warn!(error = %error, "reading the audit sealing backlog failed"),
-                    }
-                }
+                _ = ticker.tick() => seal_logged(&pool, on_sealed).await,
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         break;
@@ -74,11 +69,13 @@ pub fn spawn_sealer(
 }
 
 async fn seal_logged(pool: &PgPool, on_sealed: fn(usize)) {
-    match seal_pending(pool, SEAL_BATCH).await {
-        Ok(0) => {}
-        Ok(sealed) => {
-            tracing::debug!(sealed, "audit events sealed");
-            on_sealed(sealed);
+    match seal::seal_round(pool, SEAL_BATCH).await {
+        Ok((sealed, backlog)) => {
+            backlog::report(backlog);
+            if sealed > 0 {
+                tracing::debug!(sealed, "audit events sealed");
+                on_sealed(sealed);
+            }
         }
         Err(error) => tracing::warn!(error = %error, "sealing audit events failed; will retry"),
     }

@@ -3,6 +3,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::backlog::{self, Backlog};
 use super::canonical::{ChainEvent, chain_event_columns, link_hash};
 use super::head::{ChainEnd, TenantLock, chain_end};
 use crate::ids::TenantId;
@@ -34,10 +35,20 @@ pub(crate) struct KeyedEvent {
 /// continuing an existing seal, so even without the lock no event is sealed twice or skipped.
 /// A crash mid-batch rolls the batch's transaction back: the next round starts at the last
 /// committed seal. Runs as the owner in maintenance transactions, not through `TenantTx`.
-#[tracing::instrument(skip_all)]
 pub async fn seal_pending(pool: &PgPool, batch: usize) -> Result<usize, sqlx::Error> {
+    Ok(seal_round(pool, batch).await?.0)
+}
+
+/// [`seal_pending`], also returning the backlog it started from (read in the same transaction
+/// as the pending tenants, so a round that finds nothing to seal uses one connection once).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn seal_round(
+    pool: &PgPool,
+    batch: usize,
+) -> Result<(usize, Backlog), sqlx::Error> {
     let batch = i64::try_from(batch.clamp(1, 10_000)).unwrap_or(1);
     let mut tx = UnscopedTx::begin(pool).await?;
+    let backlog = backlog::read(&mut tx).await?;
     let tenants: Vec<TenantId> = sqlx::query_scalar(
         "select t.id from tenants t \
          left join lateral (select s.last_txid, s.last_event_id from audit_seals s \
@@ -61,7 +72,7 @@ pub async fn seal_pending(pool: &PgPool, batch: usize) -> Result<usize, sqlx::Er
             }
         }
     }
-    Ok(sealed)
+    Ok((sealed, backlog))
 }
 
 /// One transaction: one seal over up to `batch` of the tenant's sealable events. `None` when
