@@ -256,7 +256,7 @@ async fn a_second_verification_of_a_tenant_meanwhile_is_429_with_retry_after_and
         .unwrap();
     let options = haven_db::audit_chain::VerifyOptions::default();
     assert!(
-        haven_db::audit_chain::check_tenant(&mut running, org1, options)
+        haven_db::audit_chain::check_tenant(&mut running, options)
             .await
             .unwrap()
             .is_some()

@@ -1,6 +1,7 @@
 //! The audit trail in the database: recording, sealing by concurrent sealers, verifying, and
 //! the documents layer whose changes it records (in `documents`).
 
+mod canonical;
 mod documents;
 mod legacy;
 mod seals;
@@ -47,7 +48,7 @@ async fn recorded_events_are_sealed_in_order_and_verify_finds_the_chain_intact()
     assert_eq!(audit_chain::seal_pending(&m.pool, 2).await.unwrap(), 0);
 
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let page = audit::list(&mut tx, a, &AuditFilter::default(), None, PageLimit::MAX)
+    let page = audit::list(&mut tx, &AuditFilter::default(), None, PageLimit::MAX)
         .await
         .unwrap();
     let mut by_seq: Vec<_> = page.items.iter().map(|e| (e.seq.unwrap(), e.id)).collect();
@@ -74,7 +75,7 @@ async fn recorded_events_are_sealed_in_order_and_verify_finds_the_chain_intact()
             audit::AuditOutcome::Success
         )
     );
-    let own = audit_chain::verify_tenant(&mut tx, a).await.unwrap();
+    let own = audit_chain::verify_tenant(&mut tx).await.unwrap();
     assert_eq!(
         (own.events_checked, own.events_unsealed, own.broken),
         (5, 0, None)
@@ -125,7 +126,7 @@ async fn changing_one_stored_event_is_reported_at_exactly_that_event() {
     );
 
     // Rewriting the hash to match the change moves the break to the next link, never away.
-    // (Since V13 the event's hash is kept in its seal, at its place in the batch.)
+    // (Since V15 the event's hash is kept in its seal, at its place in the batch.)
     tamper(
         &mut conn,
         &format!(
@@ -236,9 +237,7 @@ async fn three_sealers_racing_inserts_seal_every_event_once_with_gapless_sequenc
                 for i in 0..(500 / 8 + usize::from(w < 500 % 8)) {
                     let tenant = tenants[(w + i) % 3];
                     let mut tx = TenantTx::begin(&pool, tenant).await.unwrap();
-                    audit::record(&mut tx, &event(tenant, "document.read"))
-                        .await
-                        .unwrap();
+                    tx.record(&event(tenant, "document.read")).await.unwrap();
                     tx.commit().await.unwrap();
                 }
             })
@@ -326,7 +325,6 @@ async fn walking_all_audit_pages_returns_every_event_once_under_concurrent_inser
         let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
         let page = audit::list(
             &mut tx,
-            a,
             &filter,
             cursor.as_ref(),
             PageLimit::new(7).unwrap(),

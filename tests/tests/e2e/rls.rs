@@ -8,7 +8,7 @@ use haven_db::page::PageLimit;
 use haven_db::tenant::TenantTx;
 use sqlx::{Connection, PgConnection};
 
-use fixtures::{fails_with, migrated, new_document, pool, record, tenant, user};
+use fixtures::{create_document, fails_with, migrated, new_document, pool, record, tenant, user};
 
 /// Tables of the public schema with a tenant_id column, and their RLS state.
 async fn tenant_tables(conn: &mut PgConnection) -> Vec<(String, bool, bool, i64)> {
@@ -105,7 +105,7 @@ async fn with_no_tenant_set_the_runtime_role_sees_zero_rows_and_gets_no_error() 
     let a = tenant(&m.pool, "org-a").await;
     let alice = user(&m.pool, a, "alice").await;
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    documents::create(&mut tx, a, alice, &new_document("x"))
+    create_document(&mut tx, alice, &new_document("x"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -165,7 +165,7 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
     for (t, u, n) in [(a, alice, 3), (b, bob, 2)] {
         let mut tx = TenantTx::begin(&m.pool, t).await.unwrap();
         for i in 0..n {
-            let doc = documents::create(&mut tx, t, u, &new_document(&format!("d{i}")))
+            let doc = create_document(&mut tx, u, &new_document(&format!("d{i}")))
                 .await
                 .unwrap();
             if t == b {
@@ -181,7 +181,7 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         .await
         .unwrap();
     assert_eq!(role, "haven_app");
-    let page = documents::list(&mut tx, a, &DocumentFilter::default(), None, PageLimit::MAX)
+    let page = documents::list(&mut tx, &DocumentFilter::default(), None, PageLimit::MAX)
         .await
         .unwrap();
     assert_eq!(page.items.len(), 3);
@@ -196,22 +196,27 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         assert_eq!(count, expected, "{table}");
     }
     // Another tenant's id behaves exactly like a missing one, even when asked for by its tenant.
-    assert_eq!(documents::get(&mut tx, b, b_docs[0]).await.unwrap(), None);
+    assert_eq!(documents::get(&mut tx, b_docs[0]).await.unwrap(), None);
     let patch = documents::DocumentPatch {
         title: Some("stolen".into()),
         ..Default::default()
     };
     assert_eq!(
-        documents::update(&mut tx, b, b_docs[0], patch)
-            .await
-            .unwrap(),
+        documents::update(&mut tx, b_docs[0], patch).await.unwrap(),
         None
     );
-    assert!(!documents::soft_delete(&mut tx, b, b_docs[0]).await.unwrap());
-    // Writing into another tenant is refused by the policy's WITH CHECK.
-    let error = documents::create(&mut tx, b, bob, &new_document("planted"))
-        .await
-        .unwrap_err();
+    assert!(!documents::soft_delete(&mut tx, b_docs[0]).await.unwrap());
+    // Writing into another tenant is refused by the policy's WITH CHECK (the query functions
+    // take the tenant from the transaction, so only hand-written SQL can even try).
+    let error = sqlx::query(
+        "insert into documents (tenant_id, created_by, title, filename, content_type) \
+         values ($1, $2, 'planted', 'planted.pdf', 'application/pdf')",
+    )
+    .bind(b)
+    .bind(bob)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
     assert_eq!(
         fixtures::sqlstate(&error).as_deref(),
         Some("42501"),
@@ -260,7 +265,7 @@ async fn nothing_leaks_through_the_pool_after_commit_rollback_or_a_dropped_trans
         role_and_tenant(&mut tx).await,
         ("haven_app".into(), a.to_string(), pid)
     );
-    documents::create(&mut tx, a, alice, &new_document("a1"))
+    create_document(&mut tx, alice, &new_document("a1"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -279,7 +284,7 @@ async fn nothing_leaks_through_the_pool_after_commit_rollback_or_a_dropped_trans
         .await
         .unwrap();
     assert_eq!(count, 0, "tenant b sees tenant a's document");
-    documents::create(&mut tx, b, bob, &new_document("b1"))
+    create_document(&mut tx, bob, &new_document("b1"))
         .await
         .unwrap();
     tx.rollback().await.unwrap();
@@ -355,11 +360,12 @@ async fn update_delete_and_truncate_of_audit_events_fail_for_the_runtime_role_an
     conn.close().await.unwrap();
 }
 
-/// Since V13 nothing may update an event, the sealer included: the update trigger is
-/// statement-level with no condition, so it covers every column, those added later too, and the
-/// seals are append-only the same way.
+/// Since V15 nothing may update an event, the sealer included: the update trigger is
+/// statement-level with no condition, so it covers every column, those added later too
+/// (`client_request_id`, V14), the seal-only trigger V14 re-created is gone, and the seals are
+/// append-only the same way.
 #[tokio::test]
-async fn every_recorded_audit_column_is_guarded_by_the_seal_only_trigger() {
+async fn no_audit_column_can_be_updated_and_no_seal_only_exception_remains() {
     let m = migrated().await;
     let a = tenant(&m.pool, "org-a").await;
     let id = record(&m.pool, a, "document.read").await;
@@ -375,7 +381,22 @@ async fn every_recorded_audit_column_is_guarded_by_the_seal_only_trigger() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert!(columns.len() >= 19, "{columns:?}");
+    assert!(columns.len() >= 20, "{columns:?}");
+    assert!(
+        columns.iter().any(|c| c == "client_request_id"),
+        "{columns:?}"
+    );
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "select tgname::text from pg_trigger \
+         where tgrelid = 'audit_events'::regclass and not tgisinternal order by tgname",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        !triggers.iter().any(|t| t == "audit_events_seal_only"),
+        "{triggers:?}"
+    );
     for column in &columns {
         let statement = format!("update audit_events set {column} = {column} where id = '{id}'");
         assert_eq!(

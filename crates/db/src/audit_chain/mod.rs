@@ -6,7 +6,7 @@
 //! `audit_seals` with the batch's event ids and hashes in order, continuing the previous seal.
 //! Changing, removing, inserting or reordering a sealed event breaks the chain at that event,
 //! and the last seal lists the chain's last event, so cutting events off the end shows. Events
-//! sealed before V13 carry their chain columns themselves and are covered by one legacy seal.
+//! sealed before V15 carry their chain columns themselves and are covered by one legacy seal.
 //! Sealing happens off the request path (`spawn_sealer`, every second or so), so requests only
 //! insert and never wait on each other for the chain.
 

@@ -4,7 +4,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::backlog::{self, Backlog};
-use super::canonical::{ChainEvent, chain_event_columns, link_hash};
+use super::canonical::{ChainEvent, Encoding, chain_event_columns, link_hash};
 use super::head::{ChainEnd, TenantLock, chain_end};
 use crate::ids::TenantId;
 use crate::unscoped::UnscopedTx;
@@ -24,7 +24,7 @@ pub(crate) struct KeyedEvent {
 /// events this call sealed.
 ///
 /// Only events whose transaction is older than every transaction still running in this database
-/// are taken (`txid < audit_seal_horizon()`, V13), so an event can never commit below a key
+/// are taken (`txid < audit_seal_horizon()`, V15), so an event can never commit below a key
 /// already sealed: a request that inserted early and commits late is sealed in a later batch,
 /// never skipped. A long-running transaction in the database holds sealing back (the
 /// `audit_seal_lag_seconds` metric shows it) without breaking anything.
@@ -159,7 +159,7 @@ impl Seal {
         let mut hashes = Vec::with_capacity(events.len() * 32);
         for keyed in events {
             seq += 1;
-            let next = link_hash(&hash, seq, &keyed.event);
+            let next = link_hash(&hash, seq, &keyed.event, Encoding::Current);
             hashes.extend_from_slice(&next);
             hash = next.to_vec();
             ids.push(keyed.event.id);

@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use super::head::{ChainEnd, TenantLock, chain_end, chain_end_columns};
 use super::walk::{Walk, forged_legacy_event};
 use crate::ids::{AuditEventId, TenantId};
+use crate::tenant::TenantTx;
 use crate::unscoped::UnscopedTx;
 
 /// What is wrong at a broken link.
@@ -14,7 +15,7 @@ use crate::unscoped::UnscopedTx;
 pub enum LinkProblem {
     /// The stored hash is not the hash of the stored event: the event (or its hash) was changed.
     HashMismatch,
-    /// A seal (or an event sealed before V13) does not continue from the hash before it.
+    /// A seal (or an event sealed before V15) does not continue from the hash before it.
     PrevHashMismatch,
     /// Positions are missing before this event: events were deleted (or renumbered).
     SeqGap,
@@ -94,7 +95,7 @@ pub async fn verify(pool: &PgPool, tenant: Option<TenantId>) -> Result<VerifyRep
     let mut report = VerifyReport::default();
     for tenant in tenants(pool, tenant).await? {
         let mut tx = UnscopedTx::begin(pool).await?;
-        report.add(verify_tenant(&mut tx, tenant).await?);
+        report.add(full(&mut tx, tenant).await?);
         tx.commit().await?;
     }
     Ok(report)
@@ -116,7 +117,7 @@ pub async fn verify_with(
     let mut report = VerifyReport::default();
     for tenant in tenants(pool, tenant).await? {
         let mut tx = UnscopedTx::begin(pool).await?;
-        if let Some(result) = check_tenant(&mut tx, tenant, options).await? {
+        if let Some(result) = check(&mut tx, tenant, options).await? {
             report.add(result);
         }
         tx.commit().await?;
@@ -136,27 +137,42 @@ async fn tenants(pool: &PgPool, tenant: Option<TenantId>) -> Result<Vec<TenantId
     Ok(ids)
 }
 
-/// Fully verifies one tenant's chain on the caller's connection (an owner maintenance
-/// transaction, or a `TenantTx` of that tenant: the runtime role may read its own seals). Reads
-/// only; no lock, no checkpoint.
+/// Fully verifies the chain of the transaction's tenant (the runtime role may read its own
+/// seals). Reads only; no lock, no checkpoint.
+pub async fn verify_tenant(tx: &mut TenantTx<'_>) -> Result<TenantVerification, sqlx::Error> {
+    let tenant = tx.tenant();
+    full(tx, tenant).await
+}
+
+/// Verifies the chain of the transaction's tenant as one of at most one verification of that
+/// tenant at a time (a per-tenant advisory lock for the transaction; `None` when another holds
+/// it and `options.wait` is false). Starts after the last verified seal unless `options.full`;
+/// both check first that this seal is unchanged. An intact result becomes the new checkpoint
+/// when the transaction commits.
+pub async fn check_tenant(
+    tx: &mut TenantTx<'_>,
+    options: VerifyOptions,
+) -> Result<Option<TenantVerification>, sqlx::Error> {
+    let tenant = tx.tenant();
+    check(tx, tenant, options).await
+}
+
+/// [`verify_tenant`] on any connection that may read the tenant's events and seals (the
+/// owner's maintenance transaction, or the tenant's own).
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
-pub async fn verify_tenant(
+async fn full(
     conn: &mut PgConnection,
     tenant: TenantId,
 ) -> Result<TenantVerification, sqlx::Error> {
     Ok(walk(conn, tenant, ChainEnd::genesis()).await?.0)
 }
 
-/// Verifies one tenant on the caller's connection (see [`verify_tenant`]) as one of at most one
-/// verification of that tenant at a time (a per-tenant advisory lock for the caller's
-/// transaction; `None` when another holds it and `options.wait` is false). Starts after the
-/// last verified seal unless `options.full`; both check first that this seal is unchanged. An
-/// intact result becomes the new checkpoint when the caller commits.
+/// [`check_tenant`] on any connection that may read the tenant's chain and write its checkpoint.
 ///
 /// Reads run before anything is written, so a long check holds no transaction id and does not
 /// hold sealing back.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, full = options.full))]
-pub async fn check_tenant(
+async fn check(
     conn: &mut PgConnection,
     tenant: TenantId,
     options: VerifyOptions,

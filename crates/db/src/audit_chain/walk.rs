@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::canonical::{ChainEvent, chain_event_columns, link_hash};
+use super::canonical::{ChainEvent, Encoding, chain_event_columns, link_hash};
 use super::head::ChainEnd;
 use super::seal::KeyedEvent;
 use super::verify::{BrokenLink, LinkProblem};
@@ -24,7 +24,7 @@ pub(crate) struct SealRow {
     pub last_hash: Vec<u8>,
     pub last_txid: i64,
     pub last_event_id: Uuid,
-    /// `None` for the legacy seal over events sealed before V13.
+    /// `None` for the legacy seal over events sealed before V15.
     pub event_ids: Option<Vec<Uuid>>,
     pub event_hashes: Option<Vec<u8>>,
 }
@@ -189,7 +189,7 @@ impl Walk {
                 return Some(self.broken(seq, intruder, LinkProblem::UnexpectedEvent));
             }
             self.checked += 1;
-            if link_hash(prev, seq, &rows[at].event)[..] != stored[..] {
+            if link_hash(prev, seq, &rows[at].event, Encoding::Current)[..] != stored[..] {
                 return Some(self.broken(seq, Some(*id), LinkProblem::HashMismatch));
             }
             prev = stored;
@@ -211,7 +211,7 @@ impl Walk {
         })
     }
 
-    /// The legacy seal: events sealed before V13 carry seq, prev_hash and hash themselves.
+    /// The legacy seal: events sealed before V15 carry seq, prev_hash and hash themselves.
     async fn legacy(
         &mut self,
         conn: &mut PgConnection,
@@ -234,7 +234,9 @@ impl Walk {
                 Some(LinkProblem::SeqGap)
             } else if row.prev_hash != at.1 {
                 Some(LinkProblem::PrevHashMismatch)
-            } else if link_hash(&row.prev_hash, row.seq, &row.event)[..] != row.hash[..] {
+            } else if link_hash(&row.prev_hash, row.seq, &row.event, Encoding::Legacy)[..]
+                != row.hash[..]
+            {
                 Some(LinkProblem::HashMismatch)
             } else {
                 None
@@ -257,7 +259,7 @@ impl Walk {
     }
 }
 
-/// An event sealed before V13, with its own chain columns.
+/// An event sealed before V15, with its own chain columns.
 #[derive(sqlx::FromRow)]
 struct LegacyEvent {
     #[sqlx(flatten)]
@@ -268,7 +270,7 @@ struct LegacyEvent {
 }
 
 /// The first event carrying old-form chain columns above `legacy_end` (none may exist: since
-/// V13 nothing writes them): one would be an event forged into the old form.
+/// V15 nothing writes them): one would be an event forged into the old form.
 pub(crate) async fn forged_legacy_event(
     conn: &mut PgConnection,
     tenant: TenantId,

@@ -1,5 +1,5 @@
-//! A database whose events were sealed the old way (V7–V12: chain columns on each event, a head
-//! per tenant) migrated to V13 and sealed on the new way: one chain across both forms.
+//! A database whose events were sealed the old way (V7–V14: chain columns on each event, a head
+//! per tenant) migrated to V15 and sealed on the new way: one chain across both forms.
 
 use haven_db::audit::{self, AuditFilter};
 use haven_db::audit_chain::{self, LinkProblem};
@@ -12,9 +12,10 @@ use secrecy::SecretString;
 use super::tamper;
 use crate::rls::fixtures::{migrate, pool, record, tenant};
 
-/// The sealer as it was before V13, written independently in SQL (PostgreSQL's own sha256 over
+/// The sealer as it was before V15, written independently in SQL (PostgreSQL's own sha256 over
 /// the documented canonical encoding): it fills each unsealed event's chain columns in
-/// (occurred_at, id) order and moves the tenant's head.
+/// (occurred_at, id) order and moves the tenant's head. Like that sealer, it leaves
+/// `client_request_id` (V14) out of the hash, although the recorded events carry one.
 const OLD_SEALER: &str = r#"
 create function pg_temp.txt(t text) returns bytea language sql immutable as
   $$ select int4send(octet_length(t)) || convert_to(t, 'UTF8') $$;
@@ -58,9 +59,9 @@ $$;
 async fn one_chain_runs_across_events_sealed_the_old_way_and_the_new_way() {
     let db = TestDatabase::create().await;
     let url = SecretString::from(db.url.clone());
-    haven_db::migrate::run_up_to(&url, std::time::Duration::from_secs(10), 12)
+    haven_db::migrate::run_up_to(&url, std::time::Duration::from_secs(10), 14)
         .await
-        .expect("migrations up to V12");
+        .expect("migrations up to V14");
     let pool = pool(&db.url, 4);
     let (a, b) = (tenant(&pool, "org-a").await, tenant(&pool, "org-b").await);
     let (mut ids, mut b_ids): (Vec<AuditEventId>, Vec<AuditEventId>) = (Vec::new(), Vec::new());
@@ -83,7 +84,7 @@ async fn one_chain_runs_across_events_sealed_the_old_way_and_the_new_way() {
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_checked, 12);
     let mut tx = TenantTx::begin(&pool, a).await.unwrap();
-    let page = audit::list(&mut tx, a, &AuditFilter::default(), None, PageLimit::MAX)
+    let page = audit::list(&mut tx, &AuditFilter::default(), None, PageLimit::MAX)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -343,13 +343,13 @@ async fn one_verification_per_tenant_runs_at_a_time() {
     audit_chain::seal_pending(&m.pool, 100).await.unwrap();
     let options = VerifyOptions::default();
     let mut running = TenantTx::begin(&m.pool, a).await.unwrap();
-    let held = audit_chain::check_tenant(&mut running, a, options)
+    let held = audit_chain::check_tenant(&mut running, options)
         .await
         .unwrap();
     assert!(held.is_some_and(|r| r.broken.is_none()));
     let mut second = TenantTx::begin(&m.pool, a).await.unwrap();
     assert_eq!(
-        audit_chain::check_tenant(&mut second, a, options)
+        audit_chain::check_tenant(&mut second, options)
             .await
             .unwrap(),
         None,
@@ -358,7 +358,7 @@ async fn one_verification_per_tenant_runs_at_a_time() {
     second.commit().await.unwrap();
     let mut other = TenantTx::begin(&m.pool, b).await.unwrap();
     assert!(
-        audit_chain::check_tenant(&mut other, b, options)
+        audit_chain::check_tenant(&mut other, options)
             .await
             .unwrap()
             .is_some(),
@@ -368,7 +368,7 @@ async fn one_verification_per_tenant_runs_at_a_time() {
     running.commit().await.unwrap();
     let mut after = TenantTx::begin(&m.pool, a).await.unwrap();
     assert!(
-        audit_chain::check_tenant(&mut after, a, options)
+        audit_chain::check_tenant(&mut after, options)
             .await
             .unwrap()
             .is_some()

@@ -8,7 +8,7 @@
 -- The chain key. A seal covers a tenant's events in (txid, id) order up to its last key. txid is
 -- the inserting transaction's id: the sealer only takes events whose transaction is older than
 -- every transaction still running (pg_snapshot_xmin), so no event can ever commit below a sealed
--- key. Events recorded before V13 read 0 here (no table rewrite).
+-- key. Events recorded before V15 read 0 here (no table rewrite).
 alter table audit_events add column txid bigint not null default 0 check (txid >= 0);
 alter table audit_events alter column txid set default (pg_current_xact_id()::text::bigint);
 
@@ -21,8 +21,10 @@ drop index audit_events_tenant_seq_key;
 create unique index audit_events_legacy_seq_key on audit_events (tenant_id, seq)
     where seq is not null;
 
--- One row per sealed batch. The chain runs through the events exactly as before:
--- hash(n) = sha256("haven.audit.v1\0" || hash(n - 1) || canonical(event n, n)); a seal stores,
+-- One row per sealed batch. The chain runs through the events as before:
+-- hash(n) = sha256("haven.audit.v1\0" || hash(n - 1) || canonical(event n, n)), where the
+-- canonical form now ends with client_request_id when the event has one (nothing when it has
+-- none, so an event without one encodes as before; docs/DATA_MODEL.md); a seal stores,
 -- for its positions first_seq..last_seq, the events' ids and those hashes in order, so verify
 -- names the exact event that changed, went missing or moved. prev_hash is the previous seal's
 -- last_hash (32 zero bytes for position 1); last_hash commits to every event up to last_seq.
@@ -38,7 +40,7 @@ create table audit_seals (
     -- The chain key of the last event covered: the tenant's events above it are not sealed yet.
     last_txid     bigint not null,
     last_event_id uuid not null,
-    -- NULL only for the legacy seal of events sealed before V13 (they carry their own hashes).
+    -- NULL only for the legacy seal of events sealed before V15 (they carry their own hashes).
     event_ids     uuid[],
     event_hashes  bytea,
     sealed_at     timestamptz not null default now(),
@@ -91,7 +93,10 @@ where last_seq > 0;
 drop table audit_chain_heads;
 
 -- Append-only for everyone, the owner and the sealer included: no event and no seal is ever
--- updated, deleted or truncated. Statement-level, so refused even when no row matches.
+-- updated, deleted or truncated. Statement-level, so refused even when no row matches, and with
+-- no column list, so it covers every column (client_request_id, V14, included) and any added
+-- later. The seal-only trigger (V11, re-created by V14 with client_request_id) goes: nothing
+-- updates an event any more, not even to seal it.
 drop trigger audit_events_seal_only on audit_events;
 drop function audit_events_seal_only();
 
