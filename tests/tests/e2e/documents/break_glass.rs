@@ -81,9 +81,21 @@ async fn the_emergency_flag_is_covered_by_the_hash_chain() {
         )
         .await;
     assert_eq!(read.status, 200);
-    haven_db::audit_chain::seal_pending(&world.pool, 1000)
-        .await
-        .unwrap();
+    // Sealing takes only events below every running transaction (the seal horizon): a
+    // transaction still open elsewhere in the database holds a round back, so seal until the
+    // backlog is empty rather than once.
+    let sealed = haven_tests::eventually(std::time::Duration::from_secs(20), || async {
+        haven_db::audit_chain::seal_pending(&world.pool, 1000)
+            .await
+            .unwrap();
+        haven_db::audit_chain::backlog(&world.pool)
+            .await
+            .unwrap()
+            .events
+            == 0
+    })
+    .await;
+    assert!(sealed, "every event sealed");
     let ok = world.get("/api/v1/audit-events/verify", &editor).await;
     assert_eq!(ok.body["ok"], true, "{:?}", ok.body);
 
