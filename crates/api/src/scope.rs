@@ -26,6 +26,7 @@ use axum::http::request::Parts;
 use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
 use haven_db::idempotency::CreateOutcome;
+use haven_db::ids::{TenantId, UserId};
 use haven_db::tenant::TenantTx;
 
 pub use haven_db::audit_event::{Access, AuditOutcome};
@@ -156,6 +157,15 @@ impl Permit<'_> {
         }
     }
 
+    /// The request's input as the handler checked it (body, query, headers); a refusal (422, 400,
+    /// 415) is recorded as a denied access first, so probing ids with bad bodies leaves a trace.
+    pub async fn input<T>(&self, checked: Result<T, ApiError>) -> Result<T, ApiError> {
+        match checked {
+            Ok(input) => Ok(input),
+            Err(refusal) => Err(self.refuse(refusal).await),
+        }
+    }
+
     /// Opens the tenant transaction as this caller, with the access queued as its audit event
     /// (`success` unless the handler says otherwise), written when the transaction commits.
     pub async fn begin(&self) -> Result<TenantTx<'static>, ApiError> {
@@ -170,16 +180,52 @@ impl Permit<'_> {
     /// answer with: `refusal`, or the database error if the event could not be written (a
     /// refusal is never left unrecorded).
     pub async fn refuse(&self, refusal: ApiError) -> ApiError {
-        let recorded = async {
-            let mut tx = self.begin().await?;
-            tx.deny();
-            tx.commit().await.map_err(ApiError::from)
-        }
-        .await;
-        match recorded {
-            Ok(()) => refusal,
-            Err(error) => error,
-        }
+        let scope = self.scope;
+        let (tenant, actor) = (scope.principal.tenant_id, scope.actor.clone());
+        refuse_in(&scope.pool, tenant, actor, self.access.clone(), refusal).await
+    }
+}
+
+impl RequestFacts {
+    /// Records `access` as `denied` in `tenant` by `subject` (and `user`, once known), returning
+    /// `refusal`: for a sign-in refused after its tenant was found (suspended tenant, removed or
+    /// disabled user), where no [`Scope`] exists.
+    pub async fn refuse_in(
+        self,
+        pool: &PgPool,
+        (tenant, user, subject): (TenantId, Option<UserId>, &str),
+        access: Access,
+        refusal: ApiError,
+    ) -> ApiError {
+        let actor = Actor {
+            user_id: user,
+            subject: Some(subject.to_owned()),
+            ..self.0
+        };
+        refuse_in(pool, tenant, actor, access, refusal).await
+    }
+}
+
+/// Records `access` by `actor` as `denied` in a transaction of its own and returns `refusal`,
+/// or the database error if the event could not be written (a refusal is never left
+/// unrecorded).
+async fn refuse_in(
+    pool: &PgPool,
+    tenant: TenantId,
+    actor: Actor,
+    access: Access,
+    refusal: ApiError,
+) -> ApiError {
+    let recorded = async {
+        let mut tx = TenantTx::begin_as(pool, tenant, actor).await?;
+        tx.audit(access);
+        tx.deny();
+        tx.commit().await
+    }
+    .await;
+    match recorded {
+        Ok(()) => refusal,
+        Err(error) => error.into(),
     }
 }
 
@@ -193,8 +239,8 @@ pub struct Created<'a, T> {
 
 /// Settles a create (under an optional `Idempotency-Key`) and commits: the row and whether it
 /// replays an earlier create. The event names the new id. A key reused with another body is 422
-/// IDEM_001 (nothing written); a replay of a row deleted since is 409 RES_002, recorded as
-/// refused.
+/// IDEM_001 and a replay of a row deleted since is 409 RES_002: nothing is written but the
+/// refusal, recorded as denied.
 pub async fn settle_create<T>(
     mut tx: TenantTx<'static>,
     outcome: CreateOutcome<T>,
@@ -204,7 +250,9 @@ pub async fn settle_create<T>(
         CreateOutcome::Created(created) => (created, false),
         CreateOutcome::Replayed(created) => (created, true),
         CreateOutcome::KeyReusedWithDifferentBody => {
-            tx.rollback().await?;
+            // The key's claim wrote nothing (it was taken): the transaction holds only the event.
+            tx.deny();
+            tx.commit().await?;
             return Err(ApiError::new(codes::IDEM_001));
         }
     };

@@ -21,6 +21,7 @@ mod migrations;
 mod oidc;
 mod openapi;
 mod patients;
+mod refusals;
 mod replicas;
 mod rls;
 mod runtime_login;

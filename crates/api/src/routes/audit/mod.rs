@@ -224,8 +224,7 @@ pub async fn list_audit_events(
     let permit = scope
         .require(AUDIT_READERS, Access::new(action, RESOURCE))
         .await?;
-    let ApiQuery(query) = query?;
-    let parsed = parse(query)?;
+    let parsed = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
     let mut tx = permit.begin().await?;
     // Read first, then record at commit: the page does not show the query's own event.
     let limit = if ndjson { PageLimit::MAX } else { parsed.limit };
