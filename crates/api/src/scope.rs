@@ -19,6 +19,7 @@
 
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::USER_AGENT;
@@ -34,6 +35,7 @@ pub use haven_db::audit_event::{Access, AuditOutcome};
 use crate::error::{ApiError, codes};
 use crate::http::client_ip::ClientIp;
 use crate::http::request_id::RequestId;
+use crate::limits::{Share, ShareKind, TenantShares};
 use crate::principal::{Principal, Role};
 use crate::state::AppState;
 
@@ -42,6 +44,7 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct Scope {
     pool: PgPool,
+    shares: TenantShares,
     principal: Principal,
     actor: Actor,
 }
@@ -99,6 +102,7 @@ impl Scope {
         };
         Self {
             pool: state.pool.clone(),
+            shares: state.shares.clone(),
             principal,
             actor,
         }
@@ -167,13 +171,33 @@ impl Permit<'_> {
     }
 
     /// Opens the tenant transaction as this caller, with the access queued as its audit event
-    /// (`success` unless the handler says otherwise), written when the transaction commits.
+    /// (`success` unless the handler says otherwise), written when the transaction commits. It
+    /// holds one of the tenant's connection shares until it ends; a tenant holding all of them
+    /// gets 429 RATE_002, recorded as denied.
     pub async fn begin(&self) -> Result<TenantTx<'static>, ApiError> {
+        let share = self.share(ShareKind::Connection).await?;
+        self.begin_with(Arc::new(share)).await
+    }
+
+    /// [`Permit::begin`] under a connection share the caller took (and may keep beyond this
+    /// transaction, as a streamed export does for its later pages).
+    pub async fn begin_with(&self, share: Arc<Share>) -> Result<TenantTx<'static>, ApiError> {
         let scope = self.scope;
         let mut tx =
             TenantTx::begin_as(&scope.pool, scope.principal.tenant_id, scope.actor.clone()).await?;
+        tx.hold(share);
         tx.audit(self.access.clone());
         Ok(tx)
+    }
+
+    /// One of the tenant's shares of `kind` (released when dropped); over its share, 429
+    /// RATE_002, recorded as denied. The refusal's own event is a single short insert outside
+    /// the shares, so a tenant at its share still leaves a trace.
+    pub async fn share(&self, kind: ShareKind) -> Result<Share, ApiError> {
+        match self.scope.shares.take(self.scope.principal.tenant_id, kind) {
+            Ok(share) => Ok(share),
+            Err(refusal) => Err(self.refuse(refusal).await),
+        }
     }
 
     /// Records the access as `denied` in a transaction of its own and returns the error to
