@@ -19,6 +19,7 @@
 
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::USER_AGENT;
@@ -26,6 +27,7 @@ use axum::http::request::Parts;
 use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
 use haven_db::idempotency::CreateOutcome;
+use haven_db::ids::{TenantId, UserId};
 use haven_db::tenant::TenantTx;
 
 pub use haven_db::audit_event::{Access, AuditOutcome};
@@ -33,6 +35,7 @@ pub use haven_db::audit_event::{Access, AuditOutcome};
 use crate::error::{ApiError, codes};
 use crate::http::client_ip::ClientIp;
 use crate::http::request_id::RequestId;
+use crate::limits::{Share, ShareKind, TenantShares};
 use crate::principal::{Principal, Role};
 use crate::state::AppState;
 
@@ -41,6 +44,7 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct Scope {
     pool: PgPool,
+    shares: TenantShares,
     principal: Principal,
     actor: Actor,
 }
@@ -98,6 +102,7 @@ impl Scope {
         };
         Self {
             pool: state.pool.clone(),
+            shares: state.shares.clone(),
             principal,
             actor,
         }
@@ -156,30 +161,95 @@ impl Permit<'_> {
         }
     }
 
+    /// The request's input as the handler checked it (body, query, headers); a refusal (422, 400,
+    /// 415) is recorded as a denied access first, so probing ids with bad bodies leaves a trace.
+    pub async fn input<T>(&self, checked: Result<T, ApiError>) -> Result<T, ApiError> {
+        match checked {
+            Ok(input) => Ok(input),
+            Err(refusal) => Err(self.refuse(refusal).await),
+        }
+    }
+
     /// Opens the tenant transaction as this caller, with the access queued as its audit event
-    /// (`success` unless the handler says otherwise), written when the transaction commits.
+    /// (`success` unless the handler says otherwise), written when the transaction commits. It
+    /// holds one of the tenant's connection shares until it ends; a tenant holding all of them
+    /// gets 429 RATE_002, recorded as denied.
     pub async fn begin(&self) -> Result<TenantTx<'static>, ApiError> {
+        let share = self.share(ShareKind::Connection).await?;
+        self.begin_with(Arc::new(share)).await
+    }
+
+    /// [`Permit::begin`] under a connection share the caller took (and may keep beyond this
+    /// transaction, as a streamed export does for its later pages).
+    pub async fn begin_with(&self, share: Arc<Share>) -> Result<TenantTx<'static>, ApiError> {
         let scope = self.scope;
         let mut tx =
             TenantTx::begin_as(&scope.pool, scope.principal.tenant_id, scope.actor.clone()).await?;
+        tx.hold(share);
         tx.audit(self.access.clone());
         Ok(tx)
+    }
+
+    /// One of the tenant's shares of `kind` (released when dropped); over its share, 429
+    /// RATE_002, recorded as denied. The refusal's own event is a single short insert outside
+    /// the shares, so a tenant at its share still leaves a trace.
+    pub async fn share(&self, kind: ShareKind) -> Result<Share, ApiError> {
+        match self.scope.shares.take(self.scope.principal.tenant_id, kind) {
+            Ok(share) => Ok(share),
+            Err(refusal) => Err(self.refuse(refusal).await),
+        }
     }
 
     /// Records the access as `denied` in a transaction of its own and returns the error to
     /// answer with: `refusal`, or the database error if the event could not be written (a
     /// refusal is never left unrecorded).
     pub async fn refuse(&self, refusal: ApiError) -> ApiError {
-        let recorded = async {
-            let mut tx = self.begin().await?;
-            tx.deny();
-            tx.commit().await.map_err(ApiError::from)
-        }
-        .await;
-        match recorded {
-            Ok(()) => refusal,
-            Err(error) => error,
-        }
+        let scope = self.scope;
+        let (tenant, actor) = (scope.principal.tenant_id, scope.actor.clone());
+        refuse_in(&scope.pool, tenant, actor, self.access.clone(), refusal).await
+    }
+}
+
+impl RequestFacts {
+    /// Records `access` as `denied` in `tenant` by `subject` (and `user`, once known), returning
+    /// `refusal`: for a sign-in refused after its tenant was found (suspended tenant, removed or
+    /// disabled user), where no [`Scope`] exists.
+    pub async fn refuse_in(
+        self,
+        pool: &PgPool,
+        (tenant, user, subject): (TenantId, Option<UserId>, &str),
+        access: Access,
+        refusal: ApiError,
+    ) -> ApiError {
+        let actor = Actor {
+            user_id: user,
+            subject: Some(subject.to_owned()),
+            ..self.0
+        };
+        refuse_in(pool, tenant, actor, access, refusal).await
+    }
+}
+
+/// Records `access` by `actor` as `denied` in a transaction of its own and returns `refusal`,
+/// or the database error if the event could not be written (a refusal is never left
+/// unrecorded).
+async fn refuse_in(
+    pool: &PgPool,
+    tenant: TenantId,
+    actor: Actor,
+    access: Access,
+    refusal: ApiError,
+) -> ApiError {
+    let recorded = async {
+        let mut tx = TenantTx::begin_as(pool, tenant, actor).await?;
+        tx.audit(access);
+        tx.deny();
+        tx.commit().await
+    }
+    .await;
+    match recorded {
+        Ok(()) => refusal,
+        Err(error) => error.into(),
     }
 }
 
@@ -193,8 +263,8 @@ pub struct Created<'a, T> {
 
 /// Settles a create (under an optional `Idempotency-Key`) and commits: the row and whether it
 /// replays an earlier create. The event names the new id. A key reused with another body is 422
-/// IDEM_001 (nothing written); a replay of a row deleted since is 409 RES_002, recorded as
-/// refused.
+/// IDEM_001 and a replay of a row deleted since is 409 RES_002: nothing is written but the
+/// refusal, recorded as denied.
 pub async fn settle_create<T>(
     mut tx: TenantTx<'static>,
     outcome: CreateOutcome<T>,
@@ -204,7 +274,9 @@ pub async fn settle_create<T>(
         CreateOutcome::Created(created) => (created, false),
         CreateOutcome::Replayed(created) => (created, true),
         CreateOutcome::KeyReusedWithDifferentBody => {
-            tx.rollback().await?;
+            // The key's claim wrote nothing (it was taken): the transaction holds only the event.
+            tx.deny();
+            tx.commit().await?;
             return Err(ApiError::new(codes::IDEM_001));
         }
     };

@@ -9,7 +9,7 @@ use crate::auth::Oidc;
 use crate::cache::IdentityCaches;
 use crate::config::Config;
 use crate::error::{ApiError, codes};
-use crate::limits::SharedStore;
+use crate::limits::{SharedStore, TenantShares};
 use crate::readiness::{Check, Readiness};
 
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub struct AppState {
     pub identity: Arc<IdentityCaches>,
     /// The rate-limit budgets shared by every replica (REDIS_URL), if configured.
     pub shared_limits: Option<Arc<SharedStore>>,
+    /// Each tenant's share of the pool (per process).
+    pub shares: TenantShares,
 }
 
 impl AppState {
@@ -46,13 +48,17 @@ impl AppState {
                 .map(Arc::new)
         });
         Self {
-            config,
             pool,
             readiness,
             secrets,
             oidc,
             identity: Arc::new(IdentityCaches::default()),
             shared_limits,
+            shares: TenantShares::new(
+                config.database.tenant_max_connections,
+                config.database.tenant_max_exports,
+            ),
+            config,
         }
     }
 

@@ -60,6 +60,19 @@ pub struct TenantTx<'c> {
     /// Events written through this transaction (action, outcome), counted in the metrics only
     /// once it commits: a rolled-back event was never written.
     written: Vec<(String, AuditOutcome)>,
+    /// What the caller keeps until the transaction ends (its tenant's share of the pool).
+    held: Option<Held>,
+}
+
+/// A guard a [`TenantTx`] keeps until it commits, rolls back or is dropped.
+struct Held {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
 }
 
 /// `BEGIN` plus the tenant set-up as one simple-protocol message. The only interpolated value is
@@ -103,7 +116,16 @@ impl<'c> TenantTx<'c> {
             actor,
             queued: Vec::new(),
             written: Vec::new(),
+            held: None,
         }
+    }
+
+    /// Keeps `guard` until this transaction ends, whichever way (the caller's share of the pool
+    /// is returned exactly when the connection is).
+    pub fn hold(&mut self, guard: impl Send + Sync + 'static) {
+        self.held = Some(Held {
+            _guard: Box::new(guard),
+        });
     }
 
     /// Opens the tenant's transaction on a connection the caller holds (not in a transaction).

@@ -4,6 +4,7 @@
 mod headers;
 mod limits;
 mod rate_limits;
+mod tenant_share;
 
 use serde_json::Value;
 

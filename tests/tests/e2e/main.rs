@@ -24,6 +24,7 @@ mod migrations;
 mod oidc;
 mod openapi;
 mod patients;
+mod refusals;
 mod release;
 mod replicas;
 mod rls;

@@ -41,6 +41,10 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Tenant transactions one tenant may hold at once (its share of the pool, per replica).
+    pub tenant_max_connections: u32,
+    /// Audit exports one tenant may stream at once (per replica).
+    pub tenant_max_exports: u32,
     pub run_migrations_on_start: bool,
     /// How long start-up keeps trying to reach the database before giving up.
     pub connect_retry: Duration,

@@ -122,9 +122,18 @@ pub(super) fn database(env: &Env, secret_configured: bool) -> DatabaseConfig {
         ),
         None => {}
     }
+    let max_connections = env.bounded("DB_MAX_CONNECTIONS", 10, 1, 1000);
     DatabaseConfig {
         url,
-        max_connections: env.bounded("DB_MAX_CONNECTIONS", 10, 1, 1000) as u32,
+        max_connections: max_connections as u32,
+        // Half the pool by default: one tenant can never hold every connection.
+        tenant_max_connections: env.bounded(
+            "TENANT_MAX_CONNECTIONS",
+            (max_connections / 2).max(1),
+            1,
+            max_connections,
+        ) as u32,
+        tenant_max_exports: env.bounded("TENANT_MAX_EXPORTS", 1, 1, 100) as u32,
         acquire_timeout: Duration::from_secs(env.bounded("DB_ACQUIRE_TIMEOUT_SECONDS", 3, 1, 60)),
         statement_timeout: Duration::from_secs(env.bounded(
             "DB_STATEMENT_TIMEOUT_SECONDS",

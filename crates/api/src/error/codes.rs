@@ -49,6 +49,7 @@ registry! {
     REQ_005 = (BAD_REQUEST, "Malformed request");
     REQ_006 = (REQUEST_TIMEOUT, "Request body was not received in time");
     RATE_001 = (TOO_MANY_REQUESTS, "Rate limit exceeded");
+    RATE_002 = (TOO_MANY_REQUESTS, "Your tenant is using its full share of the service");
     VAL_001 = (UNPROCESSABLE_ENTITY, "Invalid input");
     SYS_001 = (SERVICE_UNAVAILABLE, "Database is unavailable");
     SYS_002 = (SERVICE_UNAVAILABLE, "Secrets Manager is unavailable");

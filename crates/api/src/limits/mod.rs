@@ -3,7 +3,8 @@
 //!
 //! With REDIS_URL the rate limits are counted in Redis and shared by every replica; without it
 //! (or while Redis is unreachable) each replica counts on its own, so N replicas admit up to N
-//! times the configured rate (docs/API.md, "Rate limits"). The concurrency cap is per replica.
+//! times the configured rate (docs/API.md, "Rate limits"). The concurrency cap and the tenants'
+//! shares of the database (`tenant_share.rs`) are per replica.
 
 mod concurrency;
 mod deadline;
@@ -11,6 +12,7 @@ mod headers;
 mod openapi;
 mod rate;
 mod shared;
+mod tenant_share;
 
 use axum::http::StatusCode;
 
@@ -22,6 +24,7 @@ pub use headers::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use openapi::document_limit_responses;
 pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
 pub use shared::SharedStore;
+pub use tenant_share::{Kind as ShareKind, Share, TenantShares};
 
 /// The health probes, by exact path.
 pub const PROBE_PATHS: [&str; 2] = ["/api/v1/health/live", "/api/v1/health/ready"];

@@ -15,8 +15,9 @@ const RESPONSES: [(&str, &str, &str); 7] = [
     (
         "429",
         "TooManyRequests",
-        "Rate limit exceeded (RATE_001): retry after `Retry-After` seconds. Limits are per \
-         subject and tenant, or per client IP without credentials (docs/API.md)",
+        "Rate limit exceeded (RATE_001), or the tenant already uses its full share of the \
+         database (RATE_002): retry after `Retry-After` seconds. Limits are per subject and \
+         tenant, or per client IP without credentials (docs/API.md)",
     ),
     (
         "503",

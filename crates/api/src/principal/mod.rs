@@ -164,8 +164,53 @@ pub async fn principal_for_verified(
     state: &AppState,
     verified: VerifiedToken,
 ) -> Result<Principal, ApiError> {
+    resolve_verified(state, verified)
+        .await
+        .map_err(|refused| refused.error)
+}
+
+/// A caller refused while being resolved, with where the refusal belongs on record: the tenant
+/// once it was found (a suspended tenant, a removed or disabled user), and the user once known.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: ApiError,
+    pub tenant: Option<TenantId>,
+    pub user: Option<UserId>,
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            tenant: None,
+            user: None,
+        }
+    }
+}
+
+/// [`principal_for_verified`], keeping the tenant and user of a refusal (for the login routes,
+/// which record it).
+pub async fn resolve_verified(
+    state: &AppState,
+    verified: VerifiedToken,
+) -> Result<Principal, Refused> {
     let tenant = resolve_tenant(state, &verified.tenant_external_id).await?;
-    let user_id = resolve_user(state, tenant.id, &verified.subject).await?;
+    let refused = |error, user| Refused {
+        error,
+        tenant: Some(tenant.id),
+        user,
+    };
+    if !tenant.is_active() {
+        tracing::info!(
+            reason = "suspended_tenant",
+            error_code = codes::TENANT_002.code,
+            "authentication failed"
+        );
+        return Err(refused(ApiError::new(codes::TENANT_002), None));
+    }
+    let user_id = resolve_user(state, tenant.id, &verified.subject)
+        .await
+        .map_err(|(error, user)| refused(error, user))?;
     let roles = verified
         .roles
         .iter()
@@ -181,54 +226,49 @@ pub async fn principal_for_verified(
     })
 }
 
+/// The tenant of `external_id`, suspended or not (cached).
 async fn resolve_tenant(state: &AppState, external_id: &str) -> Result<Tenant, ApiError> {
     let caches: &Arc<IdentityCaches> = &state.identity;
-    let tenant = match caches.tenants.get(&external_id.to_owned()) {
-        Some(tenant) => tenant,
-        None => {
-            let found =
-                haven_db::tenants::lookup_by_external_id_unscoped(&state.pool, external_id).await?;
-            let tenant = found.ok_or_else(|| {
-                tracing::info!(
-                    reason = "unknown_tenant",
-                    error_code = codes::TENANT_001.code,
-                    "authentication failed"
-                );
-                ApiError::new(codes::TENANT_001)
-            })?;
-            caches
-                .tenants
-                .insert(external_id.to_owned(), tenant.clone());
-            tenant
-        }
-    };
-    if !tenant.is_active() {
+    if let Some(tenant) = caches.tenants.get(&external_id.to_owned()) {
+        return Ok(tenant);
+    }
+    let found = haven_db::tenants::lookup_by_external_id_unscoped(&state.pool, external_id).await?;
+    let tenant = found.ok_or_else(|| {
         tracing::info!(
-            reason = "suspended_tenant",
-            error_code = codes::TENANT_002.code,
+            reason = "unknown_tenant",
+            error_code = codes::TENANT_001.code,
             "authentication failed"
         );
-        return Err(ApiError::new(codes::TENANT_002));
-    }
+        ApiError::new(codes::TENANT_001)
+    })?;
+    caches
+        .tenants
+        .insert(external_id.to_owned(), tenant.clone());
     Ok(tenant)
 }
 
-/// First sight of a subject creates its user row (in the tenant's own transaction).
+/// First sight of a subject creates its user row (in the tenant's own transaction). A refusal
+/// names the user it refused.
 async fn resolve_user(
     state: &AppState,
     tenant: TenantId,
     subject: &str,
-) -> Result<UserId, ApiError> {
+) -> Result<UserId, (ApiError, Option<UserId>)> {
     let key = (tenant, subject.to_owned());
     if let Some(user) = state.identity.users.get(&key) {
         return Ok(user);
     }
-    let mut tx = haven_db::tenant::TenantTx::begin(&state.pool, tenant).await?;
-    let user = haven_db::users::upsert_seen(&mut tx, subject).await?;
-    tx.commit().await?;
+    let seen = async {
+        let mut tx = haven_db::tenant::TenantTx::begin(&state.pool, tenant).await?;
+        let user = haven_db::users::upsert_seen(&mut tx, subject).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(user)
+    };
+    let user = seen.await.map_err(|error| (error.into(), None))?;
     if user.deleted_at.is_some() {
-        return Err(ApiError::new(codes::AUTH_009)
-            .with_message("This user has been removed from the tenant"));
+        let removed = ApiError::new(codes::AUTH_009)
+            .with_message("This user has been removed from the tenant");
+        return Err((removed, Some(user.id)));
     }
     if user.disabled_at.is_some() {
         tracing::info!(
@@ -236,7 +276,7 @@ async fn resolve_user(
             error_code = codes::USER_001.code,
             "authentication failed"
         );
-        return Err(ApiError::new(codes::USER_001));
+        return Err((ApiError::new(codes::USER_001), Some(user.id)));
     }
     state.identity.users.insert(key, user.id);
     Ok(user.id)

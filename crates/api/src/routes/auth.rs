@@ -12,7 +12,7 @@ use crate::auth::{AuthError, Oidc, StateKey, TokenResponse, open_state};
 use crate::error::{ApiError, FieldError, codes};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::openapi::ErrorEnvelope;
-use crate::principal::{Principal, auth_error, principal_for_verified};
+use crate::principal::{Principal, Refused, auth_error, resolve_verified};
 use crate::scope::{Access, RequestFacts, Scope};
 use crate::state::AppState;
 
@@ -201,7 +201,21 @@ async fn sign_in(
         .validate(tokens.access_token.expose_secret())
         .await
         .map_err(|error| unusable_access_token(oidc, error))?;
-    let principal = principal_for_verified(state, verified).await?;
+    let subject = verified.subject.clone();
+    let principal = match resolve_verified(state, verified).await {
+        Ok(principal) => principal,
+        // Refused inside a known tenant (suspended, user removed or disabled): on its record.
+        Err(Refused {
+            error,
+            tenant: Some(tenant),
+            user,
+        }) => {
+            let access = Access::new(action, "session");
+            let who = (tenant, user, subject.as_str());
+            return Err(facts.refuse_in(&state.pool, who, access, error).await);
+        }
+        Err(refused) => return Err(refused.error),
+    };
     let scope = Scope::new(state, principal, facts);
     // Nothing changes in the database: the transaction carries only the event.
     let tx = scope.allow(Access::new(action, "session")).begin().await?;

@@ -44,6 +44,14 @@ impl Problems {
         self.0.len()
     }
 
+    /// The `cursor` and `limit` of a list request, their problems noted.
+    pub fn paging(&mut self, cursor: Option<&str>, limit: Option<&str>) -> Paging {
+        Paging {
+            cursor: self.take("cursor", self::cursor(cursor)).flatten(),
+            limit: self.take("limit", self::limit(limit)).unwrap_or_default(),
+        }
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -51,6 +59,13 @@ impl Problems {
             Err(ApiError::new(codes::VAL_001).with_details(self.0))
         }
     }
+}
+
+/// Where a list page starts and how long it is.
+#[derive(Debug, Default)]
+pub struct Paging {
+    pub cursor: Option<Cursor>,
+    pub limit: PageLimit,
 }
 
 /// A boolean parameter: absent, `true` or `false`.

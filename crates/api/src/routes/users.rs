@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
 use crate::principal::Role;
-use crate::routes::params::{self, Problems};
+use crate::routes::params::Problems;
 use crate::scope::{Access, Scope};
 
 /// Query parameters of the user list. Unknown parameters are refused (422).
@@ -77,18 +77,15 @@ pub async fn list_users(
     let permit = scope
         .require(&[Role::Admin], Access::new("user.list", "user"))
         .await?;
-    let ApiQuery(query) = query?;
-    let mut problems = Problems::default();
-    let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
-    let limit = problems.take("limit", params::limit(query.limit.as_deref()));
-    problems.finish()?;
+    let paging = permit
+        .input(query.and_then(|ApiQuery(query)| {
+            let mut problems = Problems::default();
+            let paging = problems.paging(query.cursor.as_deref(), query.limit.as_deref());
+            problems.finish().map(|()| paging)
+        }))
+        .await?;
     let mut tx = permit.begin().await?;
-    let page = haven_db::users::list(
-        &mut tx,
-        cursor.flatten().as_ref(),
-        limit.unwrap_or_default(),
-    )
-    .await?;
+    let page = haven_db::users::list(&mut tx, paging.cursor.as_ref(), paging.limit).await?;
     tx.commit().await?;
     Ok(Json(UserPage {
         items: page.items.into_iter().map(Into::into).collect(),

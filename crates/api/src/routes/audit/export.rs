@@ -1,6 +1,8 @@
 //! The NDJSON export of the audit trail: every matching event, one JSON object a line, streamed
 //! page by page (keyset pagination, a short tenant transaction per page), never one big query.
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +14,7 @@ use haven_db::page::{Cursor, Page, PageLimit};
 use haven_db::tenant::TenantTx;
 
 use super::AuditEventResponse;
+use crate::limits::Share;
 use crate::scope::Scope;
 
 /// The media type of the export.
@@ -30,6 +33,9 @@ struct Export {
     after: Option<Cursor>,
     sent: usize,
     done: bool,
+    /// The tenant's export share and the connection share the pages run under, returned when
+    /// the stream ends or the client goes away.
+    _shares: (Share, Arc<Share>),
 }
 
 impl Export {
@@ -92,6 +98,7 @@ impl Export {
 /// one transaction, so a failure there is still an error status.
 pub(super) fn export(
     scope: &Scope,
+    shares: (Share, Arc<Share>),
     first: Page<AuditEvent>,
     filter: AuditFilter,
     after: Option<Cursor>,
@@ -104,6 +111,7 @@ pub(super) fn export(
         after,
         sent: 0,
         done: false,
+        _shares: shares,
     };
     let stream = futures::stream::unfold(export, |mut export| async move {
         export.next_chunk().await.map(|chunk| (chunk, export))

@@ -3,6 +3,8 @@
 
 mod export;
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, codes};
 use crate::extract::ApiQuery;
+use crate::limits::ShareKind;
 use crate::openapi::ErrorEnvelope;
 use crate::principal::Role;
 use crate::routes::params::{self, Problems};
@@ -232,16 +235,30 @@ pub async fn list_audit_events(
     let permit = scope
         .require(AUDIT_READERS, Access::new(action, RESOURCE))
         .await?;
-    let ApiQuery(query) = query?;
-    let parsed = parse(query)?;
-    let mut tx = permit.begin().await?;
+    let parsed = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
+    // An export streams for long: it holds one export share, and one connection share from
+    // its first page to its last.
+    let (mut tx, export_shares) = if ndjson {
+        let export_share = permit.share(ShareKind::Export).await?;
+        let connection = Arc::new(permit.share(ShareKind::Connection).await?);
+        let tx = permit.begin_with(connection.clone()).await?;
+        (tx, Some((export_share, connection)))
+    } else {
+        (permit.begin().await?, None)
+    };
     // Read first, then record at commit: the page does not show the query's own event.
     let limit = if ndjson { PageLimit::MAX } else { parsed.limit };
     let page =
         haven_db::audit::list(&mut tx, &parsed.filter, parsed.cursor.as_ref(), limit).await?;
     tx.commit().await?;
-    if ndjson {
-        return Ok(export::export(&scope, page, parsed.filter, parsed.cursor));
+    if let Some(shares) = export_shares {
+        return Ok(export::export(
+            &scope,
+            shares,
+            page,
+            parsed.filter,
+            parsed.cursor,
+        ));
     }
     Ok(Json(AuditEventPage {
         items: page.items.into_iter().map(Into::into).collect(),

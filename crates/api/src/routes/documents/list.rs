@@ -10,7 +10,7 @@ use super::{DocumentResponse, DocumentStatus, READERS, RESOURCE};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
-use crate::routes::params::{self, Problems};
+use crate::routes::params::{self, Paging, Problems};
 use crate::scope::{Access, Scope};
 
 /// Query parameters of the document list. Unknown parameters are refused (422).
@@ -55,6 +55,30 @@ fn status(text: Option<&str>) -> Result<Option<DocumentStatus>, String> {
     }
 }
 
+/// The filter and page of a list request, or 422 naming every bad parameter.
+fn parse(query: ListDocumentsQuery) -> Result<(DocumentFilter, Paging), ApiError> {
+    let mut problems = Problems::default();
+    let paging = problems.paging(query.cursor.as_deref(), query.limit.as_deref());
+    let status = problems.take("status", status(query.status.as_deref()));
+    let patient_id = problems.take(
+        "patient_id",
+        params::id::<PatientId>(query.patient_id.as_deref()),
+    );
+    let created_from = problems.take(
+        "created_from",
+        params::timestamp(query.created_from.as_deref()),
+    );
+    let created_to = problems.take("created_to", params::timestamp(query.created_to.as_deref()));
+    problems.finish()?;
+    let filter = DocumentFilter {
+        status: status.flatten().map(Into::into),
+        patient_id: patient_id.flatten(),
+        created_from: created_from.flatten(),
+        created_to: created_to.flatten(),
+    };
+    Ok((filter, paging))
+}
+
 /// Lists the caller's tenant's documents, newest first (viewer, editor or admin). Walking the
 /// pages returns every document that existed when the walk began exactly once, whatever is
 /// created meanwhile.
@@ -74,35 +98,9 @@ pub async fn list_documents(
     let permit = scope
         .require(READERS, Access::new("document.list", RESOURCE))
         .await?;
-    let ApiQuery(query) = query?;
-    let mut problems = Problems::default();
-    let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
-    let limit = problems.take("limit", params::limit(query.limit.as_deref()));
-    let status = problems.take("status", status(query.status.as_deref()));
-    let patient_id = problems.take(
-        "patient_id",
-        params::id::<PatientId>(query.patient_id.as_deref()),
-    );
-    let created_from = problems.take(
-        "created_from",
-        params::timestamp(query.created_from.as_deref()),
-    );
-    let created_to = problems.take("created_to", params::timestamp(query.created_to.as_deref()));
-    problems.finish()?;
-    let filter = DocumentFilter {
-        status: status.flatten().map(Into::into),
-        patient_id: patient_id.flatten(),
-        created_from: created_from.flatten(),
-        created_to: created_to.flatten(),
-    };
+    let (filter, paging) = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
     let mut tx = permit.begin().await?;
-    let page = documents::list(
-        &mut tx,
-        &filter,
-        cursor.flatten().as_ref(),
-        limit.unwrap_or_default(),
-    )
-    .await?;
+    let page = documents::list(&mut tx, &filter, paging.cursor.as_ref(), paging.limit).await?;
     tx.commit().await?;
     Ok(Json(DocumentPage {
         items: page.items.into_iter().map(Into::into).collect(),

@@ -53,9 +53,8 @@ pub async fn create_document(
     let permit = scope
         .require(WRITERS, Access::new("document.create", RESOURCE))
         .await?;
-    let key = input::idempotency_key(&headers)?;
-    let ApiJson(body) = body?;
-    let new = body.validate()?;
+    let checked = input::idempotency_key(&headers).and_then(|key| Ok((key, body?.0.validate()?)));
+    let (key, new) = permit.input(checked).await?;
     let hash = request_hash(&new);
     let user = scope.principal().user_id;
     let key = key.as_deref().map(|key| Key {
@@ -112,8 +111,10 @@ pub async fn update_document(
         )
         .await?;
     let id = permit.id(&raw).await?;
-    let ApiJson(body) = body?;
-    let patch = body.validate()?;
+    // After the id: a bad body on another tenant's id is recorded with that id.
+    let patch = permit
+        .input(body.and_then(|ApiJson(body)| body.validate()))
+        .await?;
     let mut tx = permit.begin().await?;
     let updated = match documents::update(&mut tx, id, patch).await {
         Ok(updated) => updated,

@@ -20,7 +20,7 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::openapi::ErrorEnvelope;
 use crate::routes::documents::{READERS, WRITERS};
 use crate::routes::input::{self, created, is_violation};
-use crate::routes::params::{self, Problems, RawId};
+use crate::routes::params::{self, Paging, Problems, RawId};
 use crate::scope::{Access, Created, Permit, Scope, settle_create};
 
 /// The audit `resource_type` of patients.
@@ -96,6 +96,25 @@ pub struct PatientPage {
     pub next_cursor: Option<String>,
 }
 
+/// The filter and page of a list request, or 422 naming every bad parameter.
+fn parse(query: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
+    let mut problems = Problems::default();
+    let paging = problems.paging(query.cursor.as_deref(), query.limit.as_deref());
+    let mrn = problems.take("mrn", params::text(query.mrn.as_deref(), 64));
+    let family_name = problems.take(
+        "family_name",
+        params::text(query.family_name.as_deref(), 200),
+    );
+    let birth_date = problems.take("birth_date", params::date(query.birth_date.as_deref()));
+    problems.finish()?;
+    let filter = PatientFilter {
+        mrn: mrn.flatten(),
+        family_name: family_name.flatten(),
+        birth_date: birth_date.flatten(),
+    };
+    Ok((filter, paging))
+}
+
 /// Lists the caller's tenant's patients, newest first, filtered by exact matches (viewer,
 /// editor, admin or break-glass). Walking the pages returns every patient that existed when the
 /// walk began exactly once, whatever is created meanwhile.
@@ -115,33 +134,9 @@ pub async fn list_patients(
     let permit = scope
         .require(READERS, Access::new("patient.list", RESOURCE))
         .await?;
-    let ApiQuery(query) = query?;
-    let mut problems = Problems::default();
-    let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
-    let limit = problems.take("limit", params::limit(query.limit.as_deref()));
-    let filter = PatientFilter {
-        mrn: problems
-            .take("mrn", params::text(query.mrn.as_deref(), 64))
-            .flatten(),
-        family_name: problems
-            .take(
-                "family_name",
-                params::text(query.family_name.as_deref(), 200),
-            )
-            .flatten(),
-        birth_date: problems
-            .take("birth_date", params::date(query.birth_date.as_deref()))
-            .flatten(),
-    };
-    problems.finish()?;
+    let (filter, paging) = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
     let mut tx = permit.begin().await?;
-    let page = patients::list(
-        &mut tx,
-        &filter,
-        cursor.flatten().as_ref(),
-        limit.unwrap_or_default(),
-    )
-    .await?;
+    let page = patients::list(&mut tx, &filter, paging.cursor.as_ref(), paging.limit).await?;
     tx.commit().await?;
     Ok(Json(PatientPage {
         items: page.items.into_iter().map(Into::into).collect(),
@@ -174,9 +169,8 @@ pub async fn create_patient(
     let permit = scope
         .require(WRITERS, Access::new("patient.create", RESOURCE))
         .await?;
-    let key = input::idempotency_key(&headers)?;
-    let ApiJson(body) = body?;
-    let new = body.validate()?;
+    let checked = input::idempotency_key(&headers).and_then(|key| Ok((key, body?.0.validate()?)));
+    let (key, new) = permit.input(checked).await?;
     let hash = body::request_hash(&new);
     let user = scope.principal().user_id;
     let key = key.as_deref().map(|key| Key {
@@ -230,8 +224,10 @@ pub async fn update_patient(
         )
         .await?;
     let id: PatientId = permit.id(&raw).await?;
-    let ApiJson(body) = body?;
-    let patch = body.validate()?;
+    // After the id: a bad body on another tenant's id is recorded with that id.
+    let patch = permit
+        .input(body.and_then(|ApiJson(body)| body.validate()))
+        .await?;
     let mut tx = permit.begin().await?;
     let updated = match patients::update(&mut tx, id, patch).await {
         Ok(updated) => updated,
