@@ -23,6 +23,7 @@ pub mod security;
 pub mod server;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod testing;
 

@@ -36,6 +36,9 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
             routes::documents::write::update_document,
             routes::documents::delete_document
         ))
+        .routes(routes!(routes::documents::content::reissue_upload_url))
+        .routes(routes!(routes::documents::content::complete_upload))
+        .routes(routes!(routes::documents::content::download_content))
         .routes(routes!(routes::users::list_users))
         .routes(routes!(routes::audit::list_audit_events))
         .routes(routes!(routes::audit::verify_audit_events));

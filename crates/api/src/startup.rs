@@ -108,7 +108,13 @@ impl Application {
             Some(settings) => Some(crate::auth::Oidc::start(settings).map_err(StartupError::Auth)?),
             None => None,
         };
-        let state = AppState::new(config, pool, secrets, oidc);
+        let mut state = AppState::new(config.clone(), pool, secrets, oidc);
+        // Builds the client only (credentials resolve lazily): no call to the store at start,
+        // so a storage outage never blocks a deploy.
+        if let Some(settings) = &config.storage {
+            let storage = haven_storage::Storage::new(settings.clone()).await;
+            state.storage = Some(Arc::new(crate::storage::ContentStore::new(storage)));
+        }
         Ok(Self {
             listener,
             metrics_listener,

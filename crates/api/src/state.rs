@@ -23,6 +23,8 @@ pub struct AppState {
     pub oidc: Option<Arc<Oidc>>,
     /// Tenant and user lookups cached per process.
     pub identity: Arc<IdentityCaches>,
+    /// Document content storage; `None` without STORAGE_BUCKET (content endpoints answer 503).
+    pub storage: Option<Arc<crate::storage::ContentStore>>,
 }
 
 impl AppState {
@@ -40,6 +42,22 @@ impl AppState {
             secrets,
             oidc,
             identity: Arc::new(IdentityCaches::default()),
+            storage: None,
+        }
+    }
+
+    /// The content store, or 503 STORAGE_001 when STORAGE_BUCKET is not set.
+    pub fn storage(&self) -> Result<&crate::storage::ContentStore, ApiError> {
+        self.storage
+            .as_deref()
+            .ok_or_else(crate::storage::not_configured)
+    }
+
+    /// The `storage` readiness check: `not_configured` without a bucket.
+    pub async fn storage_check(&self) -> Check {
+        match &self.storage {
+            Some(store) => store.check().await,
+            None => Check::NotConfigured,
         }
     }
 

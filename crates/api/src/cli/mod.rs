@@ -1,6 +1,7 @@
 //! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate`, `audit verify`.
+//! `tenants create|list|suspend|activate`, `audit verify`, `documents purge`, `storage check`.
 
+mod content;
 mod operators;
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::startup::Application;
 use crate::telemetry;
+pub use content::{DocumentsAction, StorageAction};
 pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
 
 #[derive(Debug, Parser)]
@@ -55,6 +57,16 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Document retention: purge the stored files of deleted documents.
+    Documents {
+        #[command(subcommand)]
+        action: DocumentsAction,
+    },
+    /// Document storage (STORAGE_BUCKET) checks.
+    Storage {
+        #[command(subcommand)]
+        action: StorageAction,
     },
 }
 
@@ -108,6 +120,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Audit { action } => match load_config() {
             Ok(config) => operators::audit(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Documents { action } => match load_config() {
+            Ok(config) => content::documents(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Storage { action } => match load_config() {
+            Ok(config) => content::storage_command(&config, action).await,
             Err(code) => code,
         },
         Command::Serve => {

@@ -48,10 +48,10 @@ pub enum AuditAction {
 }
 
 /// Could not run at all (as opposed to "ran and found a problem").
-const EXIT_UNABLE: u8 = 2;
+pub(super) const EXIT_UNABLE: u8 = 2;
 
 /// A small pool for one command, from the same DATABASE_URL the service uses.
-async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
+pub(super) async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
     let url = super::database_url(config).await?;
     let url = &url;
     let settings = PoolSettings {
@@ -88,7 +88,7 @@ fn failed(error: &sqlx::Error) -> ExitCode {
 }
 
 /// The database's own message (never the URL); a missing table means unmigrated.
-fn describe(error: &sqlx::Error) -> String {
+pub(super) fn describe(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
             "the schema is missing: run `haven migrate up` first".to_owned()

@@ -2,6 +2,7 @@
 
 mod env;
 mod limits;
+mod storage;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -117,6 +118,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The private Prometheus listener; `None` when METRICS_PORT is unset.
     pub metrics: Option<MetricsConfig>,
+    /// Document content storage (STORAGE_*); `None` when STORAGE_BUCKET is unset.
+    pub storage: Option<haven_storage::StorageSettings>,
 }
 
 impl Config {
@@ -318,6 +321,7 @@ impl Config {
             test_routes_enabled,
             limits: limits::limits(&env)?,
             metrics: limits::metrics(&env, port)?,
+            storage: storage::storage(&env, production)?,
         };
         if let Some(settings) = config.auth_settings() {
             settings

@@ -1,6 +1,8 @@
 //! Documents of a tenant: the row type, reads and soft delete here; list and writes in submodules.
 
+pub mod content;
 mod list;
+pub mod purge;
 mod write;
 
 pub use list::{DocumentFilter, list};

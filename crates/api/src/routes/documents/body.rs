@@ -36,14 +36,26 @@ pub struct CreateDocument {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
-    /// Where the file is stored, 1 to 2048 characters.
+    /// Base64 SHA-256 of the file (44 characters). With it the document awaits an upload:
+    /// `size_bytes` (1 to STORAGE_MAX_UPLOAD_BYTES) and `content_type` (one of
+    /// STORAGE_ALLOWED_CONTENT_TYPES) must describe the file exactly, and the response carries
+    /// `upload`, the presigned PUT to send it with.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 2048)]
-    pub storage_location: Option<String>,
+    #[schema(
+        min_length = 44,
+        max_length = 44,
+        example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+    )]
+    pub sha256: Option<String>,
+    /// Refused (422): the server sets it (the stored object's key).
+    #[serde(default)]
+    #[schema(ignore)]
+    pub storage_location: Option<Value>,
 }
 
 /// A partial update: only the fields present change. At least one field is required; `null` is
-/// accepted only for `storage_location` (which it clears). Unknown fields are refused (422).
+/// refused. `storage_location` is server-owned: any value is refused (422). Unknown fields are
+/// refused (422).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocument {
@@ -65,9 +77,10 @@ pub struct UpdateDocument {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Object)]
     pub metadata: Option<Option<Map<String, Value>>>,
+    /// Refused (422): the server sets it (the stored object's key).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048)]
-    pub storage_location: Option<Option<String>>,
+    #[schema(ignore)]
+    pub storage_location: Option<Option<Value>>,
 }
 
 /// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
@@ -87,7 +100,7 @@ impl CreateDocument {
         validate::size_bytes(&mut problems, self.size_bytes);
         let metadata = Value::Object(self.metadata.unwrap_or_default());
         validate::metadata(&mut problems, &metadata);
-        validate::storage_location(&mut problems, self.storage_location.as_deref());
+        validate::storage_location(&mut problems, self.storage_location.is_some());
         problems.finish()?;
         Ok(NewDocument {
             title: self.title,
@@ -96,7 +109,7 @@ impl CreateDocument {
             size_bytes: self.size_bytes,
             status: self.status.unwrap_or(DocumentStatus::Pending).into(),
             metadata,
-            storage_location: self.storage_location,
+            storage_location: None,
         })
     }
 }
@@ -136,9 +149,7 @@ impl UpdateDocument {
         if let Some(metadata) = &metadata {
             validate::metadata(&mut problems, metadata);
         }
-        if let Some(Some(location)) = &self.storage_location {
-            validate::storage_location(&mut problems, Some(location));
-        }
+        validate::storage_location(&mut problems, self.storage_location.is_some());
         let patch = DocumentPatch {
             title,
             filename,
@@ -146,7 +157,7 @@ impl UpdateDocument {
             size_bytes,
             status: status.map(Into::into),
             metadata,
-            storage_location: self.storage_location,
+            storage_location: None,
         };
         if problems.is_empty() && patch == DocumentPatch::default() {
             problems.add("body", "at least one field is required");
@@ -218,6 +229,7 @@ mod tests {
             size_bytes: 1,
             status: None,
             metadata: metadata.as_object().cloned(),
+            sha256: None,
             storage_location: None,
         }
         .validate()
@@ -240,6 +252,9 @@ mod tests {
         assert!(nulled.validate().is_err());
         let cleared: UpdateDocument =
             serde_json::from_value(json!({"storage_location": null})).unwrap();
-        assert_eq!(cleared.validate().unwrap().storage_location, Some(None));
+        assert!(
+            cleared.validate().is_err(),
+            "storage_location is server-owned"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! submodules. Every access, and every refused attempt, leaves one audit event.
 
 mod body;
+pub mod content;
 pub mod list;
+mod upload;
 mod validate;
 pub mod write;
 

@@ -9,6 +9,7 @@ use haven_db::documents::{self, CreateOutcome, Document};
 use haven_db::tenant::TenantTx;
 
 use super::body::{CreateDocument, UpdateDocument, request_hash};
+use super::upload::{self, CreatedDocument, UploadInstructions};
 use super::validate::{self, write_error};
 use super::{DocumentResponse, RESOURCE, WRITERS, document_id};
 use crate::audit_log::{Access, AuditContext};
@@ -19,10 +20,13 @@ use crate::principal::Principal;
 use crate::routes::params::RawId;
 use crate::state::AppState;
 
-fn created(document: Document, replayed: bool) -> Response {
+fn created(document: Document, upload: Option<UploadInstructions>, replayed: bool) -> Response {
     let location = format!("/api/v1/documents/{}", document.id);
-    let mut response =
-        (StatusCode::CREATED, Json(DocumentResponse::from(document))).into_response();
+    let body = CreatedDocument {
+        document: DocumentResponse::from(document),
+        upload,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -37,19 +41,21 @@ fn created(document: Document, replayed: bool) -> Response {
 /// Creates a document (editor or admin). With an `Idempotency-Key` (1 to 255 printable ASCII
 /// characters, scoped to the caller), a retry with the same body answers 201 with the document
 /// first created (header `Idempotent-Replayed: true`) and creates nothing; the same key with a
-/// different body is 422 IDEM_001.
+/// different body is 422 IDEM_001. With `sha256` the document awaits its file: the response's
+/// `upload` is the presigned PUT to send it with (then `POST /documents/{id}/complete`).
 #[utoipa::path(post, path = "/documents", tag = "documents", operation_id = "create_document",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Makes retries safe: 1 to 255 printable ASCII characters")),
     request_body = CreateDocument,
     responses(
-        (status = 201, body = DocumentResponse, headers(("Location" = String, description = "The new document's URL"))),
+        (status = 201, body = CreatedDocument, headers(("Location" = String, description = "The new document's URL"))),
         (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
         (status = 409, description = "The document created under this Idempotency-Key was deleted since (RES_002)", body = ErrorEnvelope),
         (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
         (status = 422, description = "Invalid body or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
+        (status = 503, description = "`sha256` sent but storage is not configured (STORAGE_001) or unavailable (STORAGE_002)", body = ErrorEnvelope),
     ))]
 pub async fn create_document(
     State(state): State<AppState>,
@@ -64,7 +70,16 @@ pub async fn create_document(
         .await?;
     let key = validate::idempotency_key(&headers)?;
     let ApiJson(body) = body?;
+    let sha256 = body.sha256.clone();
     let new = body.validate()?;
+    let store = match &sha256 {
+        Some(sha256) => {
+            let store = state.storage()?;
+            upload::validate(store.storage.settings(), &new, sha256)?;
+            Some(store)
+        }
+        None => None,
+    };
     let tenant = principal.tenant_id;
     let mut tx = TenantTx::begin(&state.pool, tenant).await?;
     let (document, replayed) = match &key {
@@ -75,7 +90,7 @@ pub async fn create_document(
             false,
         ),
         Some(key) => {
-            let hash = request_hash(&new);
+            let hash = upload::bind_hash(request_hash(&new), sha256.as_deref());
             match documents::create_idempotent(&mut tx, tenant, principal.user_id, key, &hash, &new)
                 .await
                 .map_err(write_error)?
@@ -88,6 +103,12 @@ pub async fn create_document(
                 }
             }
         }
+    };
+    let (document, upload) = match (store, &sha256) {
+        (Some(store), Some(sha256)) => {
+            upload::attach(&mut tx, store, document, sha256, replayed).await?
+        }
+        _ => (document, None),
     };
     let resource_id = document.id.to_string();
     // A replay creates nothing: it is recorded as what it is, a read of the first result.
@@ -109,7 +130,7 @@ pub async fn create_document(
             "The document created under this Idempotency-Key has been deleted since",
         ));
     }
-    Ok(created(document, replayed))
+    Ok(created(document, upload, replayed))
 }
 
 /// Changes some fields of a document (editor or admin). The audit event names the fields whose

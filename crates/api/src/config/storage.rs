@@ -1,0 +1,107 @@
+//! STORAGE_*: the document content bucket, its KMS key, upload limits and URL lifetimes.
+
+use std::time::Duration;
+
+use haven_storage::{
+    DEFAULT_DOWNLOAD_URL_TTL, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_URL_TTL, MAX_URL_TTL,
+    StorageSettings,
+};
+
+use super::env::{ConfigError, Env};
+
+/// S3's limit for one PUT: 5 GiB.
+const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// `None` without STORAGE_BUCKET: the content endpoints then answer 503 STORAGE_001.
+pub(super) fn storage(
+    env: &Env<'_>,
+    production: bool,
+) -> Result<Option<StorageSettings>, ConfigError> {
+    let Some(bucket) = env.text("STORAGE_BUCKET")? else {
+        return Ok(None);
+    };
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid_bucket {
+        return Err(env.invalid(
+            "STORAGE_BUCKET",
+            "must be a bucket name: 3 to 63 lowercase letters, digits, . and -",
+        ));
+    }
+    let kms_key_id = env.text("STORAGE_KMS_KEY_ID")?;
+    match &kms_key_id {
+        None if production => {
+            return Err(env.invalid(
+                "STORAGE_KMS_KEY_ID",
+                "is required in production when STORAGE_BUCKET is set",
+            ));
+        }
+        Some(key) if key.starts_with("alias/") || key.contains(":alias/") => {
+            return Err(env.invalid(
+                "STORAGE_KMS_KEY_ID",
+                "must be a key id or key ARN, not an alias (S3 reports the key ARN, which is \
+                 what completion compares)",
+            ));
+        }
+        _ => {}
+    }
+    let mut settings = StorageSettings::new(bucket);
+    settings.kms_key_id = kms_key_id;
+    settings.force_path_style = env.flag("STORAGE_FORCE_PATH_STYLE", false)?;
+    settings.max_upload_bytes = env.bounded(
+        "STORAGE_MAX_UPLOAD_BYTES",
+        DEFAULT_MAX_UPLOAD_BYTES,
+        1,
+        MAX_SINGLE_PUT_BYTES,
+    )?;
+    // Unset: DEFAULT_ALLOWED_CONTENT_TYPES.
+    if let Some(list) = env.text("STORAGE_ALLOWED_CONTENT_TYPES")? {
+        settings.allowed_content_types = content_types(env, &list)?;
+    }
+    let max = MAX_URL_TTL.as_secs();
+    settings.upload_url_ttl = Duration::from_secs(env.bounded(
+        "STORAGE_UPLOAD_URL_TTL_SECONDS",
+        DEFAULT_UPLOAD_URL_TTL.as_secs(),
+        60,
+        max,
+    )?);
+    settings.download_url_ttl = Duration::from_secs(env.bounded(
+        "STORAGE_DOWNLOAD_URL_TTL_SECONDS",
+        DEFAULT_DOWNLOAD_URL_TTL.as_secs(),
+        10,
+        max,
+    )?);
+    settings.attempt_timeout =
+        Duration::from_secs(env.bounded("STORAGE_TIMEOUT_SECONDS", 5, 1, 60)?);
+    Ok(Some(settings))
+}
+
+/// A comma-separated list of `type/subtype`, stored lowercase.
+fn content_types(env: &Env<'_>, list: &str) -> Result<Vec<String>, ConfigError> {
+    let mut types = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let valid = item.split_once('/').is_some_and(|(kind, sub)| {
+            !kind.is_empty()
+                && !sub.is_empty()
+                && item
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/+-.".contains(&b))
+        });
+        if !valid {
+            return Err(env.invalid(
+                "STORAGE_ALLOWED_CONTENT_TYPES",
+                format!("has an entry that is not type/subtype: {item}"),
+            ));
+        }
+        types.push(item.to_ascii_lowercase());
+    }
+    if types.is_empty() {
+        return Err(env.invalid(
+            "STORAGE_ALLOWED_CONTENT_TYPES",
+            "must list at least one type",
+        ));
+    }
+    Ok(types)
+}
