@@ -7,12 +7,14 @@ pub mod db;
 pub mod idp;
 pub mod moto;
 pub mod net;
+pub mod object_store;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
 pub use db::{PrivateCluster, TestDatabase};
 pub use moto::Moto;
 pub use net::{ClosingEndpoint, SilentEndpoint};
+pub use object_store::ObjectStore;
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never
 /// on fixed sleeps.

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::{Credentials, RequestChecksumCalculation};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use uuid::Uuid;
@@ -61,12 +61,27 @@ pub struct ObjectFacts {
 }
 
 impl Storage {
-    /// Builds the client from aws-config's default chain: credentials, region (unless
-    /// `settings.region` is set) and endpoint (`AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`).
+    /// Builds the client from aws-config's default chain, with what configuration read from
+    /// the environment (region, endpoint, keys) taking precedence.
     pub async fn new(settings: StorageSettings) -> Storage {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &settings.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(keys) = &settings.credentials {
+            use secrecy::ExposeSecret;
+            loader = loader.credentials_provider(Credentials::new(
+                keys.access_key_id.clone(),
+                keys.secret_access_key.expose_secret().to_owned(),
+                keys.session_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_owned()),
+                None,
+                "haven-config",
+            ));
         }
         Storage::from_sdk_config(&loader.load().await, settings)
     }

@@ -17,6 +17,6 @@ pub use error::StorageError;
 pub use keys::{encryption_context, object_key};
 pub use settings::{
     DEFAULT_ALLOWED_CONTENT_TYPES, DEFAULT_DOWNLOAD_URL_TTL, DEFAULT_MAX_UPLOAD_BYTES,
-    DEFAULT_UPLOAD_URL_TTL, MAX_URL_TTL, StorageSettings,
+    DEFAULT_UPLOAD_URL_TTL, MAX_URL_TTL, StaticCredentials, StorageSettings,
 };
 pub use verify::{Expected, Mismatch, verify};

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 /// STORAGE_MAX_UPLOAD_BYTES unless configured: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
 /// STORAGE_UPLOAD_URL_TTL_SECONDS unless configured: 15 minutes.
@@ -24,6 +26,23 @@ pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
     "application/hl7-v3+xml",
 ];
 
+/// Keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), as configuration
+/// read them; the secret parts are masked in `Debug`.
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
+}
+
+impl PartialEq for StaticCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.access_key_id == other.access_key_id
+    }
+}
+
+impl Eq for StaticCredentials {}
+
 /// How to reach the bucket and what to hold uploads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageSettings {
@@ -33,6 +52,12 @@ pub struct StorageSettings {
     pub kms_key_id: Option<String>,
     /// Region override; `None` uses the default chain (`AWS_REGION`, profile, IMDS).
     pub region: Option<String>,
+    /// AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL): an S3-compatible store (Railway buckets,
+    /// MinIO, moto); `None` is AWS itself.
+    pub endpoint_url: Option<String>,
+    /// Keys from the environment; `None` uses the rest of the default chain (profile, web
+    /// identity, ECS or EC2 role).
+    pub credentials: Option<StaticCredentials>,
     /// STORAGE_FORCE_PATH_STYLE: `bucket` in the path, for stores without virtual hosts.
     pub force_path_style: bool,
     pub max_upload_bytes: u64,
@@ -51,6 +76,8 @@ impl StorageSettings {
             bucket: bucket.into(),
             kms_key_id: None,
             region: None,
+            endpoint_url: None,
+            credentials: None,
             force_path_style: false,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             allowed_content_types: DEFAULT_ALLOWED_CONTENT_TYPES
@@ -83,6 +110,19 @@ pub(crate) fn essence(content_type: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_masks_the_secret_key() {
+        let mut settings = StorageSettings::new("b");
+        settings.credentials = Some(StaticCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: SecretString::from("wJalrXUtnFEMI-very-secret"),
+            session_token: Some(SecretString::from("session-very-secret")),
+        });
+        let printed = format!("{settings:?}");
+        assert!(printed.contains("AKIDEXAMPLE"));
+        assert!(!printed.contains("very-secret"), "{printed}");
+    }
 
     #[test]
     fn content_types_match_by_essence_ignoring_case_and_parameters() {

@@ -5,6 +5,7 @@ mod audit_db;
 mod auth;
 mod compliance;
 mod config;
+mod content;
 mod cors_browser;
 mod cross_tenant;
 mod deploy_files;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use haven_storage::{
     DEFAULT_DOWNLOAD_URL_TTL, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_URL_TTL, MAX_URL_TTL,
-    StorageSettings,
+    StaticCredentials, StorageSettings,
 };
 
 use super::env::{ConfigError, Env};
@@ -49,6 +49,26 @@ pub(super) fn storage(
     }
     let mut settings = StorageSettings::new(bucket);
     settings.kms_key_id = kms_key_id;
+    // The SDK's own variables, read here with the rest of the configuration (the SDK's chain
+    // covers whatever is not set: profiles, web identity, ECS and EC2 roles).
+    settings.region = env.text("AWS_REGION")?.or(env.text("AWS_DEFAULT_REGION")?);
+    for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
+        if let Some(url) = env.text(name)? {
+            env.http_url(name, &url, production)?;
+            settings.endpoint_url = Some(url);
+            break;
+        }
+    }
+    if let (Some(access_key_id), Some(secret_access_key)) = (
+        env.text("AWS_ACCESS_KEY_ID")?,
+        env.secret("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        settings.credentials = Some(StaticCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: env.secret("AWS_SESSION_TOKEN"),
+        });
+    }
     settings.force_path_style = env.flag("STORAGE_FORCE_PATH_STYLE", false)?;
     settings.max_upload_bytes = env.bounded(
         "STORAGE_MAX_UPLOAD_BYTES",
