@@ -3,13 +3,15 @@
 -- MODE
 --   get       GET /api/v1/documents/{id}: a seeded document picked at random (uniformly over all
 --             tenants' documents), with its tenant's viewer token
+--   content   GET /api/v1/documents/{id}/content?redirect=false: a ready document (IDS_FILE lists
+--             only those) at random, its tenant's viewer token: a presigned URL, no store call
 --   list      GET /api/v1/documents (the first page, default limit): a tenant at random, viewer
 --   validate  GET /api/v1/auth/validate: a tenant at random, viewer
 --   post      POST /api/v1/documents: a tenant at random, its editor token, a fresh
 --             Idempotency-Key per request and the body below (create_document.sql replays it)
 --   mix       the soak: 8 get : 1 list : 1 post, at random
 -- TOKENS_FILE: one line per tenant, "<k> <viewer token> <editor token>".
--- IDS_FILE (get, mix): one line per document, "<k> <document id>".
+-- IDS_FILE (get, content, mix): one line per document, "<k> <document id>".
 
 local counter = 0
 
@@ -37,7 +39,7 @@ function init(args)
     end
   end
   assert(#tenants > 0, "no tokens in " .. args[2])
-  if mode == "get" or mode == "mix" then
+  if mode == "get" or mode == "content" or mode == "mix" then
     for line in io.lines(args[3]) do
       local k, id = line:match("^(%S+) (%S+)$")
       if k then
@@ -57,6 +59,12 @@ local function get()
   return wrk.format("GET", "/api/v1/documents/" .. ids[i], { ["Authorization"] = viewer[id_tenant[i]] })
 end
 
+local function content()
+  local i = math.random(#ids)
+  return wrk.format("GET", "/api/v1/documents/" .. ids[i] .. "/content?redirect=false",
+    { ["Authorization"] = viewer[id_tenant[i]] })
+end
+
 local function as_viewer(path)
   local k = tenants[math.random(#tenants)]
   return wrk.format("GET", path, { ["Authorization"] = viewer[k] })
@@ -68,9 +76,8 @@ local function post()
   local n = math.random(1000000000)
   local body = string.format(
     '{"title":"Bench upload %d","filename":"bench-upload-%d.pdf","content_type":"application/pdf",'
-      .. '"size_bytes":%d,"status":"pending","metadata":{"source":"bench","pages":3},'
-      .. '"storage_location":"s3://haven-bench/uploads/%d.pdf"}',
-    n, n, n, n)
+      .. '"size_bytes":%d,"status":"pending","metadata":{"source":"bench","pages":3}}',
+    n, n, n)
   return wrk.format("POST", "/api/v1/documents", {
     ["Authorization"] = editor[k],
     ["Content-Type"] = "application/json",
@@ -81,6 +88,8 @@ end
 function request()
   if mode == "get" then
     return get()
+  elseif mode == "content" then
+    return content()
   elseif mode == "list" then
     return as_viewer("/api/v1/documents")
   elseif mode == "validate" then
