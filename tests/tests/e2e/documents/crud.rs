@@ -66,7 +66,10 @@ async fn an_editor_creates_reads_lists_updates_and_soft_deletes_a_document() {
             )
             .await;
         assert_eq!(refused.status, 422, "{:?}", refused.body);
-        assert_eq!(refused.body["error"]["details"][0]["field"], "storage_location");
+        assert_eq!(
+            refused.body["error"]["details"][0]["field"],
+            "storage_location"
+        );
     }
 
     let deleted = w
