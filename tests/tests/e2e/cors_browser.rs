@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))
@@ -21,7 +21,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// Debian's chromium; scripts/test installs it. Run directly as root, the test installs it
 /// itself; only if that is impossible does it skip.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     if let Some(found) = on_path("chromium") {
         return Some(found);
     }
@@ -44,14 +44,14 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// A loopback port of its own: a distinct origin.
-async fn origin() -> (TcpListener, String) {
+pub(crate) async fn origin() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     (listener, format!("http://127.0.0.1:{port}"))
 }
 
 /// Serves `page` for any request on `listener`.
-fn serve_page(listener: TcpListener, page: String) -> tokio::task::JoinHandle<()> {
+pub(crate) fn serve_page(listener: TcpListener, page: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let page = page.clone();
@@ -106,7 +106,7 @@ fn page(api: &str, token: &str) -> String {
 }
 
 /// Loads `url` in a fresh headless Chromium and returns the `#result` JSON.
-async fn run_page(chromium: PathBuf, url: String) -> Value {
+pub(crate) async fn run_page(chromium: PathBuf, url: String) -> Value {
     let profile = std::env::temp_dir().join(format!("haven-chromium-{}", uuid::Uuid::new_v4()));
     let output = tokio::task::spawn_blocking({
         let profile = profile.clone();
