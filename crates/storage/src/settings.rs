@@ -93,7 +93,7 @@ impl StorageSettings {
     /// Whether `content_type`'s essence (before any `;`) is allowed, ignoring case.
     pub fn allows_content_type(&self, content_type: &str) -> bool {
         let essence = essence(content_type);
-        self.allowed_content_types.iter().any(|t| *t == essence)
+        self.allowed_content_types.contains(&essence)
     }
 }
 

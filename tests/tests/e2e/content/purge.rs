@@ -8,7 +8,7 @@ use std::time::Duration;
 use haven_tests::HavenProcess;
 use reqwest::Method;
 
-use super::support::{Stored, file_doc, key, put, start};
+use super::support::{Stored, file_doc, key, start};
 
 const BEFORE: &str = "2100-01-01";
 
@@ -45,11 +45,9 @@ async fn documents(s: &Stored, count: usize) -> (Vec<String>, String) {
     let mut ids = Vec::new();
     for n in 0..=count {
         let bytes = format!("report {n}").into_bytes();
-        let created =
-            s.w.create(&editor, &file_doc("r.txt", "text/plain", &bytes))
-                .await;
+        let body = file_doc("r.txt", "text/plain", &bytes);
+        let created = s.create_and_put(&editor, &body, &bytes).await;
         let id = created["id"].as_str().unwrap().to_owned();
-        assert_eq!(put(&created["upload"], &bytes).await, 200);
         assert_eq!(s.complete(&editor, &id).await.status, 200);
         ids.push(id);
     }

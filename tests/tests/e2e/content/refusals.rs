@@ -74,18 +74,21 @@ async fn each_object_that_breaks_its_promise_fails_completion_and_is_deleted() {
         .store
         .key_arn
         .replace(&s.store.key_id, "00000000-0000-0000-0000-000000000000");
-    let cases: [(&[u8], &str, Option<&str>, &str, &str); 4] = [
+    let key_id = Some(s.store.key_id.as_str());
+    let eleven: &[u8] = b"%PDF-1.7 eleven bytes";
+    // What is stored (bytes, content type, KMS key), then the reason and field it must get.
+    let cases = [
         (
-            b"%PDF-1.7 eleven bytes",
+            eleven,
             "application/pdf",
-            Some(&s.store.key_id),
+            key_id,
             "size_mismatch",
             "size_bytes",
         ),
         (
             PDF,
             "text/plain",
-            Some(&s.store.key_id),
+            key_id,
             "content_type_mismatch",
             "content_type",
         ),
@@ -93,7 +96,7 @@ async fn each_object_that_breaks_its_promise_fails_completion_and_is_deleted() {
         (
             PDF,
             "application/pdf",
-            Some(&wrong_key),
+            Some(wrong_key.as_str()),
             "wrong_kms_key",
             "encryption",
         ),

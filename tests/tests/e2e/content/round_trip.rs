@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use reqwest::Method;
 use serde_json::json;
 
 use super::support::{file_doc, key, plain, put, sha256, start};
@@ -134,5 +133,4 @@ async fn a_file_goes_up_to_the_bucket_encrypted_and_comes_back_identical() {
         s.w.count("select count(*) from audit_events where action = 'document.create'")
             .await;
     assert_eq!(issued, 1);
-    let _ = Method::GET;
 }
