@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))
@@ -21,7 +21,7 @@ pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
 
 /// Debian's chromium; scripts/test installs it. Run directly as root, the test installs it
 /// itself; only if that is impossible does it skip.
-pub(crate) fn chromium() -> Option<PathBuf> {
+fn chromium() -> Option<PathBuf> {
     if let Some(found) = on_path("chromium") {
         return Some(found);
     }
@@ -41,6 +41,20 @@ pub(crate) fn chromium() -> Option<PathBuf> {
         }
     }
     on_path("chromium")
+}
+
+/// [`chromium`], or `None` after saying the test is skipped. scripts/test installs chromium and
+/// sets HAVEN_TEST_REQUIRE_CHROMIUM=1: there a missing browser is a failure, not a pass.
+pub(crate) fn chromium_or_skip() -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        assert!(
+            std::env::var("HAVEN_TEST_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "chromium is required (HAVEN_TEST_REQUIRE_CHROMIUM=1) but is not installed"
+        );
+        eprintln!("SKIPPED: chromium is not installed and could not be (apt-get install chromium)");
+    }
+    found
 }
 
 /// A loopback port of its own: a distinct origin.
@@ -154,14 +168,7 @@ pub(crate) async fn run_page(chromium: PathBuf, url: String) -> Value {
 
 #[tokio::test]
 async fn a_page_from_an_allowed_origin_reads_the_api_and_a_page_from_another_origin_is_blocked() {
-    let Some(chromium) = chromium() else {
-        // scripts/test installs chromium and sets this: there a missing browser is a failure,
-        // not a pass.
-        assert!(
-            std::env::var("HAVEN_TEST_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-            "chromium is required (HAVEN_TEST_REQUIRE_CHROMIUM=1) but is not installed"
-        );
-        eprintln!("SKIPPED: chromium is not installed and could not be (apt-get install chromium)");
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let idp = Idp::start();

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::support::start;
-use crate::cors_browser::{chromium, origin, run_page, serve_page};
+use crate::cors_browser::{chromium_or_skip, origin, run_page, serve_page};
 
 /// Creates the document (hashing the file in the page), PUTs it, completes, fetches the
 /// download URL and reads the file back; writes what happened into `#result`.
@@ -54,12 +54,7 @@ fn page(api: &str, token: &str) -> String {
 
 #[tokio::test]
 async fn a_page_on_an_allowed_origin_uploads_to_the_bucket_and_downloads_the_file_again() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var("HAVEN_TEST_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-            "chromium is required (HAVEN_TEST_REQUIRE_CHROMIUM=1) but is not installed"
-        );
-        eprintln!("SKIPPED: chromium is not installed");
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let (listener, page_origin) = origin().await;

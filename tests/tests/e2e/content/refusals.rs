@@ -122,12 +122,7 @@ async fn each_object_that_breaks_its_promise_fails_completion_and_is_deleted() {
         );
         let read = s.w.get(&format!("/api/v1/documents/{id}"), &editor).await;
         assert_eq!(read.body["status"], "failed");
-        let outcomes: Vec<String> = s
-            .events("document.upload", &id)
-            .await
-            .into_iter()
-            .map(|e| e.0)
-            .collect();
+        let outcomes = s.outcomes("document.upload", &id).await;
         assert_eq!(outcomes, ["denied", "denied"], "{reason}");
         let reissue =
             s.w.call(
@@ -175,19 +170,13 @@ async fn completing_or_downloading_before_the_upload_is_409_and_the_document_rec
     let after = s.w.call(Method::POST, &path, &editor, None).await;
     assert_eq!((after.status, after.code()), (409, Some("UPLOAD_001")));
 
-    let outcomes = |events: Vec<(String, Option<String>)>| -> Vec<String> {
-        events.into_iter().map(|e| e.0).collect()
-    };
     assert_eq!(
-        outcomes(s.events("document.upload", &id).await),
+        s.outcomes("document.upload", &id).await,
         ["denied", "success"]
     );
+    assert_eq!(s.outcomes("document.download", &id).await, ["denied"]);
     assert_eq!(
-        outcomes(s.events("document.download", &id).await),
-        ["denied"]
-    );
-    assert_eq!(
-        outcomes(s.events("document.upload_url", &id).await),
+        s.outcomes("document.upload_url", &id).await,
         ["success", "denied"]
     );
 }
@@ -357,12 +346,7 @@ async fn a_storage_outage_is_503_storage_002_with_retry_after_and_readiness_stay
     assert_eq!(reply.headers["retry-after"], "5");
     let read = s.w.get(&format!("/api/v1/documents/{id}"), &editor).await;
     assert_eq!(read.body["status"], "pending", "retry after the outage");
-    let outcomes: Vec<String> = s
-        .events("document.upload", &id)
-        .await
-        .into_iter()
-        .map(|e| e.0)
-        .collect();
+    let outcomes = s.outcomes("document.upload", &id).await;
     assert_eq!(outcomes, ["error"]);
     let ready = s.w.app.get("/api/v1/health/ready").await;
     assert_eq!(

@@ -92,6 +92,15 @@ impl Stored {
         self.w.get(&path, token).await
     }
 
+    /// The outcomes of this action's audit events on this document, oldest first.
+    pub async fn outcomes(&self, action: &str, id: &str) -> Vec<String> {
+        self.events(action, id)
+            .await
+            .into_iter()
+            .map(|e| e.0)
+            .collect()
+    }
+
     /// Audit events of this action on this document: (outcome, request id).
     pub async fn events(&self, action: &str, id: &str) -> Vec<(String, Option<String>)> {
         sqlx::query_as(
