@@ -125,3 +125,73 @@ fn content_types(env: &Env<'_>, list: &str) -> Result<Vec<String>, ConfigError> 
     }
     Ok(types)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::Config;
+
+    fn config(extra: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", "postgres://u:p@localhost/db"),
+            ("ENVIRONMENT", "production"),
+            ("OIDC_ISSUER_URL", "https://idp.example.com"),
+            ("OIDC_CLIENT_ID", "haven"),
+            ("STORAGE_BUCKET", "haven-docs"),
+            ("STORAGE_KMS_KEY_ID", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_map(&vars)
+    }
+
+    fn refused(extra: &[(&str, &str)]) -> String {
+        config(extra).expect_err("refused").variable
+    }
+
+    #[test]
+    fn storage_settings_are_read_with_their_defaults() {
+        let storage = config(&[]).unwrap().storage.unwrap();
+        assert_eq!(storage.bucket, "haven-docs");
+        assert_eq!(storage.max_upload_bytes, 100 * 1024 * 1024);
+        assert_eq!(storage.upload_url_ttl.as_secs(), 900);
+        assert_eq!(storage.download_url_ttl.as_secs(), 300);
+        assert!(storage.allows_content_type("application/pdf"));
+        let custom = config(&[("STORAGE_ALLOWED_CONTENT_TYPES", "Image/PNG, text/plain")])
+            .unwrap()
+            .storage
+            .unwrap();
+        assert_eq!(custom.allowed_content_types, ["image/png", "text/plain"]);
+    }
+
+    #[test]
+    fn bad_storage_settings_stop_the_start_naming_the_variable() {
+        assert_eq!(refused(&[("STORAGE_KMS_KEY_ID", "")]), "STORAGE_KMS_KEY_ID");
+        assert_eq!(
+            refused(&[("STORAGE_KMS_KEY_ID", "alias/haven")]),
+            "STORAGE_KMS_KEY_ID"
+        );
+        assert_eq!(
+            refused(&[("STORAGE_BUCKET", "Bad_Bucket")]),
+            "STORAGE_BUCKET"
+        );
+        assert_eq!(
+            refused(&[("STORAGE_UPLOAD_URL_TTL_SECONDS", "86400")]),
+            "STORAGE_UPLOAD_URL_TTL_SECONDS"
+        );
+        assert_eq!(
+            refused(&[("STORAGE_ALLOWED_CONTENT_TYPES", "pdf")]),
+            "STORAGE_ALLOWED_CONTENT_TYPES"
+        );
+        assert_eq!(
+            refused(&[("AWS_ENDPOINT_URL_S3", "http://minio:9000")]),
+            "AWS_ENDPOINT_URL_S3"
+        );
+        assert!(config(&[("STORAGE_BUCKET", "")]).unwrap().storage.is_none());
+    }
+}
