@@ -2,6 +2,7 @@
 //! download, the refusals, isolation, the purge, and a browser doing it from an allowed origin.
 
 mod browser;
+mod check;
 mod purge;
 mod refusals;
 mod round_trip;
