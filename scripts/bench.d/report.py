@@ -37,6 +37,7 @@ LOAD_RSS_MIB = 100
 LIVE_VS_REFERENCE = 0.80
 # Issuing a download URL is local signing: within 10 % of reading the document (issue 15).
 CONTENT_VS_GET = 0.9
+UPLOAD_VS_POST = 0.9
 API_VS_PGBENCH = 0.70
 DEEP_VS_FIRST = 1.5
 # The soak is "flat" when the last minute's mean RSS is at most this much above the first
@@ -227,10 +228,17 @@ def table(state, soak_csv):
                              "content", f"≥ {CONTENT_VS_GET * 100:.0f} % of `GET /documents/{{id}}`",
                              verdict(r >= CONTENT_VS_GET, f"{r:.0%} of GET")))
     rows.append(load_row("`GET /api/v1/documents` (first page, 20)", "list"))
+    rows.append(load_row("`GET /api/v1/patients/{id}`", "patient_get"))
+    rows.append(load_row("`GET /api/v1/patients` (first page, 20)", "patient_list"))
     rows.append(documents_row("`POST /api/v1/documents` (fresh Idempotency-Key each), all on shared CPUs", "post",
                               "pgbench_write", not apart))
     rows.append(load_row("pgbench, the same create transaction (5 round trips), shared CPUs", "pgbench_write",
                          unit="tps"))
+    if "upload" in runs:
+        r = ratio("upload", "post")
+        rows.append(load_row("`POST /api/v1/documents` with `sha256` (presigned PUT, no store call)", "upload",
+                             f"≥ {UPLOAD_VS_POST * 100:.0f} % of `POST /documents`",
+                             verdict(r >= UPLOAD_VS_POST, f"{r:.0%} of POST")))
     if apart:
         rows.append(documents_row("`GET /api/v1/documents/{id}`, PostgreSQL on a CPU of its own", "get_apart",
                                   "pgbench_read_apart", True))

@@ -7,7 +7,11 @@ pub mod db;
 pub mod idp;
 pub mod moto;
 pub mod net;
+pub mod node;
 pub mod object_store;
+pub mod op;
+pub mod redis;
+pub mod world;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
@@ -15,6 +19,7 @@ pub use db::{PrivateCluster, TestDatabase};
 pub use moto::Moto;
 pub use net::{ClosingEndpoint, SilentEndpoint};
 pub use object_store::ObjectStore;
+pub use redis::RedisServer;
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never
 /// on fixed sleeps.

@@ -7,7 +7,7 @@ use haven_storage::{Storage, StorageError};
 use tokio::sync::Mutex;
 
 use crate::error::{ApiError, codes};
-use crate::health::Check;
+use crate::readiness::Check;
 
 /// Readiness asks the bucket at most this often per replica.
 const PROBE_CACHE_FOR: Duration = Duration::from_secs(10);

@@ -217,6 +217,29 @@ impl Storage {
             .map_err(|e| StorageError::from_sdk(&e))
     }
 
+    /// Deletes every object whose key starts with `prefix` (a tenant's, when offboarding it),
+    /// a listed page at a time; the number deleted. Rerunning after a failure finishes the job.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let mut deleted = 0;
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.settings.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StorageError::from_sdk(&e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    self.delete(key).await?;
+                    deleted += 1;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
     /// One HEAD on the bucket: reachable and allowed.
     pub async fn probe(&self) -> Result<(), StorageError> {
         self.s3

@@ -14,6 +14,11 @@ pub fn object_key(tenant: Uuid, document: Uuid) -> String {
     )
 }
 
+/// `tenants/<tenant uuid>/`: the prefix of every object of one tenant (offboarding sweeps it).
+pub fn tenant_prefix(tenant: Uuid) -> String {
+    format!("tenants/{}/", tenant.hyphenated())
+}
+
 /// The `x-amz-server-side-encryption-context` value: base64 of a JSON object naming the tenant
 /// and the document. KMS binds the data key to it, and CloudTrail logs it with every use.
 pub fn encryption_context(tenant: Uuid, document: Uuid) -> String {
@@ -36,6 +41,7 @@ mod tests {
             "tenants/00000000-0000-0000-0000-000000000001/documents/\
              00000000-0000-0000-0000-000000000002"
         );
+        assert!(object_key(t, d).starts_with(&tenant_prefix(t)));
         let json: serde_json::Value =
             serde_json::from_slice(&STANDARD.decode(encryption_context(t, d)).unwrap()).unwrap();
         assert_eq!(json["haven:tenant_id"], t.to_string());

@@ -14,7 +14,7 @@ pub use check::{Finding, Severity};
 pub use client::{ObjectFacts, PresignedDownload, PresignedUpload, Storage, UploadSpec};
 pub use disposition::attachment;
 pub use error::StorageError;
-pub use keys::{encryption_context, object_key};
+pub use keys::{encryption_context, object_key, tenant_prefix};
 pub use settings::{
     DEFAULT_ALLOWED_CONTENT_TYPES, DEFAULT_DOWNLOAD_URL_TTL, DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_UPLOAD_URL_TTL, MAX_URL_TTL, StaticCredentials, StorageSettings,

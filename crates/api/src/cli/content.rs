@@ -1,16 +1,18 @@
-//! Operator commands on document content: `haven documents purge` (retention) and
-//! `haven storage check` (the bucket's settings).
+//! Operator commands on document content: `haven documents purge` (retention), `haven tenants
+//! offboard` (every file of a tenant) and `haven storage check` (the bucket's settings).
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use haven_db::documents::purge::{self, PurgeError};
-use haven_storage::{Severity, Storage, object_key};
+use haven_db::ids::TenantId;
+use haven_db::tenants::TenantStatus;
+use haven_storage::{Severity, Storage, object_key, tenant_prefix};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::operators::{EXIT_UNABLE, describe, pool};
-use crate::config::Config;
+use crate::config::{Config, OperatorConfig};
 
 #[derive(Debug, Subcommand)]
 pub enum DocumentsAction {
@@ -49,8 +51,8 @@ fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
 }
 
 /// The configured store, or exit 78 when STORAGE_BUCKET is unset.
-async fn storage(config: &Config) -> Result<Storage, ExitCode> {
-    match &config.storage {
+async fn storage(settings: Option<&haven_storage::StorageSettings>) -> Result<Storage, ExitCode> {
+    match settings {
         Some(settings) => Ok(Storage::new(settings.clone()).await),
         None => {
             eprintln!("haven: STORAGE_BUCKET is not set: there is no document storage to act on");
@@ -61,7 +63,7 @@ async fn storage(config: &Config) -> Result<Storage, ExitCode> {
 
 pub async fn storage_command(config: &Config, action: StorageAction) -> ExitCode {
     let StorageAction::Check = action;
-    let storage = match storage(config).await {
+    let storage = match storage(config.storage.as_ref()).await {
         Ok(storage) => storage,
         Err(code) => return code,
     };
@@ -84,13 +86,13 @@ pub async fn storage_command(config: &Config, action: StorageAction) -> ExitCode
     }
 }
 
-pub async fn documents(config: &Config, action: DocumentsAction) -> ExitCode {
+pub async fn documents(config: &OperatorConfig, action: DocumentsAction) -> ExitCode {
     let DocumentsAction::Purge {
         deleted_before,
         dry_run,
         tenant,
     } = action;
-    let storage = match storage(config).await {
+    let storage = match storage(config.storage.as_ref()).await {
         Ok(storage) => storage,
         Err(code) => return code,
     };
@@ -100,24 +102,22 @@ pub async fn documents(config: &Config, action: DocumentsAction) -> ExitCode {
     };
     let tenant_id = match &tenant {
         None => None,
-        Some(external_id) => match haven_db::tenants::admin_list(&pool).await {
-            Ok(all) => match all.into_iter().find(|t| &t.external_id == external_id) {
-                Some(found) => Some(found.id),
-                None => {
-                    eprintln!("haven: no tenant has external id {external_id:?}");
-                    return ExitCode::from(EXIT_UNABLE);
-                }
-            },
-            Err(error) => {
-                eprintln!("haven: database error: {}", describe(&error));
-                return ExitCode::from(EXIT_UNABLE);
-            }
+        Some(external_id) => match find_tenant(&pool, external_id).await {
+            Ok(tenant) => Some(tenant.id),
+            Err(code) => return code,
         },
     };
     let code = if dry_run {
         dry_run_list(&pool, deleted_before, tenant_id).await
     } else {
-        purge_all(&pool, &storage, deleted_before, tenant_id).await
+        purge_all(
+            &pool,
+            &storage,
+            deleted_before,
+            tenant_id,
+            purge::PURGE_ACTOR,
+        )
+        .await
     };
     pool.close().await;
     code
@@ -126,7 +126,7 @@ pub async fn documents(config: &Config, action: DocumentsAction) -> ExitCode {
 async fn dry_run_list(
     pool: &haven_db::PgPool,
     before: OffsetDateTime,
-    tenant: Option<haven_db::ids::TenantId>,
+    tenant: Option<TenantId>,
 ) -> ExitCode {
     match purge::admin_list_purgeable(pool, before, tenant, i64::MAX).await {
         Ok(rows) => {
@@ -147,11 +147,12 @@ async fn purge_all(
     pool: &haven_db::PgPool,
     storage: &Storage,
     before: OffsetDateTime,
-    tenant: Option<haven_db::ids::TenantId>,
+    tenant: Option<TenantId>,
+    actor: &str,
 ) -> ExitCode {
     let mut purged = 0u64;
     loop {
-        let step = purge::admin_purge_next(pool, before, tenant, |doc| {
+        let step = purge::admin_purge_next(pool, before, tenant, actor, |doc| {
             let key = object_key(doc.tenant_id.as_uuid(), doc.id.as_uuid());
             async move { storage.delete(&key).await }
         })
@@ -178,3 +179,82 @@ async fn purge_all(
     println!("{purged} document(s) purged");
     ExitCode::SUCCESS
 }
+
+/// The tenant with this external id, or exit 2 saying why not.
+async fn find_tenant(
+    pool: &haven_db::PgPool,
+    external_id: &str,
+) -> Result<haven_db::tenants::Tenant, ExitCode> {
+    match haven_db::tenants::admin_list(pool).await {
+        Ok(all) => all
+            .into_iter()
+            .find(|t| t.external_id == external_id)
+            .ok_or_else(|| {
+                eprintln!("haven: no tenant has external id {external_id:?}");
+                ExitCode::from(EXIT_UNABLE)
+            }),
+        Err(error) => {
+            eprintln!("haven: database error: {}", describe(&error));
+            Err(ExitCode::from(EXIT_UNABLE))
+        }
+    }
+}
+
+/// `haven tenants offboard`: a suspended tenant's documents are all deleted and purged (each
+/// audited in its trail), then anything still under its prefix is swept (an upload that
+/// landed after its document was purged). Every step is safe to rerun.
+pub async fn offboard(
+    config: &OperatorConfig,
+    pool: &haven_db::PgPool,
+    external_id: &str,
+) -> ExitCode {
+    let storage = match storage(config.storage.as_ref()).await {
+        Ok(storage) => storage,
+        Err(code) => return code,
+    };
+    let tenant = match find_tenant(pool, external_id).await {
+        Ok(tenant) => tenant,
+        Err(code) => return code,
+    };
+    if tenant.status != TenantStatus::Suspended {
+        eprintln!(
+            "haven: tenant {external_id:?} is active: suspend it first (`haven tenants suspend`), \
+             so its users can neither read nor upload while its files are deleted"
+        );
+        return ExitCode::from(EXIT_UNABLE);
+    }
+    match purge::admin_delete_all(pool, tenant.id).await {
+        Ok(count) => println!("{count} live document(s) deleted"),
+        Err(error) => {
+            eprintln!("haven: database error: {}", describe(&error));
+            return ExitCode::FAILURE;
+        }
+    }
+    let code = purge_all(
+        pool,
+        &storage,
+        END_OF_TIME,
+        Some(tenant.id),
+        purge::OFFBOARD_ACTOR,
+    )
+    .await;
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    match storage
+        .delete_prefix(&tenant_prefix(tenant.id.as_uuid()))
+        .await
+    {
+        Ok(swept) => {
+            println!("{swept} stray object(s) swept; tenant {external_id:?} holds no stored files");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("haven: {error}: rerun to finish");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every deletion time is before this.
+const END_OF_TIME: OffsetDateTime = time::macros::datetime!(9999-12-31 0:00 UTC);

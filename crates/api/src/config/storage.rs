@@ -7,60 +7,54 @@ use haven_storage::{
     StaticCredentials, StorageSettings,
 };
 
-use super::env::{ConfigError, Env};
+use super::env::Env;
 
 /// S3's limit for one PUT: 5 GiB.
 const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
-/// `None` without STORAGE_BUCKET: the content endpoints then answer 503 STORAGE_001.
-pub(super) fn storage(
-    env: &Env<'_>,
-    production: bool,
-) -> Result<Option<StorageSettings>, ConfigError> {
-    let Some(bucket) = env.text("STORAGE_BUCKET")? else {
-        return Ok(None);
-    };
+/// `None` without STORAGE_BUCKET: the content endpoints then answer 503 STORAGE_001. Every bad
+/// variable is recorded in `env`.
+pub(super) fn storage(env: &Env<'_>, production: bool) -> Option<StorageSettings> {
+    let bucket = env.text("STORAGE_BUCKET")?;
     let valid_bucket = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     if !valid_bucket {
-        return Err(env.invalid(
+        env.invalid(
             "STORAGE_BUCKET",
             "must be a bucket name: 3 to 63 lowercase letters, digits, . and -",
-        ));
+        );
     }
-    let kms_key_id = env.text("STORAGE_KMS_KEY_ID")?;
+    let kms_key_id = env.text("STORAGE_KMS_KEY_ID");
     match &kms_key_id {
-        None if production => {
-            return Err(env.invalid(
-                "STORAGE_KMS_KEY_ID",
-                "is required in production when STORAGE_BUCKET is set",
-            ));
-        }
-        Some(key) if key.starts_with("alias/") || key.contains(":alias/") => {
-            return Err(env.invalid(
-                "STORAGE_KMS_KEY_ID",
-                "must be a key id or key ARN, not an alias (S3 reports the key ARN, which is \
-                 what completion compares)",
-            ));
-        }
+        None if production => env.invalid(
+            "STORAGE_KMS_KEY_ID",
+            "is required in production when STORAGE_BUCKET is set",
+        ),
+        Some(key) if key.starts_with("alias/") || key.contains(":alias/") => env.invalid(
+            "STORAGE_KMS_KEY_ID",
+            "must be a key id or key ARN, not an alias (S3 reports the key ARN, which is \
+             what completion compares)",
+        ),
         _ => {}
     }
     let mut settings = StorageSettings::new(bucket);
     settings.kms_key_id = kms_key_id;
     // The SDK's own variables, read here with the rest of the configuration (the SDK's chain
     // covers whatever is not set: profiles, web identity, ECS and EC2 roles).
-    settings.region = env.text("AWS_REGION")?.or(env.text("AWS_DEFAULT_REGION")?);
-    for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
-        if let Some(url) = env.text(name)? {
-            env.http_url(name, &url, production)?;
-            settings.endpoint_url = Some(url);
-            break;
-        }
+    settings.region = env
+        .text("AWS_REGION")
+        .or_else(|| env.text("AWS_DEFAULT_REGION"));
+    if let Some((name, url)) = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .into_iter()
+        .find_map(|name| env.text(name).map(|url| (name, url)))
+    {
+        env.http_url(name, &url, production);
+        settings.endpoint_url = Some(url);
     }
     if let (Some(access_key_id), Some(secret_access_key)) = (
-        env.text("AWS_ACCESS_KEY_ID")?,
+        env.text("AWS_ACCESS_KEY_ID"),
         env.secret("AWS_SECRET_ACCESS_KEY"),
     ) {
         settings.credentials = Some(StaticCredentials {
@@ -69,16 +63,18 @@ pub(super) fn storage(
             session_token: env.secret("AWS_SESSION_TOKEN"),
         });
     }
-    settings.force_path_style = env.flag("STORAGE_FORCE_PATH_STYLE", false)?;
+    settings.force_path_style = env.flag("STORAGE_FORCE_PATH_STYLE", false);
     settings.max_upload_bytes = env.bounded(
         "STORAGE_MAX_UPLOAD_BYTES",
         DEFAULT_MAX_UPLOAD_BYTES,
         1,
         MAX_SINGLE_PUT_BYTES,
-    )?;
+    );
     // Unset: DEFAULT_ALLOWED_CONTENT_TYPES.
-    if let Some(list) = env.text("STORAGE_ALLOWED_CONTENT_TYPES")? {
-        settings.allowed_content_types = content_types(env, &list)?;
+    if let Some(list) = env.text("STORAGE_ALLOWED_CONTENT_TYPES")
+        && let Some(types) = content_types(env, &list)
+    {
+        settings.allowed_content_types = types;
     }
     let max = MAX_URL_TTL.as_secs();
     settings.upload_url_ttl = Duration::from_secs(env.bounded(
@@ -86,20 +82,21 @@ pub(super) fn storage(
         DEFAULT_UPLOAD_URL_TTL.as_secs(),
         60,
         max,
-    )?);
+    ));
     settings.download_url_ttl = Duration::from_secs(env.bounded(
         "STORAGE_DOWNLOAD_URL_TTL_SECONDS",
         DEFAULT_DOWNLOAD_URL_TTL.as_secs(),
         10,
         max,
-    )?);
+    ));
     settings.attempt_timeout =
-        Duration::from_secs(env.bounded("STORAGE_TIMEOUT_SECONDS", 5, 1, 60)?);
-    Ok(Some(settings))
+        Duration::from_secs(env.bounded("STORAGE_TIMEOUT_SECONDS", 5, 1, 60));
+    Some(settings)
 }
 
-/// A comma-separated list of `type/subtype`, stored lowercase.
-fn content_types(env: &Env<'_>, list: &str) -> Result<Vec<String>, ConfigError> {
+/// A comma-separated list of `type/subtype`, stored lowercase; `None` (recorded) when bad.
+fn content_types(env: &Env<'_>, list: &str) -> Option<Vec<String>> {
+    const NAME: &str = "STORAGE_ALLOWED_CONTENT_TYPES";
     let mut types = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let valid = item.split_once('/').is_some_and(|(kind, sub)| {
@@ -110,20 +107,19 @@ fn content_types(env: &Env<'_>, list: &str) -> Result<Vec<String>, ConfigError> 
                     .all(|b| b.is_ascii_alphanumeric() || b"/+-.".contains(&b))
         });
         if !valid {
-            return Err(env.invalid(
-                "STORAGE_ALLOWED_CONTENT_TYPES",
+            env.invalid(
+                NAME,
                 format!("has an entry that is not type/subtype: {item}"),
-            ));
+            );
+            return None;
         }
         types.push(item.to_ascii_lowercase());
     }
     if types.is_empty() {
-        return Err(env.invalid(
-            "STORAGE_ALLOWED_CONTENT_TYPES",
-            "must list at least one type",
-        ));
+        env.invalid(NAME, "must list at least one type");
+        return None;
     }
-    Ok(types)
+    Some(types)
 }
 
 #[cfg(test)]
@@ -132,7 +128,7 @@ mod tests {
 
     use crate::config::Config;
 
-    fn config(extra: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+    fn config(extra: &[(&str, &str)]) -> Result<Config, crate::config::ConfigErrors> {
         let mut vars: HashMap<String, String> = [
             ("DATABASE_URL", "postgres://u:p@localhost/db"),
             ("ENVIRONMENT", "production"),
@@ -151,7 +147,7 @@ mod tests {
     }
 
     fn refused(extra: &[(&str, &str)]) -> String {
-        config(extra).expect_err("refused").variable
+        config(extra).expect_err("refused").variables().join(",")
     }
 
     #[test]

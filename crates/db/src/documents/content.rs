@@ -1,12 +1,10 @@
 //! A document's content life cycle: the upload it awaits, completion, audited download reads.
 
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use super::DocumentStatus;
-use crate::audit::{AuditOutcome, NewAuditEvent};
 use crate::ids::{DocumentId, TenantId};
-use crate::tenant::TenantTx;
+use crate::tenant::{AccessGrant, TenantTx};
 
 /// What the content endpoints need of a live document.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -46,10 +44,9 @@ macro_rules! content_columns {
 
 /// Records the upload a new document awaits: its declared SHA-256 and its server-built key
 /// (shown as `storage_location`). Same transaction as the create.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn attach_upload(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     id: DocumentId,
     sha256: &str,
     key: &str,
@@ -58,20 +55,19 @@ pub async fn attach_upload(
         "update documents set content_sha256 = $3, storage_location = $4 \
          where tenant_id = $1 and id = $2",
     )
-    .bind(tenant)
+    .bind(tx.tenant())
     .bind(id)
     .bind(sha256)
     .bind(key)
-    .execute(conn)
+    .execute(tx.as_mut())
     .await?;
     Ok(())
 }
 
 /// The live document's content state; `None` when missing, deleted or another tenant's.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn content_state(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     id: DocumentId,
 ) -> Result<Option<ContentState>, sqlx::Error> {
     sqlx::query_as(concat!(
@@ -79,64 +75,46 @@ pub async fn content_state(
         content_columns!(),
         " from documents where tenant_id = $1 and id = $2 and deleted_at is null"
     ))
-    .bind(tenant)
+    .bind(tx.tenant())
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(tx.as_mut())
     .await
 }
 
-/// Reads the document and records `event` in one statement (the download's PHI access): its
-/// outcome is `event.outcome` when the document is downloadable, `Denied` otherwise (missing,
-/// another tenant's, not ready). `None` when there is no live document.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
-pub async fn download_audited(
+/// The download's read: the live document, with the transaction's queued events written in the
+/// same statement (the PHI access). They keep their outcome only for a downloadable document
+/// and are `denied` otherwise (missing, another tenant's, not ready).
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
+pub async fn download(
     tx: &mut TenantTx<'_>,
-    tenant: TenantId,
     id: DocumentId,
-    event: &NewAuditEvent<'_>,
 ) -> Result<Option<ContentState>, sqlx::Error> {
-    let found: Option<ContentState> = sqlx::query_as(concat!(
-        "with found as (select ",
-        content_columns!(),
-        "  from documents where tenant_id = $1 and id = $2 and deleted_at is null),",
-        " recorded as (insert into audit_events (tenant_id, actor_user_id, actor_subject, action,",
-        "  resource_type, resource_id, outcome, request_id, client_ip, user_agent, emergency)",
-        "  select $3, $4, $5, $6, $7, $8,",
-        "  case when exists (select 1 from found where status = 'ready'",
-        "   and content_verified_at is not null) then $9 else $10 end,",
-        "  $11, $12::inet, $13, $14)",
-        " select * from found"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .bind(event.tenant_id)
-    .bind(event.actor_user_id)
-    .bind(event.actor_subject)
-    .bind(event.action)
-    .bind(event.resource_type)
-    .bind(event.resource_id)
-    .bind(event.outcome)
-    .bind(AuditOutcome::Denied)
-    .bind(event.request_id)
-    .bind(event.client_ip.map(|ip| ip.to_string()))
-    .bind(event.user_agent.map(crate::audit::truncate_user_agent))
-    .bind(event.emergency)
-    .fetch_optional(tx.as_mut())
-    .await?;
-    let outcome = match &found {
-        Some(state) if state.is_downloadable() => event.outcome,
-        _ => AuditOutcome::Denied,
+    let tenant = tx.tenant();
+    let grant = AccessGrant {
+        sql: "exists (select 1 from found where status = 'ready' \
+              and content_verified_at is not null)",
+        holds: ContentState::is_downloadable,
     };
-    tx.audited(event.action, outcome);
-    Ok(found)
+    tx.fetch_optional_audited_if(grant, |query| {
+        query
+            .push(concat!(
+                "select ",
+                content_columns!(),
+                " from documents where tenant_id = "
+            ))
+            .push_bind(tenant)
+            .push(" and id = ")
+            .push_bind(id)
+            .push(" and deleted_at is null");
+    })
+    .await
 }
 
 /// Moves a document awaiting its upload to `ready`. `None` when it no longer awaits one (a
 /// concurrent completion won, or it was deleted): the caller re-reads and answers from that.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn mark_ready(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     id: DocumentId,
 ) -> Result<Option<ContentState>, sqlx::Error> {
     sqlx::query_as(concat!(
@@ -145,17 +123,16 @@ pub async fn mark_ready(
         " and content_sha256 is not null and content_verified_at is null returning ",
         content_columns!()
     ))
-    .bind(tenant)
+    .bind(tx.tenant())
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(tx.as_mut())
     .await
 }
 
 /// Moves a document awaiting its upload to `failed` with `reason` (its object already deleted).
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn mark_failed(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     id: DocumentId,
     reason: &str,
 ) -> Result<Option<ContentState>, sqlx::Error> {
@@ -165,9 +142,9 @@ pub async fn mark_failed(
         " and content_sha256 is not null and content_verified_at is null returning ",
         content_columns!()
     ))
-    .bind(tenant)
+    .bind(tx.tenant())
     .bind(id)
     .bind(reason)
-    .fetch_optional(conn)
+    .fetch_optional(tx.as_mut())
     .await
 }

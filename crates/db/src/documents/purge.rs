@@ -12,6 +12,8 @@ use crate::unscoped::UnscopedTx;
 pub const PURGE_ACTION: &str = "document.purge";
 /// `actor_subject` of the purge's audit events (an operator command, no user).
 pub const PURGE_ACTOR: &str = "haven-cli:documents-purge";
+/// `actor_subject` of the deletions and purges of `haven tenants offboard`.
+pub const OFFBOARD_ACTOR: &str = "haven-cli:tenants-offboard";
 
 /// A soft-deleted document whose object is due for deletion.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -54,8 +56,30 @@ pub async fn admin_list_purgeable(
     Ok(rows)
 }
 
+/// Owner command (not tenant-scoped), offboarding a tenant: soft-deletes every live document of
+/// `tenant`, with a `document.delete` event each in its audit trail; the number deleted. The
+/// purge then takes them like any deleted document.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn admin_delete_all(pool: &sqlx::PgPool, tenant: TenantId) -> Result<u64, sqlx::Error> {
+    let mut tx = UnscopedTx::begin(pool).await?;
+    let done = sqlx::query(
+        "with deleted as (update documents set deleted_at = now(), updated_at = now() \
+           where tenant_id = $1 and deleted_at is null returning id) \
+         insert into audit_events (tenant_id, actor_subject, action, resource_type, \
+           resource_id, outcome) \
+         select $1, $2, 'document.delete', 'document', id::text, 'success' from deleted",
+    )
+    .bind(tenant)
+    .bind(OFFBOARD_ACTOR)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}
+
 /// Owner command (not tenant-scoped): purges the next eligible document, or returns `None`
-/// when none is left.
+/// when none is left. Its `document.purge` event names `actor` ([`PURGE_ACTOR`] or
+/// [`OFFBOARD_ACTOR`]).
 ///
 /// One transaction per document: the row is claimed with `for update skip locked` (a
 /// concurrent purge skips it and takes the next), `delete` removes the object while the claim
@@ -68,6 +92,7 @@ pub async fn admin_purge_next<F, Fut, E>(
     pool: &sqlx::PgPool,
     before: OffsetDateTime,
     tenant: Option<TenantId>,
+    actor: &str,
     delete: F,
 ) -> Result<Option<Purgeable>, PurgeError<E>>
 where
@@ -99,7 +124,7 @@ where
     )
     .bind(document.tenant_id)
     .bind(document.id)
-    .bind(PURGE_ACTOR)
+    .bind(actor)
     .bind(PURGE_ACTION)
     .execute(&mut *tx)
     .await?;

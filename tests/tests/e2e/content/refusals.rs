@@ -37,6 +37,7 @@ async fn bad_upload_declarations_are_refused_with_422_per_field_and_create_nothi
         (with("sha256", json!("not base64!")), "sha256"),
         (with("sha256", json!(hex_sha())), "sha256"),
         (with("content_type", json!("text/html")), "content_type"),
+        (with("status", json!("ready")), "status"),
         (
             with("content_type", json!("application/x-msdownload")),
             "content_type",

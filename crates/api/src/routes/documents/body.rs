@@ -2,14 +2,15 @@
 //! bound to.
 
 use haven_db::documents::{DocumentPatch, NewDocument};
-use serde::{Deserialize, Deserializer};
+use haven_db::ids::PatientId;
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::DocumentStatus;
 use super::validate;
 use crate::error::ApiError;
+use crate::routes::input::{not_null, present};
 use crate::routes::params::Problems;
 
 /// A new document. Unknown fields are refused (422).
@@ -38,8 +39,8 @@ pub struct CreateDocument {
     pub metadata: Option<Map<String, Value>>,
     /// Base64 SHA-256 of the file (44 characters). With it the document awaits an upload:
     /// `size_bytes` (1 to STORAGE_MAX_UPLOAD_BYTES) and `content_type` (one of
-    /// STORAGE_ALLOWED_CONTENT_TYPES) must describe the file exactly, and the response carries
-    /// `upload`, the presigned PUT to send it with.
+    /// STORAGE_ALLOWED_CONTENT_TYPES) must describe the file exactly, `status` must be absent or
+    /// `pending`, and the response carries `upload`, the presigned PUT to send it with.
     #[serde(default)]
     #[schema(
         min_length = 44,
@@ -51,11 +52,17 @@ pub struct CreateDocument {
     #[serde(default)]
     #[schema(ignore)]
     pub storage_location: Option<Value>,
+    /// The patient the document belongs to, a patient of the caller's tenant.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub patient_id: Option<PatientId>,
 }
 
 /// A partial update: only the fields present change. At least one field is required; `null` is
-/// refused. `storage_location` is server-owned: any value is refused (422). Unknown fields are
-/// refused (422).
+/// accepted only for `patient_id` (which it detaches). `storage_location` is server-owned: any
+/// value is refused (422). A document with content (created with `sha256`) keeps the
+/// `content_type`, `size_bytes` and `status` its upload set: changing them is 409 CONTENT_002.
+/// Unknown fields are refused (422).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocument {
@@ -81,13 +88,10 @@ pub struct UpdateDocument {
     #[serde(default, deserialize_with = "present")]
     #[schema(ignore)]
     pub storage_location: Option<Option<Value>>,
-}
-
-/// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
+    /// `null` detaches the document from its patient.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub patient_id: Option<Option<PatientId>>,
 }
 
 impl CreateDocument {
@@ -110,18 +114,8 @@ impl CreateDocument {
             status: self.status.unwrap_or(DocumentStatus::Pending).into(),
             metadata,
             storage_location: None,
+            patient_id: self.patient_id,
         })
-    }
-}
-
-/// Required in a patch when present: `null` is a problem.
-fn not_null<T>(problems: &mut Problems, field: &str, value: Option<Option<T>>) -> Option<T> {
-    match value {
-        Some(None) => {
-            problems.add(field, "must not be null");
-            None
-        }
-        other => other.flatten(),
     }
 }
 
@@ -157,7 +151,7 @@ impl UpdateDocument {
             size_bytes,
             status: status.map(Into::into),
             metadata,
-            storage_location: None,
+            patient_id: self.patient_id,
         };
         if problems.is_empty() && patch == DocumentPatch::default() {
             problems.add("body", "at least one field is required");
@@ -167,42 +161,9 @@ impl UpdateDocument {
     }
 }
 
-/// JSON with object keys sorted at every level: equal documents give equal bytes, however the
-/// client ordered its keys.
-fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// The hash an `Idempotency-Key` is bound to: the request as validated, defaults applied, so a
-/// retry that spells the same document differently (key order, an explicit default) matches.
+/// The hash an `Idempotency-Key` is bound to (see `input::request_hash`).
 pub(super) fn request_hash(new: &NewDocument) -> [u8; 32] {
-    let value = serde_json::json!({
+    let mut value = serde_json::json!({
         "title": new.title,
         "filename": new.filename,
         "content_type": new.content_type,
@@ -211,9 +172,11 @@ pub(super) fn request_hash(new: &NewDocument) -> [u8; 32] {
         "metadata": new.metadata,
         "storage_location": new.storage_location,
     });
-    let mut text = String::new();
-    canonical_json(&value, &mut text);
-    Sha256::digest(text.as_bytes()).into()
+    // Only when given, so keys issued before documents had patients keep their hashes.
+    if let Some(patient) = new.patient_id {
+        value["patient_id"] = serde_json::json!(patient);
+    }
+    crate::routes::input::request_hash(&value)
 }
 
 #[cfg(test)]
@@ -231,6 +194,7 @@ mod tests {
             metadata: metadata.as_object().cloned(),
             sha256: None,
             storage_location: None,
+            patient_id: None,
         }
         .validate()
         .unwrap()

@@ -5,70 +5,27 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use haven_db::audit::AuditOutcome;
 use haven_db::documents::content::{self, ContentState};
-use haven_db::ids::DocumentId;
-use haven_db::tenant::TenantTx;
 use haven_storage::{Expected, object_key};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::upload::{self, Upload, UploadInstructions};
-use super::{DocumentStatus, READERS, RESOURCE, WRITERS, document_id};
-use crate::audit_log::{Access, AuditContext};
+use super::{DocumentStatus, READERS, RESOURCE, WRITERS};
 use crate::error::{ApiError, FieldError, codes};
 use crate::openapi::ErrorEnvelope;
-use crate::principal::Principal;
 use crate::routes::params::RawId;
+use crate::scope::{Access, AuditOutcome, Permit, Scope};
 use crate::state::AppState;
+use crate::storage::ContentStore;
 
-/// One request on one document: who, from where, which document, under which action.
-struct Attempt<'a> {
-    state: &'a AppState,
-    principal: &'a Principal,
-    audit: &'a AuditContext,
-    action: &'static str,
-    resource_id: String,
-}
-
-impl Attempt<'_> {
-    /// Records the attempt with `outcome` in `tx` and commits.
-    async fn finish(&self, mut tx: TenantTx<'_>, outcome: AuditOutcome) -> Result<(), ApiError> {
-        let access = Access::new(self.action, RESOURCE).on(&self.resource_id);
-        haven_db::audit::record(&mut tx, &self.audit.event(self.principal, access, outcome))
-            .await?;
-        tx.commit().await?;
-        Ok(())
+/// The store, or 503 STORAGE_001 recorded as a failed attempt.
+async fn store<'a>(state: &'a AppState, permit: &Permit<'_>) -> Result<&'a ContentStore, ApiError> {
+    match state.storage() {
+        Ok(store) => Ok(store),
+        Err(error) => Err(permit.fail(error).await),
     }
-
-    /// Records the attempt with `outcome` in a transaction of its own.
-    async fn record(&self, outcome: AuditOutcome) -> Result<(), ApiError> {
-        let tx = TenantTx::begin(&self.state.pool, self.principal.tenant_id).await?;
-        self.finish(tx, outcome).await
-    }
-}
-
-/// Checks the role and the id (each refusal audited) and names the attempt.
-async fn attempt<'a>(
-    state: &'a AppState,
-    principal: &'a Principal,
-    audit: &'a AuditContext,
-    action: &'static str,
-    roles: &[crate::principal::Role],
-    raw: &str,
-) -> Result<(Attempt<'a>, DocumentId), ApiError> {
-    let access = Access::new(action, RESOURCE).on(raw);
-    audit.require_any(state, principal, roles, access).await?;
-    let id = document_id(state, principal, audit, action, raw).await?;
-    let attempt = Attempt {
-        state,
-        principal,
-        audit,
-        action,
-        resource_id: id.to_string(),
-    };
-    Ok((attempt, id))
 }
 
 /// Issues a new presigned upload URL for a document still awaiting its file (editor or admin).
@@ -85,39 +42,40 @@ async fn attempt<'a>(
     ))]
 pub async fn reissue_upload_url(
     State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<UploadInstructions>, ApiError> {
-    let (attempt, id) = attempt(
-        &state,
-        &principal,
-        &audit,
-        "document.upload_url",
-        WRITERS,
-        &raw,
-    )
-    .await?;
-    let store = state.storage()?;
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    let found = content::content_state(&mut tx, principal.tenant_id, id).await?;
-    let Some(document) = found else {
-        attempt.finish(tx, AuditOutcome::Denied).await?;
-        return Err(ApiError::new(codes::RES_001));
+    let access = Access::new("document.upload_url", RESOURCE).on(raw.as_str());
+    let mut permit = scope.require(WRITERS, access).await?;
+    let id = permit.id(&raw).await?;
+    let store = store(&state, &permit).await?;
+    let mut tx = permit.begin().await?;
+    let found = content::content_state(&mut tx, id).await?;
+    let refusal = match &found {
+        None => Some(codes::RES_001),
+        Some(document) if !document.awaits_upload() => Some(codes::UPLOAD_001),
+        Some(_) => None,
     };
-    let (true, Some(sha256)) = (document.awaits_upload(), &document.content_sha256) else {
-        attempt.finish(tx, AuditOutcome::Denied).await?;
-        return Err(ApiError::new(codes::UPLOAD_001));
+    let (None, Some(document)) = (refusal, found) else {
+        tx.deny();
+        tx.commit().await?;
+        return Err(ApiError::new(refusal.unwrap_or(codes::RES_001)));
     };
     let upload = Upload {
-        tenant: principal.tenant_id,
+        tenant: tx.tenant(),
         document: id,
         content_type: &document.content_type,
         size_bytes: document.size_bytes,
-        sha256,
+        sha256: document.content_sha256.as_deref().unwrap_or_default(),
     };
-    let instructions = upload::instructions(store, &upload).await?;
-    attempt.finish(tx, AuditOutcome::Success).await?;
+    let instructions = match upload::instructions(store, &upload).await {
+        Ok(instructions) => instructions,
+        Err(error) => {
+            drop(tx);
+            return Err(permit.fail(error).await);
+        }
+    };
+    tx.commit().await?;
     Ok(Json(instructions))
 }
 
@@ -178,38 +136,37 @@ fn refused(reason: &str) -> ApiError {
     ))]
 pub async fn complete_upload(
     State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<Completion>, ApiError> {
-    let (attempt, id) =
-        attempt(&state, &principal, &audit, "document.upload", WRITERS, &raw).await?;
-    let store = state.storage()?;
-    let tenant = principal.tenant_id;
-    let mut tx = TenantTx::begin(&state.pool, tenant).await?;
-    let found = content::content_state(&mut tx, tenant, id).await?;
+    let access = Access::new("document.upload", RESOURCE).on(raw.as_str());
+    let mut permit = scope.require(WRITERS, access).await?;
+    let id = permit.id(&raw).await?;
+    let store = store(&state, &permit).await?;
+    let mut tx = permit.begin().await?;
+    let tenant = tx.tenant();
+    let found = content::content_state(&mut tx, id).await?;
     let document = match answer_without_store(found) {
         Answer::Pending(document) => {
+            // No transaction is held across the call to the store; the event is written with
+            // the outcome below.
             tx.rollback().await?;
             document
         }
         Answer::Done(outcome, result) => {
-            attempt.finish(tx, outcome).await?;
+            tx.set_outcome(outcome);
+            tx.commit().await?;
             return result;
         }
     };
     let key = object_key(tenant.as_uuid(), id.as_uuid());
     let facts = match store.storage.head(&key).await {
-        Ok(facts) => facts,
-        Err(error) => {
-            attempt.record(AuditOutcome::Error).await?;
-            return Err(error.into());
+        Ok(Some(facts)) => facts,
+        Ok(None) => {
+            crate::storage::completion("missing");
+            return Err(permit.refuse(ApiError::new(codes::UPLOAD_003)).await);
         }
-    };
-    let Some(facts) = facts else {
-        crate::storage::completion("missing");
-        attempt.record(AuditOutcome::Denied).await?;
-        return Err(ApiError::new(codes::UPLOAD_003));
+        Err(error) => return Err(permit.fail(error.into()).await),
     };
     let expected = Expected {
         size_bytes: document.size_bytes,
@@ -217,40 +174,34 @@ pub async fn complete_upload(
         sha256: document.content_sha256.as_deref().unwrap_or_default(),
         kms_key_id: store.storage.settings().kms_key_id.as_deref(),
     };
-    let mut tx = TenantTx::begin(&state.pool, tenant).await?;
-    match haven_storage::verify(&expected, &facts) {
-        Ok(()) => match content::mark_ready(&mut tx, tenant, id).await? {
-            Some(ready) => {
-                crate::storage::completion("ready");
-                attempt.finish(tx, AuditOutcome::Success).await?;
-                completion(&ready)
-            }
-            // Another completion (or a delete) got there first: answer from what it left.
-            None => {
-                let now = content::content_state(&mut tx, tenant, id).await?;
-                let Answer::Done(outcome, result) = answer_without_store(now) else {
-                    attempt.finish(tx, AuditOutcome::Denied).await?;
-                    return Err(ApiError::new(codes::UPLOAD_001));
-                };
-                attempt.finish(tx, outcome).await?;
-                result
-            }
-        },
-        Err(mismatch) => {
-            // The object goes first: should the delete fail, the document is still pending
-            // and a retry checks (and deletes) again. A failed document never keeps an object.
-            tx.rollback().await?;
-            if let Err(error) = store.storage.delete(&key).await {
-                attempt.record(AuditOutcome::Error).await?;
-                return Err(error.into());
-            }
-            let mut tx = TenantTx::begin(&state.pool, tenant).await?;
-            content::mark_failed(&mut tx, tenant, id, mismatch.code()).await?;
-            crate::storage::completion("failed");
-            attempt.finish(tx, AuditOutcome::Denied).await?;
-            Err(refused(mismatch.code()))
+    if let Err(mismatch) = haven_storage::verify(&expected, &facts) {
+        // The object goes first: should the delete fail, the document is still pending and a
+        // retry checks (and deletes) again. A failed document never keeps an object.
+        if let Err(error) = store.storage.delete(&key).await {
+            return Err(permit.fail(error.into()).await);
         }
+        let mut tx = permit.begin().await?;
+        content::mark_failed(&mut tx, id, mismatch.code()).await?;
+        tx.deny();
+        tx.commit().await?;
+        crate::storage::completion("failed");
+        return Err(refused(mismatch.code()));
     }
+    let mut tx = permit.begin().await?;
+    if let Some(ready) = content::mark_ready(&mut tx, id).await? {
+        tx.commit().await?;
+        crate::storage::completion("ready");
+        return completion(&ready);
+    }
+    // Another completion (or a delete) got there first: answer from what it left.
+    let now = content::content_state(&mut tx, id).await?;
+    let (outcome, result) = match answer_without_store(now) {
+        Answer::Done(outcome, result) => (outcome, result),
+        Answer::Pending(_) => (AuditOutcome::Denied, Err(ApiError::new(codes::UPLOAD_001))),
+    };
+    tx.set_outcome(outcome);
+    tx.commit().await?;
+    result
 }
 
 /// What completion can say from the row alone.
@@ -332,28 +283,22 @@ fn wants_redirect(query: Option<&str>) -> Result<bool, ApiError> {
     ))]
 pub async fn download_content(
     State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    const ACTION: &str = "document.download";
-    let (attempt, id) = attempt(&state, &principal, &audit, ACTION, READERS, &raw).await?;
+    let access = Access::new("document.download", RESOURCE).on(raw.as_str());
+    let mut permit = scope.require(READERS, access).await?;
+    let id = permit.id(&raw).await?;
     let redirect = match wants_redirect(query.as_deref()) {
         Ok(redirect) => redirect,
-        Err(refusal) => {
-            attempt.record(AuditOutcome::Denied).await?;
-            return Err(refusal);
-        }
+        Err(refusal) => return Err(permit.refuse(refusal).await),
     };
-    let store = state.storage()?;
-    let tenant = principal.tenant_id;
-    let access = Access::new(ACTION, RESOURCE).on(&attempt.resource_id);
-    let event = audit.event(&principal, access, AuditOutcome::Success);
-    let mut tx = TenantTx::begin(&state.pool, tenant).await?;
+    let store = store(&state, &permit).await?;
+    let mut tx = permit.begin().await?;
+    let tenant = tx.tenant();
     // The read and its audit event in one statement: success only for a downloadable row.
-    let found = content::download_audited(&mut tx, tenant, id, &event).await?;
-    let document = match found {
+    let document = match content::download(&mut tx, id).await? {
         None => {
             tx.commit().await?;
             return Err(ApiError::new(codes::RES_001));
@@ -367,11 +312,19 @@ pub async fn download_content(
     // The key is rebuilt from the caller's tenant and the id, never read from the row.
     let key = object_key(tenant.as_uuid(), id.as_uuid());
     let disposition = haven_storage::attachment(&document.filename);
-    // Presigning is local; if it fails the audit event rolls back with the URL never issued.
-    let link = store
+    // Presigning is local; should it fail, the success event rolls back with the URL never
+    // issued, and the attempt is recorded as failed instead.
+    let link = match store
         .storage
         .presign_download(&key, &disposition, &document.content_type)
-        .await?;
+        .await
+    {
+        Ok(link) => link,
+        Err(error) => {
+            drop(tx);
+            return Err(permit.fail(error.into()).await);
+        }
+    };
     tx.commit().await?;
     crate::storage::download_url_issued();
     let mut response = if redirect {

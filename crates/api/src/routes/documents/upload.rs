@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use haven_db::documents::{Document, DocumentStatus, NewDocument, content};
+use haven_db::documents::{CreateOutcome, Document, DocumentStatus, NewDocument, content};
 use haven_db::ids::{DocumentId, TenantId};
 use haven_db::tenant::TenantTx;
 use haven_storage::{StorageSettings, UploadSpec, object_key};
@@ -51,7 +51,8 @@ fn is_sha256(text: &str) -> bool {
 }
 
 /// The checks an upload adds to a create: a well-formed `sha256`, a size from 1 byte to the
-/// cap, an allowed content type. 422 with every problem.
+/// cap, an allowed content type, no status but `pending` (completion sets the rest). 422 with
+/// every problem.
 pub(super) fn validate(
     settings: &StorageSettings,
     new: &NewDocument,
@@ -69,6 +70,12 @@ pub(super) fn validate(
         problems.add(
             "size_bytes",
             format!("must be the file's size, 1 to {max} bytes"),
+        );
+    }
+    if new.status != DocumentStatus::Pending {
+        problems.add(
+            "status",
+            "must be absent or pending when sha256 is sent (completion sets it)",
         );
     }
     if !settings.allows_content_type(&new.content_type) {
@@ -106,34 +113,45 @@ pub(super) struct Upload<'a> {
     pub sha256: &'a str,
 }
 
-/// In the create's transaction: records the upload a new document awaits (its SHA-256 and its
-/// server-built key as `storage_location`) and presigns its PUT. A replayed create gets a
-/// fresh URL while its document still awaits the file.
+/// In the create's transaction, before it commits: records the upload a new document awaits
+/// (its SHA-256 and its server-built key as `storage_location`) and presigns its PUT. A
+/// replayed create gets a fresh URL while its document still awaits the file.
 pub(super) async fn attach(
     tx: &mut TenantTx<'_>,
     store: &ContentStore,
-    mut document: Document,
+    outcome: CreateOutcome<Document>,
     sha256: &str,
-    replayed: bool,
-) -> Result<(Document, Option<UploadInstructions>), ApiError> {
+) -> Result<(CreateOutcome<Document>, Option<UploadInstructions>), ApiError> {
+    let (mut document, replayed) = match outcome {
+        CreateOutcome::Created(document) => (document, false),
+        CreateOutcome::Replayed(document) => (document, true),
+        other => return Ok((other, None)),
+    };
     let tenant = tx.tenant();
     if !replayed {
         let key = object_key(tenant.as_uuid(), document.id.as_uuid());
-        content::attach_upload(tx, tenant, document.id, sha256, &key).await?;
+        content::attach_upload(tx, document.id, sha256, &key).await?;
         document.storage_location = Some(key);
     }
-    if document.status != DocumentStatus::Pending || document.deleted_at.is_some() {
-        return Ok((document, None));
-    }
-    let upload = Upload {
-        tenant,
-        document: document.id,
-        content_type: &document.content_type,
-        size_bytes: document.size_bytes,
-        sha256,
+    let awaits = document.status == DocumentStatus::Pending && document.deleted_at.is_none();
+    let instructions = if awaits {
+        let upload = Upload {
+            tenant,
+            document: document.id,
+            content_type: &document.content_type,
+            size_bytes: document.size_bytes,
+            sha256,
+        };
+        Some(instructions(store, &upload).await?)
+    } else {
+        None
     };
-    let instructions = instructions(store, &upload).await?;
-    Ok((document, Some(instructions)))
+    let outcome = if replayed {
+        CreateOutcome::Replayed(document)
+    } else {
+        CreateOutcome::Created(document)
+    };
+    Ok((outcome, instructions))
 }
 
 /// Presigns the document's PUT (local, no call to the store) and counts it.
