@@ -18,13 +18,26 @@ use crate::routes::params::Problems;
 #[serde(deny_unknown_fields)]
 pub struct CreateDocument {
     /// 1 to 500 characters, not blank.
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub title: String,
     /// A file name (no `/` or `\`), 1 to 255 characters.
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\]*[^\s\u0000-\u001f\u007f-\u009f/\\][^\u0000-\u001f\u007f-\u009f/\\]*$"
+    )]
     pub filename: String,
     /// A media type such as `application/pdf`, at most 255 characters.
-    #[schema(min_length = 3, max_length = 255, example = "application/pdf")]
+    #[schema(
+        min_length = 3,
+        max_length = 255,
+        pattern = r"^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;[^\u0000-\u001f\u007f-\u009f]*)?$",
+        example = "application/pdf"
+    )]
     pub content_type: String,
     /// 0 or more; 0 when absent.
     #[serde(default)]
@@ -45,6 +58,7 @@ pub struct CreateDocument {
     #[schema(
         min_length = 44,
         max_length = 44,
+        pattern = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
         example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
     )]
     pub sha256: Option<String>,
@@ -67,13 +81,13 @@ pub struct CreateDocument {
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocument {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    #[schema(value_type = String, min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 1, max_length = 255, pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\]*[^\s\u0000-\u001f\u007f-\u009f/\\][^\u0000-\u001f\u007f-\u009f/\\]*$")]
     pub filename: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 3, max_length = 255, pattern = r"^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;[^\u0000-\u001f\u007f-\u009f]*)?$")]
     pub content_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = i64, minimum = 0)]
