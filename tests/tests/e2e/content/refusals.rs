@@ -311,6 +311,10 @@ async fn without_a_bucket_the_content_endpoints_answer_503_storage_001_and_the_r
             reply.body
         );
         assert!(reply.headers.contains_key("retry-after"));
+        // Recorded as a failed attempt, not lost.
+        let events = w.events_of_request(&reply.request_id()).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].outcome, "error");
     }
     assert_eq!(w.count("select count(*) from documents").await, 1);
     let ready = w.app.get("/api/v1/health/ready").await;
