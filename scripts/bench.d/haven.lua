@@ -3,15 +3,20 @@
 -- MODE
 --   get       GET /api/v1/documents/{id}: a seeded document picked at random (uniformly over all
 --             tenants' documents), with its tenant's viewer token
+--   content   GET /api/v1/documents/{id}/content?redirect=false: a ready document (IDS_FILE lists
+--             only those) at random, its tenant's viewer token: a presigned URL, no store call
 --   list      GET /api/v1/documents (the first page, default limit): a tenant at random, viewer
 --   validate  GET /api/v1/auth/validate: a tenant at random, viewer
 --   patient_get   GET /api/v1/patients/{id}: a seeded patient at random, its tenant's viewer
 --   patient_list  GET /api/v1/patients (the first page, default limit): a tenant at random, viewer
 --   post      POST /api/v1/documents: a tenant at random, its editor token, a fresh
 --             Idempotency-Key per request and the body below (create_document.sql replays it)
+--   upload    the same POST with `sha256`: the document awaits its file and the response carries
+--             a presigned PUT (signed locally, no call to the store)
 --   mix       the soak: 8 get : 1 list : 1 post, at random
 -- TOKENS_FILE: one line per tenant, "<k> <viewer token> <editor token>".
--- IDS_FILE (get, mix): one line per document, "<k> <document id>"; (patient_get) per patient.
+-- IDS_FILE (get, content, mix): one line per document, "<k> <document id>"; (patient_get) per
+-- patient.
 
 local counter = 0
 
@@ -39,7 +44,7 @@ function init(args)
     end
   end
   assert(#tenants > 0, "no tokens in " .. args[2])
-  if mode == "get" or mode == "mix" or mode == "patient_get" then
+  if mode == "get" or mode == "content" or mode == "mix" or mode == "patient_get" then
     for line in io.lines(args[3]) do
       local k, id = line:match("^(%S+) (%S+)$")
       if k then
@@ -59,20 +64,35 @@ local function get(collection)
   return wrk.format("GET", collection .. ids[i], { ["Authorization"] = viewer[id_tenant[i]] })
 end
 
+local function content()
+  local i = math.random(#ids)
+  return wrk.format("GET", "/api/v1/documents/" .. ids[i] .. "/content?redirect=false",
+    { ["Authorization"] = viewer[id_tenant[i]] })
+end
+
 local function as_viewer(path)
   local k = tenants[math.random(#tenants)]
   return wrk.format("GET", path, { ["Authorization"] = viewer[k] })
 end
 
-local function post()
+local function post(upload)
   local k = tenants[math.random(#tenants)]
   sent = sent + 1
   local n = math.random(1000000000)
-  local body = string.format(
-    '{"title":"Bench upload %d","filename":"bench-upload-%d.pdf","content_type":"application/pdf",'
-      .. '"size_bytes":%d,"status":"pending","metadata":{"source":"bench","pages":3},'
-      .. '"storage_location":"s3://haven-bench/uploads/%d.pdf"}',
-    n, n, n, n)
+  local body
+  if upload then
+    -- Within STORAGE_MAX_UPLOAD_BYTES; the hash is checked for form only until completion.
+    body = string.format(
+      '{"title":"Bench upload %d","filename":"bench-upload-%d.pdf","content_type":"application/pdf",'
+        .. '"size_bytes":%d,"metadata":{"source":"bench","pages":3},'
+        .. '"sha256":"n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="}',
+      n, n, n % 1000000 + 1)
+  else
+    body = string.format(
+      '{"title":"Bench upload %d","filename":"bench-upload-%d.pdf","content_type":"application/pdf",'
+        .. '"size_bytes":%d,"status":"pending","metadata":{"source":"bench","pages":3}}',
+      n, n, n)
+  end
   return wrk.format("POST", "/api/v1/documents", {
     ["Authorization"] = editor[k],
     ["Content-Type"] = "application/json",
@@ -87,12 +107,16 @@ function request()
     return get("/api/v1/patients/")
   elseif mode == "patient_list" then
     return as_viewer("/api/v1/patients")
+  elseif mode == "content" then
+    return content()
   elseif mode == "list" then
     return as_viewer("/api/v1/documents")
   elseif mode == "validate" then
     return as_viewer("/api/v1/auth/validate")
   elseif mode == "post" then
-    return post()
+    return post(false)
+  elseif mode == "upload" then
+    return post(true)
   elseif mode == "mix" then
     local r = math.random(10)
     if r <= 8 then
@@ -100,7 +124,7 @@ function request()
     elseif r == 9 then
       return as_viewer("/api/v1/documents")
     end
-    return post()
+    return post(false)
   end
   error("unknown mode " .. tostring(mode))
 end

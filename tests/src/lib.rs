@@ -8,6 +8,7 @@ pub mod idp;
 pub mod moto;
 pub mod net;
 pub mod node;
+pub mod object_store;
 pub mod op;
 pub mod redis;
 pub mod world;
@@ -17,6 +18,7 @@ pub use binary::{HavenProcess, free_port, haven_binary};
 pub use db::{PrivateCluster, TestDatabase};
 pub use moto::Moto;
 pub use net::{ClosingEndpoint, SilentEndpoint};
+pub use object_store::ObjectStore;
 pub use redis::RedisServer;
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never

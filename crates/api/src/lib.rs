@@ -21,6 +21,7 @@ pub mod scope;
 pub mod secrets;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod testing;
 

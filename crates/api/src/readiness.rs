@@ -28,6 +28,8 @@ pub enum Check {
 pub struct Checks {
     pub database: Check,
     pub secrets: Check,
+    /// Reported, never failing readiness: see docs/ARCHITECTURE.md ("Readiness and storage").
+    pub storage: Check,
 }
 
 pub struct Readiness {

@@ -39,6 +39,9 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
             routes::documents::write::update_document,
             routes::documents::delete_document
         ))
+        .routes(routes!(routes::documents::content::reissue_upload_url))
+        .routes(routes!(routes::documents::content::complete_upload))
+        .routes(routes!(routes::documents::content::download_content))
         .routes(routes!(
             routes::patients::list_patients,
             routes::patients::create_patient

@@ -204,9 +204,20 @@ impl Permit<'_> {
     /// answer with: `refusal`, or the database error if the event could not be written (a
     /// refusal is never left unrecorded).
     pub async fn refuse(&self, refusal: ApiError) -> ApiError {
+        self.record(AuditOutcome::Denied, refusal).await
+    }
+
+    /// Records the access as `error` in a transaction of its own (a dependency such as the
+    /// object store failed) and returns `failure`, or the database error if the event could not
+    /// be written.
+    pub async fn fail(&self, failure: ApiError) -> ApiError {
+        self.record(AuditOutcome::Error, failure).await
+    }
+
+    async fn record(&self, outcome: AuditOutcome, answer: ApiError) -> ApiError {
         let scope = self.scope;
         let (tenant, actor) = (scope.principal.tenant_id, scope.actor.clone());
-        refuse_in(&scope.pool, tenant, actor, self.access.clone(), refusal).await
+        record_in(&scope.pool, tenant, actor, (self.access.clone(), outcome), answer).await
     }
 }
 
@@ -226,29 +237,29 @@ impl RequestFacts {
             subject: Some(subject.to_owned()),
             ..self.0
         };
-        refuse_in(pool, tenant, actor, access, refusal).await
+        record_in(pool, tenant, actor, (access, AuditOutcome::Denied), refusal).await
     }
 }
 
-/// Records `access` by `actor` as `denied` in a transaction of its own and returns `refusal`,
-/// or the database error if the event could not be written (a refusal is never left
-/// unrecorded).
-async fn refuse_in(
+/// Records `access` by `actor` with `outcome` in a transaction of its own (outside the tenant's
+/// connection shares: one short insert) and returns `answer`, or the database error if the
+/// event could not be written (a refusal or failure is never left unrecorded).
+async fn record_in(
     pool: &PgPool,
     tenant: TenantId,
     actor: Actor,
-    access: Access,
-    refusal: ApiError,
+    (access, outcome): (Access, AuditOutcome),
+    answer: ApiError,
 ) -> ApiError {
     let recorded = async {
         let mut tx = TenantTx::begin_as(pool, tenant, actor).await?;
         tx.audit(access);
-        tx.deny();
+        tx.set_outcome(outcome);
         tx.commit().await
     }
     .await;
     match recorded {
-        Ok(()) => refusal,
+        Ok(()) => answer,
         Err(error) => error.into(),
     }
 }

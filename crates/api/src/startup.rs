@@ -109,7 +109,13 @@ impl Application {
             }
             None => None,
         };
-        let state = AppState::new(config, pool, secrets, oidc);
+        let mut state = AppState::new(config.clone(), pool, secrets, oidc);
+        // Builds the client only (credentials resolve lazily): no call to the store at start,
+        // so a storage outage never blocks a deploy.
+        if let Some(settings) = &config.storage {
+            let storage = haven_storage::Storage::new(settings.clone()).await;
+            state.storage = Some(Arc::new(crate::storage::ContentStore::new(storage)));
+        }
         // One LISTEN connection per replica; stopped through `background`. Not awaited at
         // start and not part of readiness: the cache TTLs cover the time it is down.
         crate::invalidation::spawn(

@@ -28,6 +28,8 @@ pub struct AppState {
     pub shared_limits: Option<Arc<SharedStore>>,
     /// Each tenant's share of the pool (per process).
     pub shares: TenantShares,
+    /// Document content storage; `None` without STORAGE_BUCKET (content endpoints answer 503).
+    pub storage: Option<Arc<crate::storage::ContentStore>>,
 }
 
 impl AppState {
@@ -58,7 +60,23 @@ impl AppState {
                 config.database.tenant_max_connections,
                 config.database.tenant_max_exports,
             ),
+            storage: None,
             config,
+        }
+    }
+
+    /// The content store, or 503 STORAGE_001 when STORAGE_BUCKET is not set.
+    pub fn storage(&self) -> Result<&crate::storage::ContentStore, ApiError> {
+        self.storage
+            .as_deref()
+            .ok_or_else(crate::storage::not_configured)
+    }
+
+    /// The `storage` readiness check: `not_configured` without a bucket.
+    pub async fn storage_check(&self) -> Check {
+        match &self.storage {
+            Some(store) => store.check().await,
+            None => Check::NotConfigured,
         }
     }
 

@@ -158,6 +158,13 @@ impl<'c> TenantTx<'c> {
         }
     }
 
+    /// The queued events record `outcome` (`error`: the attempt failed on a dependency).
+    pub fn set_outcome(&mut self, outcome: AuditOutcome) {
+        for access in &mut self.queued {
+            access.outcome = outcome;
+        }
+    }
+
     /// The queued events name `resource_id` (once a create knows its new id).
     pub fn audit_on(&mut self, resource_id: impl std::fmt::Display) {
         for access in &mut self.queued {
@@ -202,6 +209,21 @@ impl<'c> TenantTx<'c> {
     where
         T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
+        self.fetch_optional_audited_if(AccessGrant::ROW_FOUND, push_select)
+            .await
+    }
+
+    /// [`TenantTx::fetch_optional_audited`] where a row found is not enough: the events keep
+    /// their outcome only when `grant` holds (a document found but not ready to download is a
+    /// refusal too), and are written as `denied` otherwise.
+    pub async fn fetch_optional_audited_if<T>(
+        &mut self,
+        grant: AccessGrant<T>,
+        push_select: impl FnOnce(&mut QueryBuilder<Postgres>),
+    ) -> Result<Option<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
         let queued = std::mem::take(&mut self.queued);
         let mut query = QueryBuilder::new(if queued.is_empty() {
             ""
@@ -213,12 +235,12 @@ impl<'c> TenantTx<'c> {
             // A data-modifying WITH runs whether or not the outer query reads it.
             query.push("), recorded as (");
             let events = self.events(&queued);
-            audit_event::push_insert(&mut query, &events, Some("exists (select 1 from found)"));
+            audit_event::push_insert(&mut query, &events, Some(grant.sql));
             query.push(") select * from found");
         }
         let found: Option<T> = query.build_query_as().fetch_optional(&mut *self.tx).await?;
         for access in queued {
-            let outcome = if found.is_some() {
+            let outcome = if found.as_ref().is_some_and(grant.holds) {
                 access.outcome
             } else {
                 AuditOutcome::Denied
@@ -255,6 +277,21 @@ impl<'c> TenantTx<'c> {
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
     }
+}
+
+/// When an audited read grants the access: `sql`, a boolean over the CTE `found` (the select),
+/// decides the written outcome; `holds` says the same of the row read back (for the metrics).
+pub struct AccessGrant<T> {
+    pub sql: &'static str,
+    pub holds: fn(&T) -> bool,
+}
+
+impl<T> AccessGrant<T> {
+    /// Any row found grants the access.
+    pub const ROW_FOUND: Self = Self {
+        sql: "exists (select 1 from found)",
+        holds: |_| true,
+    };
 }
 
 impl AsMut<PgConnection> for TenantTx<'_> {

@@ -43,15 +43,29 @@ fn chromium() -> Option<PathBuf> {
     on_path("chromium")
 }
 
+/// [`chromium`], or `None` after saying the test is skipped. scripts/test installs chromium and
+/// sets HAVEN_TEST_REQUIRE_CHROMIUM=1: there a missing browser is a failure, not a pass.
+pub(crate) fn chromium_or_skip() -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        assert!(
+            std::env::var("HAVEN_TEST_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "chromium is required (HAVEN_TEST_REQUIRE_CHROMIUM=1) but is not installed"
+        );
+        eprintln!("SKIPPED: chromium is not installed and could not be (apt-get install chromium)");
+    }
+    found
+}
+
 /// A loopback port of its own: a distinct origin.
-async fn origin() -> (TcpListener, String) {
+pub(crate) async fn origin() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     (listener, format!("http://127.0.0.1:{port}"))
 }
 
 /// Serves `page` for any request on `listener`.
-fn serve_page(listener: TcpListener, page: String) -> tokio::task::JoinHandle<()> {
+pub(crate) fn serve_page(listener: TcpListener, page: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let page = page.clone();
@@ -106,7 +120,7 @@ fn page(api: &str, token: &str) -> String {
 }
 
 /// Loads `url` in a fresh headless Chromium and returns the `#result` JSON.
-async fn run_page(chromium: PathBuf, url: String) -> Value {
+pub(crate) async fn run_page(chromium: PathBuf, url: String) -> Value {
     let profile = std::env::temp_dir().join(format!("haven-chromium-{}", uuid::Uuid::new_v4()));
     let output = tokio::task::spawn_blocking({
         let profile = profile.clone();
@@ -154,14 +168,7 @@ async fn run_page(chromium: PathBuf, url: String) -> Value {
 
 #[tokio::test]
 async fn a_page_from_an_allowed_origin_reads_the_api_and_a_page_from_another_origin_is_blocked() {
-    let Some(chromium) = chromium() else {
-        // scripts/test installs chromium and sets this: there a missing browser is a failure,
-        // not a pass.
-        assert!(
-            std::env::var("HAVEN_TEST_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-            "chromium is required (HAVEN_TEST_REQUIRE_CHROMIUM=1) but is not installed"
-        );
-        eprintln!("SKIPPED: chromium is not installed and could not be (apt-get install chromium)");
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let idp = Idp::start();

@@ -6,6 +6,7 @@ mod auth;
 mod compliance;
 mod compression;
 mod config;
+mod content;
 mod cors_browser;
 mod cross_tenant;
 mod deploy_files;

@@ -203,7 +203,7 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
     };
     assert_eq!(
         documents::update(&mut tx, b_docs[0], patch).await.unwrap(),
-        None
+        documents::UpdateOutcome::Missing
     );
     assert!(!documents::soft_delete(&mut tx, b_docs[0]).await.unwrap());
     // Writing into another tenant is refused by the policy's WITH CHECK (the query functions

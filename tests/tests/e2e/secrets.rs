@@ -64,7 +64,10 @@ async fn a_json_secret_supplies_the_database_url_and_readiness_reports_secrets_o
         .json()
         .await
         .unwrap();
-    assert_eq!(body["checks"], json!({"database": "ok", "secrets": "ok"}));
+    assert_eq!(
+        body["checks"],
+        json!({"database": "ok", "secrets": "ok", "storage": "not_configured"})
+    );
     let password_free_url = db.url.clone();
     assert_no_value_leaked(&service, &[CLIENT_SECRET, "extra-9c2b", &password_free_url]);
     assert!(

@@ -1,7 +1,8 @@
 //! The command line: `serve` (default), `migrate status|up|new`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate`, `users disable|enable`, `jwks refresh`, `audit verify`,
-//! `db create-runtime-login`.
+//! `tenants create|list|suspend|activate|offboard`, `users disable|enable`, `jwks refresh`,
+//! `audit verify`, `db create-runtime-login`, `documents purge`, `storage check`.
 
+mod content;
 mod db;
 mod new_migration;
 mod operators;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, ConfigErrors, OperatorConfig};
 use crate::startup::Application;
 use crate::telemetry;
+pub use content::{DocumentsAction, StorageAction};
 pub use db::DbAction;
 pub use operators::{AuditAction, TenantsAction};
 pub use users::{JwksAction, OPERATOR_ACTOR, UsersAction};
@@ -76,6 +78,16 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Document retention: purge the stored files of deleted documents.
+    Documents {
+        #[command(subcommand)]
+        action: DocumentsAction,
+    },
+    /// Document storage (STORAGE_BUCKET) checks.
+    Storage {
+        #[command(subcommand)]
+        action: StorageAction,
     },
 }
 
@@ -161,6 +173,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Audit { action } => match load_operator_config() {
             Ok(config) => operators::audit(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Documents { action } => match load_operator_config() {
+            Ok(config) => content::documents(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Storage { action } => match load_config() {
+            Ok(config) => content::storage_command(&config, action).await,
             Err(code) => code,
         },
         Command::Serve => {

@@ -34,6 +34,13 @@ pub enum TenantsAction {
         /// The tenant's external id.
         external_id: String,
     },
+    /// Offboard a suspended tenant: soft-delete all its documents, delete every stored file
+    /// (each audited as `document.purge`), then sweep whatever is left under its prefix in the
+    /// bucket. Needs STORAGE_BUCKET. Rerun after a failure to finish.
+    Offboard {
+        /// The tenant's external id.
+        external_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +135,9 @@ pub async fn tenants(config: &OperatorConfig, action: TenantsAction) -> ExitCode
             tenants::admin_activate(&pool, &external_id).await,
             &external_id,
         ),
+        TenantsAction::Offboard { external_id } => {
+            super::content::offboard(config, &pool, &external_id).await
+        }
     };
     pool.close().await;
     code

@@ -4,6 +4,7 @@
 mod env;
 mod limits;
 mod sections;
+mod storage;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -97,16 +98,22 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The private Prometheus listener; `None` when METRICS_PORT is unset.
     pub metrics: Option<MetricsConfig>,
+    /// Document content storage (STORAGE_*); `None` when STORAGE_BUCKET is unset.
+    pub storage: Option<haven_storage::StorageSettings>,
 }
 
-/// What the operator commands (`migrate`, `tenants`, `audit`) need: the database and where its
-/// URL may come from. Nothing else is read, so `DATABASE_URL` alone is enough.
+/// What the operator commands (`migrate`, `tenants`, `audit`, `documents`) need: the database
+/// and where its URL may come from, and the document storage the purges delete from. Nothing
+/// else is read, so `DATABASE_URL` alone is enough.
 #[derive(Debug, Clone)]
 pub struct OperatorConfig {
     /// LOG_LEVEL, for the commands that log (`migrate`).
     pub log_level: String,
     pub database: DatabaseConfig,
     pub secrets: Option<SecretsConfig>,
+    /// STORAGE_* (without the production-only rules: no command here issues URLs); `None`
+    /// when STORAGE_BUCKET is unset.
+    pub storage: Option<haven_storage::StorageSettings>,
 }
 
 impl OperatorConfig {
@@ -121,10 +128,12 @@ impl OperatorConfig {
         let secrets = sections::secrets(&env);
         let database = sections::database(&env, secrets.is_some());
         let log_level = env.log_level("LOG_LEVEL");
+        let storage = storage::storage(&env, false);
         env.finish(Self {
             log_level,
             database,
             secrets,
+            storage,
         })
     }
 }
@@ -215,6 +224,7 @@ impl Config {
             test_routes_enabled,
             limits: limits::limits(&env),
             metrics: limits::metrics(&env, port),
+            storage: storage::storage(&env, production),
         };
         env.finish(config)
     }

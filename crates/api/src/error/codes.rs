@@ -55,6 +55,13 @@ registry! {
     SYS_002 = (SERVICE_UNAVAILABLE, "Secrets Manager is unavailable");
     SYS_003 = (INTERNAL_SERVER_ERROR, "Internal error");
     SYS_004 = (SERVICE_UNAVAILABLE, "Service is unavailable");
+    STORAGE_001 = (SERVICE_UNAVAILABLE, "Document storage is not configured");
+    STORAGE_002 = (SERVICE_UNAVAILABLE, "Document storage is unavailable");
+    UPLOAD_001 = (CONFLICT, "The document is not awaiting an upload");
+    UPLOAD_002 = (UNPROCESSABLE_ENTITY, "The uploaded object does not match the document");
+    UPLOAD_003 = (CONFLICT, "No object has been uploaded for this document yet");
+    CONTENT_001 = (CONFLICT, "The document's content is not available for download");
+    CONTENT_002 = (CONFLICT, "The document's content fields are set by its upload");
 }
 
 /// The registry entry for a code string (codes produced outside this module, e.g. by `auth`).

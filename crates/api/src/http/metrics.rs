@@ -108,6 +108,7 @@ fn describe() {
         "oidc_discovery_ready",
         "1 once OIDC discovery has succeeded"
     );
+    crate::storage::describe_metrics();
 }
 
 /// Keeps the exporter's histograms drained; the caller aborts the task at shutdown.

@@ -75,9 +75,12 @@ pub async fn not_a_probe() -> Response {
             (SYS_001 database, SYS_002 secrets, SYS_004 shutting down)", body = ReadyResponse),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
+    // Side by side: the storage probe's own 1 s bound keeps the answer within 2 s.
+    let (database, storage) = tokio::join!(state.readiness.database(), state.storage_check());
     let checks = Checks {
-        database: state.readiness.database().await,
+        database,
         secrets: state.secrets_check(),
+        storage,
     };
     let shutting_down = state.readiness.is_shutting_down();
     let failing = [

@@ -1,10 +1,12 @@
 //! Documents of a tenant: the row type, reads and soft delete here; list and writes in submodules.
 
+pub mod content;
 mod list;
+pub mod purge;
 mod write;
 
 pub use list::{DocumentFilter, list};
-pub use write::{DocumentPatch, NewDocument, create, update};
+pub use write::{CONTENT_FIELDS, DocumentPatch, NewDocument, UpdateOutcome, create, update};
 
 pub use crate::idempotency::CreateOutcome;
 pub use crate::patch::Updated;

@@ -69,7 +69,8 @@ pub async fn create(
     .await
 }
 
-/// A partial update: `None` leaves a field as it is. `storage_location: Some(None)` clears it.
+/// A partial update: `None` leaves a field as it is. `storage_location` is not here: the server
+/// sets it (the object key) when a document is created for an upload.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DocumentPatch {
     pub title: Option<String>,
@@ -78,31 +79,55 @@ pub struct DocumentPatch {
     pub size_bytes: Option<i64>,
     pub status: Option<DocumentStatus>,
     pub metadata: Option<serde_json::Value>,
-    pub storage_location: Option<Option<String>>,
     /// `Some(None)` detaches the document from its patient.
     pub patient_id: Option<Option<PatientId>>,
 }
 
-/// Applies `patch` to a live document. `None` when it is missing, soft-deleted or another
-/// tenant's. The row is locked first, so concurrent updates apply one after the other and each
-/// reports exactly the fields it changed.
+/// What an update did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// Missing, soft-deleted or another tenant's: nothing changed.
+    Missing,
+    Updated(Box<Updated<Document>>),
+    /// The document has content (it was created for an upload) and the patch would change
+    /// these fields, which its upload set and completion checks: nothing changed.
+    ContentFieldsLocked(Vec<&'static str>),
+}
+
+/// The fields of a document with content that only its upload sets.
+pub const CONTENT_FIELDS: [&str; 3] = ["content_type", "size_bytes", "status"];
+
+#[derive(sqlx::FromRow)]
+struct Locked {
+    #[sqlx(flatten)]
+    doc: Document,
+    has_content: bool,
+}
+
+/// Applies `patch` to a live document. The row is locked first, so concurrent updates apply one
+/// after the other and each reports exactly the fields it changed.
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn update(
     tx: &mut TenantTx<'_>,
     id: DocumentId,
     patch: DocumentPatch,
-) -> Result<Option<Updated<Document>>, sqlx::Error> {
-    let current: Option<Document> = sqlx::query_as(concat!(
+) -> Result<UpdateOutcome, sqlx::Error> {
+    let current: Option<Locked> = sqlx::query_as(concat!(
         "select ",
         columns!(),
+        ", content_sha256 is not null as has_content",
         " from documents where tenant_id = $1 and id = $2 and deleted_at is null for update"
     ))
     .bind(tx.tenant())
     .bind(id)
     .fetch_optional(tx.as_mut())
     .await?;
-    let Some(mut doc) = current else {
-        return Ok(None);
+    let Some(Locked {
+        mut doc,
+        has_content,
+    }) = current
+    else {
+        return Ok(UpdateOutcome::Missing);
     };
     let mut changed = Vec::new();
     apply("title", &mut doc.title, patch.title, &mut changed);
@@ -122,26 +147,30 @@ pub async fn update(
     apply("status", &mut doc.status, patch.status, &mut changed);
     apply("metadata", &mut doc.metadata, patch.metadata, &mut changed);
     apply(
-        "storage_location",
-        &mut doc.storage_location,
-        patch.storage_location,
-        &mut changed,
-    );
-    apply(
         "patient_id",
         &mut doc.patient_id,
         patch.patient_id,
         &mut changed,
     );
+    if has_content {
+        let locked: Vec<&'static str> = changed
+            .iter()
+            .copied()
+            .filter(|field| CONTENT_FIELDS.contains(field))
+            .collect();
+        if !locked.is_empty() {
+            return Ok(UpdateOutcome::ContentFieldsLocked(locked));
+        }
+    }
     if changed.is_empty() {
-        return Ok(Some(Updated {
+        return Ok(UpdateOutcome::Updated(Box::new(Updated {
             row: doc,
             changed_fields: changed,
-        }));
+        })));
     }
     let document = sqlx::query_as(concat!(
         "update documents set title = $3, filename = $4, content_type = $5, size_bytes = $6,",
-        " status = $7, metadata = $8, storage_location = $9, patient_id = $10, updated_at = now()",
+        " status = $7, metadata = $8, patient_id = $9, updated_at = now()",
         " where tenant_id = $1 and id = $2 returning ",
         columns!()
     ))
@@ -153,12 +182,11 @@ pub async fn update(
     .bind(doc.size_bytes)
     .bind(doc.status)
     .bind(&doc.metadata)
-    .bind(&doc.storage_location)
     .bind(doc.patient_id)
     .fetch_one(tx.as_mut())
     .await?;
-    Ok(Some(Updated {
+    Ok(UpdateOutcome::Updated(Box::new(Updated {
         row: document,
         changed_fields: changed,
-    }))
+    })))
 }

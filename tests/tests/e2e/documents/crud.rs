@@ -38,8 +38,7 @@ async fn an_editor_creates_reads_lists_updates_and_soft_deletes_a_document() {
     assert_eq!(list.body["items"], json!([doc]));
     assert_eq!(list.body["next_cursor"], json!(null));
 
-    let patch = json!({"title": "Intake form (signed)", "status": "ready",
-                       "storage_location": "s3://bucket/intake.pdf"});
+    let patch = json!({"title": "Intake form (signed)", "status": "ready"});
     let updated = w
         .call(
             Method::PATCH,
@@ -51,20 +50,27 @@ async fn an_editor_creates_reads_lists_updates_and_soft_deletes_a_document() {
     assert_eq!(updated.status, 200, "{:?}", updated.body);
     assert_eq!(updated.body["title"], "Intake form (signed)");
     assert_eq!(updated.body["status"], "ready");
-    assert_eq!(updated.body["storage_location"], "s3://bucket/intake.pdf");
+    assert_eq!(updated.body["storage_location"], json!(null));
     assert_eq!(
         updated.body["filename"], "scan.pdf",
         "untouched fields stay"
     );
-    let cleared = w
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/documents/{id}"),
-            &editor,
-            Some(&json!({"storage_location": null})),
-        )
-        .await;
-    assert_eq!(cleared.body["storage_location"], json!(null));
+    // storage_location is server-owned (the object key): any client value is refused.
+    for value in [json!(null), json!("s3://bucket/intake.pdf")] {
+        let refused = w
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/documents/{id}"),
+                &editor,
+                Some(&json!({ "storage_location": value })),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{:?}", refused.body);
+        assert_eq!(
+            refused.body["error"]["details"][0]["field"],
+            "storage_location"
+        );
+    }
 
     let deleted = w
         .call(

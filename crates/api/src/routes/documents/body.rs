@@ -50,14 +50,22 @@ pub struct CreateDocument {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
-    /// Where the file is stored, 1 to 2048 characters.
+    /// Base64 SHA-256 of the file (44 characters). With it the document awaits an upload:
+    /// `size_bytes` (1 to STORAGE_MAX_UPLOAD_BYTES) and `content_type` (one of
+    /// STORAGE_ALLOWED_CONTENT_TYPES) must describe the file exactly, `status` must be absent or
+    /// `pending`, and the response carries `upload`, the presigned PUT to send it with.
     #[serde(default)]
     #[schema(
-        min_length = 1,
-        max_length = 2048,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        min_length = 44,
+        max_length = 44,
+        pattern = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        example = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
     )]
-    pub storage_location: Option<String>,
+    pub sha256: Option<String>,
+    /// Refused (422): the server sets it (the stored object's key).
+    #[serde(default)]
+    #[schema(ignore)]
+    pub storage_location: Option<Value>,
     /// The patient the document belongs to, a patient of the caller's tenant.
     #[serde(default)]
     #[schema(value_type = Option<uuid::Uuid>)]
@@ -65,7 +73,10 @@ pub struct CreateDocument {
 }
 
 /// A partial update: only the fields present change. At least one field is required; `null` is
-/// accepted only for `storage_location` (which it clears). Unknown fields are refused (422).
+/// accepted only for `patient_id` (which it detaches). `storage_location` is server-owned: any
+/// value is refused (422). A document with content (created with `sha256`) keeps the
+/// `content_type`, `size_bytes` and `status` its upload set: changing them is 409 CONTENT_002.
+/// Unknown fields are refused (422).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocument {
@@ -87,9 +98,10 @@ pub struct UpdateDocument {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Object)]
     pub metadata: Option<Option<Map<String, Value>>>,
+    /// Refused (422): the server sets it (the stored object's key).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
-    pub storage_location: Option<Option<String>>,
+    #[schema(ignore)]
+    pub storage_location: Option<Option<Value>>,
     /// `null` detaches the document from its patient.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<uuid::Uuid>)]
@@ -106,7 +118,7 @@ impl CreateDocument {
         validate::size_bytes(&mut problems, self.size_bytes);
         let metadata = Value::Object(self.metadata.unwrap_or_default());
         validate::metadata(&mut problems, &metadata);
-        validate::storage_location(&mut problems, self.storage_location.as_deref());
+        validate::storage_location(&mut problems, self.storage_location.is_some());
         problems.finish()?;
         Ok(NewDocument {
             title: self.title,
@@ -115,7 +127,7 @@ impl CreateDocument {
             size_bytes: self.size_bytes,
             status: self.status.unwrap_or(DocumentStatus::Pending).into(),
             metadata,
-            storage_location: self.storage_location,
+            storage_location: None,
             patient_id: self.patient_id,
         })
     }
@@ -145,9 +157,7 @@ impl UpdateDocument {
         if let Some(metadata) = &metadata {
             validate::metadata(&mut problems, metadata);
         }
-        if let Some(Some(location)) = &self.storage_location {
-            validate::storage_location(&mut problems, Some(location));
-        }
+        validate::storage_location(&mut problems, self.storage_location.is_some());
         let patch = DocumentPatch {
             title,
             filename,
@@ -155,7 +165,6 @@ impl UpdateDocument {
             size_bytes,
             status: status.map(Into::into),
             metadata,
-            storage_location: self.storage_location,
             patient_id: self.patient_id,
         };
         if problems.is_empty() && patch == DocumentPatch::default() {
@@ -197,6 +206,7 @@ mod tests {
             size_bytes: 1,
             status: None,
             metadata: metadata.as_object().cloned(),
+            sha256: None,
             storage_location: None,
             patient_id: None,
         }
@@ -220,6 +230,9 @@ mod tests {
         assert!(nulled.validate().is_err());
         let cleared: UpdateDocument =
             serde_json::from_value(json!({"storage_location": null})).unwrap();
-        assert_eq!(cleared.validate().unwrap().storage_location, Some(None));
+        assert!(
+            cleared.validate().is_err(),
+            "storage_location is server-owned"
+        );
     }
 }

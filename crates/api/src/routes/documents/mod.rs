@@ -2,7 +2,9 @@
 //! submodules. Every access, and every refused attempt, leaves one audit event.
 
 mod body;
+pub mod content;
 pub mod list;
+mod upload;
 mod validate;
 pub mod write;
 
@@ -63,7 +65,8 @@ impl From<documents::DocumentStatus> for DocumentStatus {
     }
 }
 
-/// A document's metadata (the file itself lives at `storage_location`).
+/// A document's metadata. Its file, when it has one, is behind `/documents/{id}/content`;
+/// `storage_location` is the object key the server chose (read-only).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentResponse {
     pub id: uuid::Uuid,

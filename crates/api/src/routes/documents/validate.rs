@@ -1,8 +1,7 @@
 //! Document input checks against the schema's limits (`haven_db::documents::*_MAX_*`).
 
 use haven_db::documents::{
-    CONTENT_TYPE_MAX_CHARS, FILENAME_MAX_CHARS, METADATA_MAX_BYTES, STORAGE_LOCATION_MAX_CHARS,
-    TITLE_MAX_CHARS,
+    CONTENT_TYPE_MAX_CHARS, FILENAME_MAX_CHARS, METADATA_MAX_BYTES, TITLE_MAX_CHARS,
 };
 use serde_json::Value;
 
@@ -55,13 +54,13 @@ pub fn size_bytes(problems: &mut Problems, value: i64) {
     }
 }
 
-pub fn storage_location(problems: &mut Problems, value: Option<&str>) {
-    if let Some(value) = value {
-        required_text(
-            problems,
+/// `storage_location` is server-owned (the object key the server builds): a client value, even
+/// `null`, is refused.
+pub fn storage_location(problems: &mut Problems, present: bool) {
+    if present {
+        problems.add(
             "storage_location",
-            value,
-            STORAGE_LOCATION_MAX_CHARS,
+            "is set by the server (the stored object's key) and cannot be written",
         );
     }
 }
@@ -85,7 +84,7 @@ mod tests {
         content_type(&mut problems, "pdf");
         size_bytes(&mut problems, -1);
         metadata(&mut problems, &json!({"k": "a\u{0}b"}));
-        storage_location(&mut problems, Some(""));
+        storage_location(&mut problems, true);
         let error = problems.finish().unwrap_err();
         assert_eq!(error.code(), codes::VAL_001);
         let mut good = Problems::default();

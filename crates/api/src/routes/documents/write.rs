@@ -1,12 +1,14 @@
 //! `POST /api/v1/documents` (with `Idempotency-Key`) and `PATCH /api/v1/documents/{id}`.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use haven_db::documents::{self, Document};
+use haven_db::documents::{self, Document, UpdateOutcome};
 use haven_db::idempotency::Key;
 
 use super::body::{CreateDocument, UpdateDocument, request_hash};
+use super::upload::{self, CreatedDocument};
 use super::{DocumentResponse, RESOURCE, WRITERS};
 use crate::error::{ApiError, FieldError, codes};
 use crate::extract::ApiJson;
@@ -14,6 +16,7 @@ use crate::openapi::ErrorEnvelope;
 use crate::routes::input::{self, created, is_violation};
 use crate::routes::params::RawId;
 use crate::scope::{Access, Created, Permit, Scope, settle_create};
+use crate::state::AppState;
 
 /// A write's database error: a broken CHECK is the client's input (422); a `patient_id` that
 /// names no patient of this tenant is 422 too, and recorded as a refusal.
@@ -31,21 +34,24 @@ async fn write_error(permit: &Permit<'_>, error: sqlx::Error) -> ApiError {
 /// Creates a document (editor or admin). With an `Idempotency-Key` (1 to 255 printable ASCII
 /// characters, scoped to the caller), a retry with the same body answers 201 with the document
 /// first created (header `Idempotent-Replayed: true`) and creates nothing; the same key with a
-/// different body is 422 IDEM_001.
+/// different body is 422 IDEM_001. With `sha256` the document awaits its file: the response's
+/// `upload` is the presigned PUT to send it with (then `POST /documents/{id}/complete`).
 #[utoipa::path(post, path = "/documents", tag = "documents", operation_id = "create_document",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Makes retries safe: 1 to 255 printable ASCII characters")),
     request_body = CreateDocument,
     responses(
-        (status = 201, body = DocumentResponse, headers(("Location" = String, description = "The new document's URL"))),
+        (status = 201, body = CreatedDocument, headers(("Location" = String, description = "The new document's URL"))),
         (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
         (status = 409, description = "The document created under this Idempotency-Key was deleted since (RES_002)", body = ErrorEnvelope),
         (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
         (status = 422, description = "Invalid body (a patient_id of no patient of this tenant too) or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
+        (status = 503, description = "`sha256` sent but storage is not configured (STORAGE_001) or unavailable (STORAGE_002); Retry-After", body = ErrorEnvelope),
     ))]
 pub async fn create_document(
+    State(state): State<AppState>,
     scope: Scope,
     headers: HeaderMap,
     body: Result<ApiJson<CreateDocument>, ApiError>,
@@ -53,9 +59,25 @@ pub async fn create_document(
     let permit = scope
         .require(WRITERS, Access::new("document.create", RESOURCE))
         .await?;
-    let checked = input::idempotency_key(&headers).and_then(|key| Ok((key, body?.0.validate()?)));
-    let (key, new) = permit.input(checked).await?;
-    let hash = request_hash(&new);
+    let checked = input::idempotency_key(&headers).and_then(|key| {
+        let ApiJson(body) = body?;
+        let sha256 = body.sha256.clone();
+        Ok((key, body.validate()?, sha256))
+    });
+    let (key, new, sha256) = permit.input(checked).await?;
+    let store = match &sha256 {
+        Some(sha256) => {
+            let store = match state.storage() {
+                Ok(store) => store,
+                Err(error) => return Err(permit.fail(error).await),
+            };
+            let valid = upload::validate(store.storage.settings(), &new, sha256);
+            permit.input(valid).await?;
+            Some((store, sha256.as_str()))
+        }
+        None => None,
+    };
+    let hash = upload::bind_hash(request_hash(&new), sha256.as_deref());
     let user = scope.principal().user_id;
     let key = key.as_deref().map(|key| Key {
         user,
@@ -70,6 +92,18 @@ pub async fn create_document(
             return Err(write_error(&permit, error).await);
         }
     };
+    // The upload is recorded and presigned before the create commits: nothing is stored
+    // without its upload when presigning fails.
+    let (outcome, upload) = match store {
+        Some((store, sha256)) => match upload::attach(&mut tx, store, outcome, sha256).await {
+            Ok(attached) => attached,
+            Err(error) => {
+                drop(tx);
+                return Err(permit.fail(error).await);
+            }
+        },
+        None => (outcome, None),
+    };
     let row = Created {
         id: &|d: &Document| d.id.to_string(),
         deleted: &|d: &Document| d.deleted_at.is_some(),
@@ -77,15 +111,17 @@ pub async fn create_document(
     };
     let (document, replayed) = settle_create(tx, outcome, row).await?;
     let location = format!("/api/v1/documents/{}", document.id);
-    Ok(created(
-        location,
-        DocumentResponse::from(document),
-        replayed,
-    ))
+    let body = CreatedDocument {
+        document: DocumentResponse::from(document),
+        upload,
+    };
+    Ok(created(location, body, replayed))
 }
 
 /// Changes some fields of a document (editor or admin). The audit event names the fields whose
-/// value changed, never the values.
+/// value changed, never the values. A document with content keeps the `content_type`,
+/// `size_bytes` and `status` its upload set: a change to them is 409 CONTENT_002 (nothing
+/// changes; recorded as refused).
 #[utoipa::path(patch, path = "/documents/{id}", tag = "documents", operation_id = "update_document",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id")),
@@ -96,8 +132,9 @@ pub async fn create_document(
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
         (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        (status = 409, description = "A change to the content fields of a document with content (CONTENT_002, the fields in details)", body = ErrorEnvelope),
         (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
-        (status = 422, description = "Invalid or empty body, or a patient_id of no patient of this tenant (VAL_001, with details)", body = ErrorEnvelope),
+        (status = 422, description = "Invalid or empty body (storage_location is server-owned), or a patient_id of no patient of this tenant (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn update_document(
     scope: Scope,
@@ -123,13 +160,35 @@ pub async fn update_document(
             return Err(write_error(&permit, error).await);
         }
     };
-    let Some(updated) = updated else {
+    let updated = match updated {
+        UpdateOutcome::Updated(updated) => updated,
         // Missing, deleted or another tenant's: nothing changed; the attempt is recorded.
-        tx.deny();
-        tx.commit().await?;
-        return Err(ApiError::new(codes::RES_001));
+        UpdateOutcome::Missing => {
+            tx.deny();
+            tx.commit().await?;
+            return Err(ApiError::new(codes::RES_001));
+        }
+        UpdateOutcome::ContentFieldsLocked(fields) => {
+            tx.audit_changed(&fields);
+            tx.deny();
+            tx.commit().await?;
+            return Err(content_fields_locked(&fields));
+        }
     };
     tx.audit_changed(&updated.changed_fields);
     tx.commit().await?;
     Ok(Json(updated.row.into()))
+}
+
+/// 409 CONTENT_002 naming each content field the patch would have changed.
+fn content_fields_locked(fields: &[&str]) -> ApiError {
+    ApiError::new(codes::CONTENT_002).with_details(
+        fields
+            .iter()
+            .map(|field| FieldError {
+                field: (*field).to_owned(),
+                message: "is set by the document's upload and cannot be changed".to_owned(),
+            })
+            .collect(),
+    )
 }
