@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod page;
 pub mod pool;
 pub mod tenant;
+pub mod tenant_keys;
 pub mod tenants;
 mod unscoped;
 pub mod users;
