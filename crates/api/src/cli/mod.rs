@@ -1,7 +1,9 @@
 //! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate`, `audit verify`.
+//! `tenants create|list|suspend|activate|rotate-key|shred`, `audit verify`,
+//! `phi reencrypt|encrypt-existing`.
 
 mod operators;
+mod phi;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use crate::config::Config;
 use crate::startup::Application;
 use crate::telemetry;
 pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
+pub use phi::PhiAction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +58,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Field-level PHI encryption: re-encryption after a key rotation, encrypting old rows.
+    Phi {
+        #[command(subcommand)]
+        action: PhiAction,
     },
 }
 
@@ -108,6 +116,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Audit { action } => match load_config() {
             Ok(config) => operators::audit(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Phi { action } => match load_config() {
+            Ok(config) => phi::run(&config, action).await,
             Err(code) => code,
         },
         Command::Serve => {

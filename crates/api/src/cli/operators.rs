@@ -29,10 +29,24 @@ pub enum TenantsAction {
         /// The tenant's external id.
         external_id: String,
     },
-    /// Activate a suspended tenant.
+    /// Activate a suspended tenant (refused once it was shredded).
     Activate {
         /// The tenant's external id.
         external_id: String,
+    },
+    /// Make a new PHI encryption key version the one new writes use (`haven phi reencrypt`
+    /// then moves older rows onto it).
+    RotateKey {
+        /// The tenant's external id.
+        external_id: String,
+    },
+    /// Crypto-shred a suspended tenant: destroy its PHI keys on every replica, for good.
+    Shred {
+        /// The tenant's external id.
+        external_id: String,
+        /// The same external id again, to confirm.
+        #[arg(long)]
+        confirm: String,
     },
 }
 
@@ -48,10 +62,10 @@ pub enum AuditAction {
 }
 
 /// Could not run at all (as opposed to "ran and found a problem").
-const EXIT_UNABLE: u8 = 2;
+pub(super) const EXIT_UNABLE: u8 = 2;
 
 /// A small pool for one command, from the same DATABASE_URL the service uses.
-async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
+pub(super) async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
     let url = super::database_url(config).await?;
     let url = &url;
     let settings = PoolSettings {
@@ -88,7 +102,7 @@ fn failed(error: &sqlx::Error) -> ExitCode {
 }
 
 /// The database's own message (never the URL); a missing table means unmigrated.
-fn describe(error: &sqlx::Error) -> String {
+pub(super) fn describe(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
             "the schema is missing: run `haven migrate up` first".to_owned()
@@ -117,10 +131,22 @@ pub async fn tenants(config: &Config, action: TenantsAction) -> ExitCode {
             tenants::admin_suspend(&pool, &external_id).await,
             &external_id,
         ),
-        TenantsAction::Activate { external_id } => changed(
-            tenants::admin_activate(&pool, &external_id).await,
-            &external_id,
-        ),
+        TenantsAction::Activate { external_id } => {
+            match super::phi::refuse_if_shredded(&pool, &external_id).await {
+                Err(code) => code,
+                Ok(()) => changed(
+                    tenants::admin_activate(&pool, &external_id).await,
+                    &external_id,
+                ),
+            }
+        }
+        TenantsAction::RotateKey { external_id } => {
+            super::phi::rotate_key(config, &external_id).await
+        }
+        TenantsAction::Shred {
+            external_id,
+            confirm,
+        } => super::phi::shred(config, &external_id, &confirm).await,
     };
     pool.close().await;
     code

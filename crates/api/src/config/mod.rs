@@ -117,6 +117,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The private Prometheus listener; `None` when METRICS_PORT is unset.
     pub metrics: Option<MetricsConfig>,
+    /// Field-level PHI encryption (PHI_* variables, parsed by haven-phi).
+    pub phi: haven_phi::PhiSettings,
 }
 
 impl Config {
@@ -281,6 +283,8 @@ impl Config {
             }
         }
 
+        let phi = haven_phi::PhiSettings::from_vars(vars, production, secrets.is_some())
+            .map_err(|e| env.invalid(e.variable, e.problem))?;
         let config = Config {
             environment,
             log_level,
@@ -318,6 +322,7 @@ impl Config {
             test_routes_enabled,
             limits: limits::limits(&env)?,
             metrics: limits::metrics(&env, port)?,
+            phi,
         };
         if let Some(settings) = config.auth_settings() {
             settings

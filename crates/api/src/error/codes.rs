@@ -50,6 +50,9 @@ registry! {
     SYS_002 = (SERVICE_UNAVAILABLE, "Secrets Manager is unavailable");
     SYS_003 = (INTERNAL_SERVER_ERROR, "Internal error");
     SYS_004 = (SERVICE_UNAVAILABLE, "Service is unavailable");
+    PHI_001 = (INTERNAL_SERVER_ERROR, "Stored data failed an integrity check");
+    PHI_002 = (SERVICE_UNAVAILABLE, "Key service is unavailable");
+    PHI_003 = (GONE, "Tenant data was erased");
 }
 
 /// The registry entry for a code string (codes produced outside this module, e.g. by `auth`).

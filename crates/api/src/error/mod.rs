@@ -2,6 +2,7 @@
 
 pub mod codes;
 mod envelope;
+mod phi;
 
 use std::borrow::Cow;
 
