@@ -19,6 +19,7 @@ mod metrics;
 mod migrations;
 mod oidc;
 mod openapi;
+mod phi;
 mod rls;
 mod secrets;
 mod secrets_client;

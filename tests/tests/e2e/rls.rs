@@ -38,6 +38,7 @@ async fn every_table_with_a_tenant_id_has_row_level_security_enabled_forced_and_
         "audit_events",
         "documents",
         "idempotency_keys",
+        "tenant_keys",
         "tenants",
         "users",
     ] {

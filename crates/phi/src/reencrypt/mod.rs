@@ -123,6 +123,13 @@ async fn run_tenant(
     progress: &mut impl FnMut(&Progress<'_>),
     report: &mut TenantReport,
 ) -> Result<(), PhiError> {
+    let stored = tenant_keys::admin_list(pool, tenant).await?;
+    if stored.iter().any(|r| r.state == "shredded") {
+        return Err(PhiError::TenantShredded(tenant));
+    }
+    if pass == Pass::Reencrypt && stored.is_empty() {
+        return Ok(()); // never had a key: nothing of it is encrypted
+    }
     for table in tables {
         let mut tx = TenantTx::begin(pool, tenant).await?;
         let keys = phi.tenant_keys(&mut tx).await?;

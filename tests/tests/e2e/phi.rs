@@ -1,0 +1,8 @@
+//! Field-level PHI encryption against real PostgreSQL and moto's KMS: keys, integrity,
+//! KMS outages, rotation with re-encryption, and crypto-shredding.
+
+mod keys;
+mod outage;
+mod reencrypt;
+mod shred;
+mod support;
