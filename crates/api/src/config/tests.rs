@@ -214,3 +214,19 @@ fn a_malformed_database_url_is_refused_at_start_without_echoing_it() {
         assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }
+
+#[test]
+fn production_refuses_the_local_phi_master_key_unless_explicitly_allowed() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let mut vars = with(PRODUCTION, &[]);
+    vars.insert("PHI_ENCRYPTION".into(), "local".into());
+    vars.insert("PHI_LOCAL_MASTER_KEY".into(), key.into());
+    let error = Config::from_map(&vars).unwrap_err();
+    assert_eq!(error.variable, "PHI_ENCRYPTION");
+    assert!(!error.to_string().contains(key));
+    vars.insert("PHI_ALLOW_LOCAL_MASTER_KEY".into(), "true".into());
+    assert!(Config::from_map(&vars).is_ok());
+    vars.insert("PHI_ENCRYPTION".into(), "kms".into());
+    let error = Config::from_map(&vars).unwrap_err();
+    assert_eq!(error.variable, "PHI_KMS_KEY_ID");
+}
