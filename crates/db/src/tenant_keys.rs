@@ -13,6 +13,10 @@ use crate::unscoped::UnscopedTx;
 /// a `kind` (e.g. `tenant_keys_shredded`, `tenant_keys_rotated`) and a `tenant_id`.
 pub const INVALIDATE_CHANNEL: &str = "haven_invalidate";
 
+/// A tenant's first key of a purpose: version 1, active; nothing when one exists already.
+const INSERT_FIRST: &str = "insert into tenant_keys (tenant_id, purpose, version, state, \
+     wrapped_key, wrapped_by) values ($1, $2, 1, 'active', $3, $4) on conflict do nothing";
+
 /// Actor recorded on the audit events of operator commands.
 const OPERATOR_SUBJECT: &str = "operator:haven-cli";
 
@@ -63,16 +67,13 @@ pub async fn insert_first(
     wrapped_by: &str,
 ) -> Result<bool, sqlx::Error> {
     let tenant = tx.tenant();
-    let done = sqlx::query(
-        "insert into tenant_keys (tenant_id, purpose, version, state, wrapped_key, wrapped_by) \
-         values ($1, $2, 1, 'active', $3, $4) on conflict do nothing",
-    )
-    .bind(tenant)
-    .bind(purpose)
-    .bind(wrapped_key)
-    .bind(wrapped_by)
-    .execute(tx.as_mut())
-    .await?;
+    let done = sqlx::query(INSERT_FIRST)
+        .bind(tenant)
+        .bind(purpose)
+        .bind(wrapped_key)
+        .bind(wrapped_by)
+        .execute(tx.as_mut())
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -179,16 +180,13 @@ pub async fn admin_insert_first(
     if let Err(refusal) = lock_tenant(&mut tx, tenant, false).await? {
         return Ok(Err(refusal));
     }
-    let done = sqlx::query(
-        "insert into tenant_keys (tenant_id, purpose, version, state, wrapped_key, wrapped_by) \
-         values ($1, $2, 1, 'active', $3, $4) on conflict do nothing",
-    )
-    .bind(tenant)
-    .bind(purpose)
-    .bind(wrapped_key)
-    .bind(wrapped_by)
-    .execute(&mut *tx)
-    .await?;
+    let done = sqlx::query(INSERT_FIRST)
+        .bind(tenant)
+        .bind(purpose)
+        .bind(wrapped_key)
+        .bind(wrapped_by)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Ok(done.rows_affected() == 1))
 }

@@ -263,3 +263,48 @@ fn refuse_shredded(tenant: TenantId, rows: &[TenantKeyRow]) -> Result<(), PhiErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)], has_secret: bool) -> PhiSettings {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        PhiSettings::from_vars(&vars, false, has_secret).unwrap()
+    }
+
+    #[tokio::test]
+    async fn local_mode_takes_the_master_key_from_the_environment_or_else_the_secret() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        assert!(
+            Phi::from_settings(&settings(&[], false), None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let from_env = settings(
+            &[("PHI_ENCRYPTION", "local"), ("PHI_LOCAL_MASTER_KEY", key)],
+            false,
+        );
+        let phi = Phi::from_settings(&from_env, None).await.unwrap().unwrap();
+        assert_eq!(phi.wrapper.wrapped_by(), "local");
+        let from_secret = settings(&[("PHI_ENCRYPTION", "local")], true);
+        let secret = SecretString::from(key.to_owned());
+        assert!(
+            Phi::from_settings(&from_secret, Some(&secret))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(matches!(
+            Phi::from_settings(&from_secret, None).await,
+            Err(PhiError::Misconfigured(_))
+        ));
+        assert!(!format!("{phi:?}").contains(key));
+    }
+}

@@ -62,3 +62,29 @@ impl LocalWrapper {
         data_key(Zeroizing::new(bytes), "an unwrapped key")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_locally_wrapped_key_unwraps_for_its_tenant_only() {
+        let master = DataKey::from_slice(Zeroizing::new(vec![3u8; 32])).unwrap();
+        let wrapper = LocalWrapper::new(master);
+        let a = TenantId::from_uuid(Uuid::from_u128(1));
+        let b = TenantId::from_uuid(Uuid::from_u128(2));
+        let wrapped = wrapper.generate(a).unwrap();
+        let key = wrapper.unwrap(a, &wrapped).unwrap();
+        assert_ne!(key.bytes(), &[0u8; 32]);
+        assert!(
+            !wrapped.windows(32).any(|w| w == key.bytes()),
+            "stored only wrapped"
+        );
+        assert!(matches!(
+            wrapper.unwrap(b, &wrapped),
+            Err(PhiError::Integrity { .. })
+        ));
+        assert!(!format!("{wrapper:?}").contains("3, 3"));
+    }
+}

@@ -5,17 +5,14 @@ use std::time::Duration;
 use haven_db::tenant::TenantTx;
 use haven_phi::PhiError;
 
-use super::support::{Kms, Note, contains, create_notes_table, raw_table, read_note, write_note};
-use crate::rls::fixtures::{migrated, tenant};
+use super::support::{Fixture, Note, contains, fixture, raw_table, read_note, write_note};
+use crate::rls::fixtures::tenant;
 
 const TTL: Duration = Duration::from_secs(900);
 
 #[tokio::test]
 async fn a_tenants_first_write_creates_its_keys_and_the_table_holds_no_plaintext() {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
-    let phi = kms.phi(&kms.endpoint, TTL).await;
+    let Fixture { m, kms, phi } = fixture(TTL).await;
     let a = tenant(&m.pool, "org-a").await;
 
     let note = Note {
@@ -46,10 +43,7 @@ async fn a_tenants_first_write_creates_its_keys_and_the_table_holds_no_plaintext
 
 #[tokio::test]
 async fn a_ciphertext_moved_to_another_row_column_or_tenant_is_an_integrity_error() {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
-    let phi = kms.phi(&kms.endpoint, TTL).await;
+    let Fixture { m, kms: _, phi } = fixture(TTL).await;
     let a = tenant(&m.pool, "org-a").await;
     let b = tenant(&m.pool, "org-b").await;
     let first = Note {
@@ -104,10 +98,7 @@ async fn a_ciphertext_moved_to_another_row_column_or_tenant_is_an_integrity_erro
 
 #[tokio::test]
 async fn another_tenants_wrapped_key_does_not_unwrap_under_this_tenants_encryption_context() {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
-    let phi = kms.phi(&kms.endpoint, TTL).await;
+    let Fixture { m, kms, phi } = fixture(TTL).await;
     let a = tenant(&m.pool, "org-a").await;
     let c = tenant(&m.pool, "org-c").await;
     write_note(

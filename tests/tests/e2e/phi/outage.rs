@@ -5,14 +5,12 @@ use std::time::Duration;
 
 use haven_phi::PhiError;
 
-use super::support::{Kms, Note, Switch, create_notes_table, read_note, write_note};
-use crate::rls::fixtures::{migrated, tenant};
+use super::support::{Fixture, Note, Switch, fixture, read_note, write_note};
+use crate::rls::fixtures::tenant;
 
 #[tokio::test]
 async fn with_kms_unreachable_cached_tenants_are_served_others_are_unavailable_until_it_returns() {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
+    let Fixture { m, kms, phi: _ } = fixture(Duration::from_secs(900)).await;
     let switch = Switch::start(&kms.endpoint).await;
     let phi = kms.phi(&switch.endpoint, Duration::from_secs(900)).await;
     // Tenant B's keys are made by another process, so this one has never unwrapped them.

@@ -10,10 +10,10 @@ use haven_phi::{RotateOutcome, key_version_of};
 use uuid::Uuid;
 
 use super::support::{
-    Kms, NOTES, Note, contains, create_notes_table, find_by_family_name, raw_table, read_note,
+    Fixture, NOTES, Note, contains, find_by_family_name, fixture, raw_table, read_note,
     update_family_name, write_note,
 };
-use crate::rls::fixtures::{migrated, tenant};
+use crate::rls::fixtures::tenant;
 
 const TTL: Duration = Duration::from_secs(900);
 
@@ -29,10 +29,8 @@ async fn versions(pool: &haven_db::PgPool) -> Vec<Option<u32>> {
 #[tokio::test]
 async fn rotation_then_reencryption_survives_an_interruption_and_concurrent_writes_then_retires_the_old_key()
  {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
-    let phi = Arc::new(kms.phi(&kms.endpoint, TTL).await);
+    let Fixture { m, kms, phi } = fixture(TTL).await;
+    let phi = Arc::new(phi);
     let a = tenant(&m.pool, "org-a").await;
     let mut expected: HashMap<Uuid, String> = HashMap::new();
     for i in 0..40 {
@@ -150,10 +148,7 @@ async fn rotation_then_reencryption_survives_an_interruption_and_concurrent_writ
 
 #[tokio::test]
 async fn encrypt_existing_converts_legacy_plaintext_rows_and_fills_their_blind_indexes() {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
-    let phi = kms.phi(&kms.endpoint, TTL).await;
+    let Fixture { m, kms: _, phi } = fixture(TTL).await;
     let a = tenant(&m.pool, "org-a").await;
     let b = tenant(&m.pool, "org-b").await;
     // Rows written before encryption: format byte 0x00 and the text, no blind index.

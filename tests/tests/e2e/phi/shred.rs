@@ -9,8 +9,8 @@ use haven_phi::{INVALIDATE_CHANNEL, Invalidation, PhiError};
 use haven_tests::HavenProcess;
 use sqlx::postgres::PgListener;
 
-use super::support::{Kms, Note, create_notes_table, read_note, write_note};
-use crate::rls::fixtures::{migrated, tenant};
+use super::support::{Fixture, Kms, Note, fixture, read_note, write_note};
+use crate::rls::fixtures::tenant;
 
 struct Run {
     code: Option<i32>,
@@ -42,10 +42,11 @@ fn haven(args: &[&str], database_url: &str, kms: &Kms) -> Run {
 #[tokio::test]
 async fn shredding_a_suspended_tenant_destroys_its_keys_everywhere_and_leaves_the_audit_trail_verifiable()
  {
-    let m = migrated().await;
-    create_notes_table(&m.pool).await;
-    let kms = Kms::start().await;
-    let replica = kms.phi(&kms.endpoint, Duration::from_secs(900)).await;
+    let Fixture {
+        m,
+        kms,
+        phi: replica,
+    } = fixture(Duration::from_secs(900)).await;
     let a = tenant(&m.pool, "org-a").await;
     let b = tenant(&m.pool, "org-b").await;
     let note = Note {

@@ -18,6 +18,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::rls::fixtures::{Migrated, migrated};
+
 pub const TABLE: &str = "phi_test_notes";
 
 /// The test table as the engine sees it: two encrypted columns, one with a blind index.
@@ -184,6 +186,21 @@ impl Switch {
     pub fn set(&self, up: bool) {
         self.up.send_replace(up);
     }
+}
+
+/// A migrated database with the notes table, a KMS key, and a `Phi` talking to KMS directly.
+pub struct Fixture {
+    pub m: Migrated,
+    pub kms: Kms,
+    pub phi: Phi,
+}
+
+pub async fn fixture(cache_ttl: Duration) -> Fixture {
+    let m = migrated().await;
+    create_notes_table(&m.pool).await;
+    let kms = Kms::start().await;
+    let phi = kms.phi(&kms.endpoint, cache_ttl).await;
+    Fixture { m, kms, phi }
 }
 
 pub struct Note<'a> {
