@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod blind;
+mod breaker;
 mod cache;
 mod error;
 mod field;

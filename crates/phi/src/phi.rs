@@ -9,6 +9,7 @@ use haven_db::tenant::TenantTx;
 use haven_db::tenant_keys::{self, KeyRefusal, TenantKeyRow};
 use secrecy::SecretString;
 
+use crate::breaker::Breaker;
 use crate::cache::KeyCache;
 use crate::error::PhiError;
 use crate::key::{DataKey, TenantKeys};
@@ -23,6 +24,7 @@ const BLIND_INDEX: &str = "blind_index";
 pub struct Phi {
     wrapper: KeyWrapper,
     cache: KeyCache,
+    breaker: Breaker,
     settings: PhiSettings,
 }
 
@@ -108,6 +110,7 @@ impl Phi {
         Self {
             wrapper,
             cache: KeyCache::new(settings.cache_ttl, settings.cache_max_tenants),
+            breaker: Breaker::default(),
             settings,
         }
     }
@@ -136,6 +139,22 @@ impl Phi {
             return Ok(keys);
         }
         metrics::counter!("phi_key_cache_total", "result" => "miss").increment(1);
+        self.breaker.check()?;
+        let loaded = self.load(tenant, tx).await;
+        self.breaker.record(&loaded);
+        let (keys, created) = loaded?;
+        if !created {
+            self.cache.insert(keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Reads, creates if missing, and unwraps the tenant's keys; `true` when created here.
+    async fn load(
+        &self,
+        tenant: TenantId,
+        tx: &mut TenantTx<'_>,
+    ) -> Result<(TenantKeys, bool), PhiError> {
         let mut rows = tenant_keys::list(tx).await?;
         let mut created = false;
         for purpose in [ENCRYPTION, BLIND_INDEX] {
@@ -149,11 +168,7 @@ impl Phi {
         if created {
             rows = tenant_keys::list(tx).await?;
         }
-        let keys = self.unwrap_rows(tenant, &rows).await?;
-        if !created {
-            self.cache.insert(keys.clone());
-        }
-        Ok(keys)
+        Ok((self.unwrap_rows(tenant, &rows).await?, created))
     }
 
     async fn unwrap_rows(
