@@ -6,13 +6,13 @@
 -- (scripts/bench.d/haven.lua, mode post) with the request's number n.
 --
 -- 1. haven_db::TenantTx::begin: BEGIN, the role, the tenant, one round trip (see get_audited.sql).
--- 2. haven_db::documents::create_idempotent (crates/db/src/documents/write.rs): claim the key,
+-- 2. haven_db::idempotency::create (crates/db/src/idempotency.rs): claim the key,
 --    `insert into idempotency_keys ... on conflict do nothing` ($1 tenant, $2 user, $3 key,
 --    $4 the request hash: the service sends the SHA-256 of the canonical body; a constant here).
 -- 3. The same function's second statement verbatim: the document and the key's link to it
 --    ($1 tenant, $2 user, $3 title, $4 filename, $5 content type, $6 size, $7 status,
 --    $8 metadata, $9 storage location, $10 key). Its row is kept (\gset doc_) for the event.
--- 4. haven_db::audit::record (crates/db/src/audit.rs) verbatim: the document.create event
+-- 4. TenantTx::commit (crates/db/src/tenant.rs, audit_event.rs): the document.create event
 --    ($1 tenant, $2 actor, $3 subject, $4 action, $5 resource type, $6 the new id, $7 outcome,
 --    $8 request id, $9 client ip, $10 user agent (wrk sends none), $11 changed fields, $12
 --    emergency), returning its id.

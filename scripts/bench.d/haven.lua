@@ -5,11 +5,13 @@
 --             tenants' documents), with its tenant's viewer token
 --   list      GET /api/v1/documents (the first page, default limit): a tenant at random, viewer
 --   validate  GET /api/v1/auth/validate: a tenant at random, viewer
+--   patient_get   GET /api/v1/patients/{id}: a seeded patient at random, its tenant's viewer
+--   patient_list  GET /api/v1/patients (the first page, default limit): a tenant at random, viewer
 --   post      POST /api/v1/documents: a tenant at random, its editor token, a fresh
 --             Idempotency-Key per request and the body below (create_document.sql replays it)
 --   mix       the soak: 8 get : 1 list : 1 post, at random
 -- TOKENS_FILE: one line per tenant, "<k> <viewer token> <editor token>".
--- IDS_FILE (get, mix): one line per document, "<k> <document id>".
+-- IDS_FILE (get, mix): one line per document, "<k> <document id>"; (patient_get) per patient.
 
 local counter = 0
 
@@ -37,7 +39,7 @@ function init(args)
     end
   end
   assert(#tenants > 0, "no tokens in " .. args[2])
-  if mode == "get" or mode == "mix" then
+  if mode == "get" or mode == "mix" or mode == "patient_get" then
     for line in io.lines(args[3]) do
       local k, id = line:match("^(%S+) (%S+)$")
       if k then
@@ -52,9 +54,9 @@ function init(args)
   key_prefix = string.format("wrk-%d-%d-%d-", os.time(), seed or 0, math.random(1000000000))
 end
 
-local function get()
+local function get(collection)
   local i = math.random(#ids)
-  return wrk.format("GET", "/api/v1/documents/" .. ids[i], { ["Authorization"] = viewer[id_tenant[i]] })
+  return wrk.format("GET", collection .. ids[i], { ["Authorization"] = viewer[id_tenant[i]] })
 end
 
 local function as_viewer(path)
@@ -80,7 +82,11 @@ end
 
 function request()
   if mode == "get" then
-    return get()
+    return get("/api/v1/documents/")
+  elseif mode == "patient_get" then
+    return get("/api/v1/patients/")
+  elseif mode == "patient_list" then
+    return as_viewer("/api/v1/patients")
   elseif mode == "list" then
     return as_viewer("/api/v1/documents")
   elseif mode == "validate" then
@@ -90,7 +96,7 @@ function request()
   elseif mode == "mix" then
     local r = math.random(10)
     if r <= 8 then
-      return get()
+      return get("/api/v1/documents/")
     elseif r == 9 then
       return as_viewer("/api/v1/documents")
     end

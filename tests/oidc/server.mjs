@@ -23,6 +23,9 @@
 //   GET  /__control/stats       -> {jwks_requests, discovery_requests, token_requests,
 //                                   authorize_requests}
 //   POST /__control/stats/reset -> zeroes the counters
+//   POST /__control/jwks-cache  {max_age?: N|null, etag?: bool} -> /jwks sends
+//                               `Cache-Control: max-age=N` and an `ETag`, answering a matching
+//                               `If-None-Match` with 304 (counted as jwks_not_modified)
 //   GET  /__control/token-clients -> {clients: [{method, client_id, client_secret}]}: how each
 //                               token request that got tokens authenticated, oldest first
 //                               (method "client_secret_basic", "client_secret_post" or "none";
@@ -35,7 +38,7 @@
 //                               while sticky).
 
 import { createServer } from 'node:http';
-import { createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { JWKStore, OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server';
 
 function parseArgs(argv) {
@@ -98,7 +101,14 @@ function publicJwk(jwk) {
 
 // ---- state --------------------------------------------------------------------------------
 
-const stats = { jwks_requests: 0, discovery_requests: 0, token_requests: 0, authorize_requests: 0 };
+const stats = {
+  jwks_requests: 0,
+  jwks_not_modified: 0,
+  discovery_requests: 0,
+  token_requests: 0,
+  authorize_requests: 0,
+};
+const jwksCache = { max_age: null, etag: false };
 const failing = { jwks: false, discovery: false, token: false, jwks_huge: false, jwks_delay_ms: 0 };
 let nextClaims = null; // {claims, header, sticky}
 const tokenClients = []; // {method, client_id, client_secret} per answered token request
@@ -222,6 +232,12 @@ async function control(req, res, path) {
       return sendJson(res, 200, stats);
     case 'GET /__control/token-clients':
       return sendJson(res, 200, { clients: tokenClients });
+    case 'POST /__control/jwks-cache': {
+      const body = await readJson(req);
+      jwksCache.max_age = Number.isInteger(body.max_age) ? body.max_age : null;
+      jwksCache.etag = Boolean(body.etag);
+      return sendJson(res, 200, jwksCache);
+    }
     case 'POST /__control/stats/reset':
       for (const k of Object.keys(stats)) stats[k] = 0;
       return sendJson(res, 200, stats);
@@ -268,6 +284,23 @@ const server = createServer((req, res) => {
     const chunk = 'x'.repeat(64 * 1024);
     for (let i = 0; i < 32; i += 1) res.write(chunk);
     res.end('"}');
+    return;
+  }
+  if (path === '/jwks' && (jwksCache.etag || jwksCache.max_age !== null)) {
+    const body = JSON.stringify({ keys: store.toJSON() });
+    const headers = { 'content-type': 'application/json' };
+    if (jwksCache.max_age !== null) headers['cache-control'] = `public, max-age=${jwksCache.max_age}`;
+    if (jwksCache.etag) {
+      headers.etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`;
+      if (req.headers['if-none-match'] === headers.etag) {
+        stats.jwks_not_modified += 1;
+        res.writeHead(304, headers);
+        res.end();
+        return;
+      }
+    }
+    res.writeHead(200, headers);
+    res.end(body);
     return;
   }
   if (path === '/jwks' && failing.jwks_delay_ms > 0) {

@@ -1,37 +1,20 @@
 //! Test harness: runs `tests/oidc/server.mjs` (oauth2-mock-server + control endpoints) as a
 //! child process per test and talks to its control API.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use haven_api::auth::{AuthSettings, Oidc};
 use serde_json::{Value, json};
 
-pub const CLIENT_ID: &str = "haven-test";
+use crate::node::{ensure_node_modules, spawn_provider};
 
-static NPM_CI: Mutex<()> = Mutex::new(());
+pub const CLIENT_ID: &str = "haven-test";
 
 fn oidc_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc")
-}
-
-/// Installs the provider's npm dependencies once (from the committed lock file).
-fn ensure_node_modules() {
-    let _guard = NPM_CI.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = oidc_dir();
-    if dir.join("node_modules/oauth2-mock-server").is_dir() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm must be installed to run the OIDC tests");
-    assert!(status.success(), "npm ci in tests/oidc failed");
 }
 
 /// A free loopback port (for starting the provider after the app).
@@ -53,8 +36,9 @@ impl Idp {
     }
 
     pub fn start_on(port: u16) -> Self {
-        ensure_node_modules();
-        let mut child = Command::new("node")
+        ensure_node_modules(&oidc_dir(), "oauth2-mock-server");
+        let mut command = Command::new("node");
+        command
             .arg(oidc_dir().join("server.mjs"))
             .args([
                 "--port",
@@ -63,22 +47,8 @@ impl Idp {
                 CLIENT_ID,
                 "--watch-stdin",
             ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node must be installed to run the OIDC tests");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("OIDC provider did not report ready");
-        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+            .stderr(Stdio::inherit());
+        let (child, ready) = spawn_provider(command);
         let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -186,6 +156,21 @@ impl Idp {
     pub async fn fail(&self, modes: Value) {
         self.control(reqwest::Method::POST, "fail", Some(modes))
             .await;
+    }
+
+    /// How `/jwks` answers: `{"max_age": N}` sends `Cache-Control: max-age=N`, `{"etag": true}`
+    /// an `ETag` honoured with 304.
+    pub async fn jwks_cache(&self, modes: Value) {
+        self.control(reqwest::Method::POST, "jwks-cache", Some(modes))
+            .await;
+    }
+
+    /// `/jwks` requests answered 304 Not Modified.
+    pub async fn jwks_not_modified(&self) -> u64 {
+        let out = self.control(reqwest::Method::GET, "stats", None).await;
+        out["jwks_not_modified"]
+            .as_u64()
+            .expect("jwks_not_modified")
     }
 
     pub async fn reset_stats(&self) {

@@ -7,12 +7,17 @@ pub mod db;
 pub mod idp;
 pub mod moto;
 pub mod net;
+pub mod node;
+pub mod op;
+pub mod redis;
+pub mod world;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use binary::{HavenProcess, free_port, haven_binary};
 pub use db::{PrivateCluster, TestDatabase};
 pub use moto::Moto;
 pub use net::{ClosingEndpoint, SilentEndpoint};
+pub use redis::RedisServer;
 
 /// Polls `check` until it returns true or `deadline` passes; tests wait on conditions, never
 /// on fixed sleeps.

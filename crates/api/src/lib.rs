@@ -1,26 +1,23 @@
 //! Haven's HTTP service: configuration, router and layers, handlers, the error envelope.
 #![forbid(unsafe_code)]
 
-pub mod audit_log;
 pub mod auth;
+pub mod cache;
 pub mod cli;
-pub mod client_ip;
 pub mod config;
 pub mod docs;
 pub mod error;
 pub mod extract;
-pub mod front;
-pub mod health;
+pub mod http;
+pub mod invalidation;
 pub mod limits;
-pub mod metrics;
 pub mod openapi;
 pub mod principal;
-pub mod request_id;
+pub mod readiness;
 pub mod router;
 pub mod routes;
+pub mod scope;
 pub mod secrets;
-pub mod security;
-pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,22 +1,25 @@
-//! The router and the whole middleware stack, written once, outermost first.
+//! The route table (and the OpenAPI document generated from it), and the router with the whole
+//! middleware stack, written once, outermost first.
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
-use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::panic_response;
+use crate::http::{front, request_id};
+use crate::routes::health;
 use crate::state::AppState;
-use crate::{front, health, limits, principal, request_id, routes, testing};
+use crate::{limits, principal, routes, testing};
 
 /// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the
@@ -36,14 +39,28 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
             routes::documents::write::update_document,
             routes::documents::delete_document
         ))
+        .routes(routes!(
+            routes::patients::list_patients,
+            routes::patients::create_patient
+        ))
+        .routes(routes!(
+            routes::patients::get_patient,
+            routes::patients::update_patient,
+            routes::patients::delete_patient
+        ))
         .routes(routes!(routes::users::list_users))
+        .routes(routes!(routes::user_status::disable_user))
+        .routes(routes!(routes::user_status::enable_user))
         .routes(routes!(routes::audit::list_audit_events))
         .routes(routes!(routes::audit::verify_audit_events));
     if let Some(state) = state {
         // Per-principal rate limit. Route layers added later run first, so this one runs
         // inside require_auth, which it needs for the Principal (limits/rate.rs).
         protected = protected.route_layer(middleware::from_fn_with_state(
-            crate::limits::PrincipalLimits::from_config(&state.config.limits),
+            crate::limits::PrincipalLimits::from_config(
+                &state.config.limits,
+                state.shared_limits.clone(),
+            ),
             crate::limits::per_principal,
         ));
         // A route layer: it runs only for matched routes, so unknown paths stay 404.
@@ -57,17 +74,41 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::callback))
+        .routes(routes!(routes::auth::refresh))
         .merge(protected)
+}
+
+/// Every documented route under `/api/v1`, with its OpenAPI description.
+pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let mut routes = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .nest("/api/v1", v1_routes(state));
+    // The layers' own answers (429, 503, 504, 413, 415), on every operation.
+    crate::limits::document_limit_responses(routes.get_openapi_mut());
+    // Last, so the shared responses above get theirs too.
+    crate::openapi::examples::add_error_examples(routes.get_openapi_mut());
+    routes
+}
+
+/// The document as served at /api/v1/openapi.json and printed by `haven openapi`.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    api_routes(None).into_openapi()
+}
+
+/// Pretty JSON with a trailing newline: the form committed as docs/openapi.json.
+pub fn spec_json() -> String {
+    let mut text = spec().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let (mut app, spec) = crate::openapi::api_routes(Some(&state)).split_for_parts();
+    let (mut app, spec) = api_routes(Some(&state)).split_for_parts();
     if config.test_routes_enabled {
         app = app.nest("/api/v1", testing::routes());
     }
     if config.docs_enabled {
-        let issuer = config.oidc.as_ref().map(|o| o.issuer_url.as_str());
+        let issuer = config.auth.as_ref().map(|a| a.issuer_url.as_str());
         app = app.merge(crate::docs::routes(crate::openapi::for_deployment(
             spec, issuer,
         )));
@@ -95,10 +136,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(cors(&config))
                 // A panicking handler becomes a 500 in the envelope, not a dropped connection.
                 .layer(CatchPanicLayer::custom(panic_response))
-                // No request holds a worker forever.
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
+                // No request holds a worker forever: 504 when we were slow, 408 when the
+                // client was (its body still arriving), so a slow client is no server alarm.
+                .layer(middleware::from_fn_with_state(
                     config.request_timeout,
+                    limits::deadline,
                 ))
                 // Bodies are capped before any handler buffers them (413).
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
@@ -112,7 +154,7 @@ pub fn router(state: AppState) -> Router {
                 // Per client IP: requests without credentials and authentication failures
                 // (the per-principal limit is a route layer inside require_auth). Probes pass.
                 .layer(middleware::from_fn_with_state(
-                    limits::IpLimits::from_config(&config.limits),
+                    limits::IpLimits::from_config(&config.limits, state.shared_limits.clone()),
                     limits::per_ip,
                 )),
         )

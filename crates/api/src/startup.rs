@@ -11,8 +11,8 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::server;
 use crate::router::router;
-use crate::server;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ pub enum StartupError {
     DatabaseUrl(#[from] haven_db::pool::InvalidDatabaseUrl),
     #[error("database migration failed (SYS_001): {0}")]
     Migration(#[source] MigrationError),
+    #[error("PHI encryption cannot start (SYS_003): {0}")]
+    Phi(#[source] haven_phi::PhiError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -40,7 +42,7 @@ impl StartupError {
         match self {
             Self::Secrets(_) => "SYS_002",
             Self::Migration(_) | Self::NoDatabaseUrl | Self::DatabaseUrl(_) => "SYS_001",
-            Self::Bind { .. } | Self::Auth(_) => "SYS_003",
+            Self::Bind { .. } | Self::Auth(_) | Self::Phi(_) => "SYS_003",
         }
     }
 }
@@ -63,11 +65,7 @@ impl Application {
         let (background, stop_background) = tokio::sync::watch::channel(false);
         // Secrets first: the database URL may be one of them.
         let secrets = crate::secrets::load(&config, stop_background).await?;
-        let url = secrets
-            .current()
-            .database_url
-            .clone()
-            .or_else(|| config.database.url.clone())
+        let url = crate::secrets::resolve_database_url(&secrets, &config.database)
             .ok_or(StartupError::NoDatabaseUrl)?;
         if config.database.run_migrations_on_start {
             migrate_with_retry(
@@ -78,15 +76,18 @@ impl Application {
             .await?;
         }
         let pool = haven_db::connect_pool(&url, &pool_settings(&config))?;
+        if config.is_production() {
+            warn_if_superuser(&pool).await;
+        }
         if let Some(external_id) = &config.dev_tenant_external_id {
-            crate::cli::ensure_dev_tenant(&pool, external_id).await;
+            ensure_dev_tenant(&pool, external_id).await;
         }
         // Every replica runs one: a per-tenant advisory lock keeps concurrent sealers apart.
         let sealer = haven_db::audit_chain::spawn_sealer(
             pool.clone(),
             Duration::from_secs(1),
             background.subscribe(),
-            crate::metrics::audit_events_sealed,
+            crate::http::metrics::audit_events_sealed,
         );
         let address = SocketAddr::new(config.bind_address, config.port);
         let listener = TcpListener::bind(address)
@@ -104,11 +105,34 @@ impl Application {
         };
         // Never blocks on the IdP: discovery retries in the background, and readiness does not
         // depend on it (an IdP outage must not block deploys).
-        let oidc = match config.auth_settings() {
-            Some(settings) => Some(crate::auth::Oidc::start(settings).map_err(StartupError::Auth)?),
+        let oidc = match &config.auth {
+            Some(settings) => {
+                Some(crate::auth::Oidc::start(settings.clone()).map_err(StartupError::Auth)?)
+            }
             None => None,
         };
-        let state = AppState::new(config, pool, secrets, oidc);
+        // No KMS call here: keys are unwrapped on each tenant's first request.
+        let secret_master_key = secrets
+            .current()
+            .extra
+            .get(haven_phi::LOCAL_MASTER_KEY)
+            .cloned();
+        let phi = haven_phi::Phi::from_settings(&config.phi, secret_master_key.as_ref())
+            .await
+            .map_err(StartupError::Phi)?
+            .map(Arc::new);
+        let state = AppState::new(config, pool, secrets, oidc, phi);
+        // One LISTEN connection per replica; stopped through `background`. Not awaited at
+        // start and not part of readiness: the cache TTLs cover the time it is down.
+        crate::invalidation::spawn(
+            state.pool.clone(),
+            crate::invalidation::Targets {
+                identity: state.identity.clone(),
+                oidc: state.oidc.clone(),
+                phi: state.phi.clone(),
+            },
+            background.subscribe(),
+        );
         Ok(Self {
             listener,
             metrics_listener,
@@ -152,9 +176,9 @@ impl Application {
         let sealer = self.sealer;
         let private = match self.metrics_listener {
             Some(listener) => {
-                let handle = crate::metrics::install();
-                let upkeep = crate::metrics::spawn_upkeep(handle.clone());
-                let routes = crate::metrics::router(handle, self.state.clone());
+                let handle = crate::http::metrics::install();
+                let upkeep = crate::http::metrics::spawn_upkeep(handle.clone());
+                let routes = crate::http::metrics::router(handle, self.state.clone());
                 tracing::info!(port = listener.local_addr()?.port(), "metrics listening");
                 Some((listener, routes, upkeep))
             }
@@ -213,6 +237,18 @@ impl Application {
         pool.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// A superuser login can leave row-level security from inside a tenant transaction (`RESET
+/// ROLE`); production should connect as the login `haven db create-runtime-login` makes.
+async fn warn_if_superuser(pool: &haven_db::PgPool) {
+    let check = haven_db::runtime_login::connects_as_superuser(pool);
+    if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(5), check).await {
+        tracing::warn!(
+            "the database pool connects as a superuser: row-level security is then one RESET ROLE \
+             away; create a runtime login with `haven db create-runtime-login` (docs/DEPLOYMENT.md)"
+        );
     }
 }
 
@@ -280,5 +316,19 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// DEV_TENANT_EXTERNAL_ID (development only; configuration refuses it elsewhere): the tenant is
+/// created if missing. A failure is logged, not fatal: the service still starts.
+async fn ensure_dev_tenant(pool: &haven_db::PgPool, external_id: &str) {
+    match haven_db::tenants::admin_create_if_missing(pool, external_id, "Development tenant").await
+    {
+        Ok(tenant) => tracing::info!(
+            tenant_id = %tenant.id,
+            external_id,
+            "development tenant ready"
+        ),
+        Err(error) => tracing::warn!(error = %error, "cannot create the development tenant"),
     }
 }

@@ -6,10 +6,11 @@ use haven_db::PgPool;
 use haven_secrets::{SecretsHandle, SecretsStatus};
 
 use crate::auth::Oidc;
+use crate::cache::IdentityCaches;
 use crate::config::Config;
 use crate::error::{ApiError, codes};
-use crate::health::{Check, Readiness};
-use crate::principal::IdentityCaches;
+use crate::limits::SharedStore;
+use crate::readiness::{Check, Readiness};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +24,11 @@ pub struct AppState {
     pub oidc: Option<Arc<Oidc>>,
     /// Tenant and user lookups cached per process.
     pub identity: Arc<IdentityCaches>,
+    /// The rate-limit budgets shared by every replica (REDIS_URL), if configured.
+    pub shared_limits: Option<Arc<SharedStore>>,
+    /// Field-level PHI encryption (keys cached per process); `None` when PHI_ENCRYPTION is off
+    /// (PHI columns are then written in the legacy plaintext format).
+    pub phi: Option<Arc<haven_phi::Phi>>,
 }
 
 impl AppState {
@@ -31,8 +37,18 @@ impl AppState {
         pool: PgPool,
         secrets: SecretsHandle,
         oidc: Option<Arc<Oidc>>,
+        phi: Option<Arc<haven_phi::Phi>>,
     ) -> Self {
         let readiness = Arc::new(Readiness::new(pool.clone()));
+        let shared_limits = config.limits.redis_url.as_ref().and_then(|url| {
+            // The configuration parsed it already; a failure here would be a client bug.
+            SharedStore::new(url.expose())
+                .inspect_err(
+                    |error| tracing::error!(%error, "REDIS_URL unusable: limits stay local"),
+                )
+                .ok()
+                .map(Arc::new)
+        });
         Self {
             config,
             pool,
@@ -40,6 +56,8 @@ impl AppState {
             secrets,
             oidc,
             identity: Arc::new(IdentityCaches::default()),
+            shared_limits,
+            phi,
         }
     }
 

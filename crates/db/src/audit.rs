@@ -1,126 +1,15 @@
-//! The audit trail: recording an event in the caller's transaction, and the filtered list.
-//!
-//! Events are written unsealed; `audit_chain` seals them into each tenant's hash chain shortly
-//! after. The runtime role may only insert and select here; triggers refuse UPDATE, DELETE and
-//! TRUNCATE for everyone (SQLSTATE [`APPEND_ONLY_SQLSTATE`]), except sealing.
+//! The audit trail as the audit API reads it: the recorded event and the filtered list. Events
+//! are written by the tenant transaction (`audit_event` holds the event and its one insert).
 
-use std::net::IpAddr;
-
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
+pub use crate::audit_event::{
+    APPEND_ONLY_SQLSTATE, AuditOutcome, NewAuditEvent, USER_AGENT_MAX_CHARS, WRITTEN_METRIC,
+};
 use crate::ids::{AuditEventId, TenantId, UserId};
 use crate::page::{Cursor, Page, PageLimit};
 use crate::tenant::TenantTx;
-
-/// The counter of audit events written (committed), labelled by `action` and `outcome` only.
-pub const WRITTEN_METRIC: &str = "audit_events_written_total";
-
-/// The SQLSTATE of the triggers that keep `audit_events` append-only.
-pub const APPEND_ONLY_SQLSTATE: &str = "HV001";
-/// Longer user agents are cut to this many characters (the column's limit).
-pub const USER_AGENT_MAX_CHARS: usize = 512;
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, sqlx::Type,
-)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum AuditOutcome {
-    Success,
-    /// Refused: a missing role, another tenant's id (recorded as the 404 the caller saw).
-    Denied,
-    Error,
-}
-
-impl AuditOutcome {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Denied => "denied",
-            Self::Error => "error",
-        }
-    }
-}
-
-/// Counts committed events (by [`TenantTx::commit`]). `action` is one of the handlers' fixed
-/// names, so the label set stays bounded; no tenant, user or resource id is ever a label.
-pub(crate) fn count_written(events: &[(String, AuditOutcome)]) {
-    for (action, outcome) in events {
-        metrics::counter!(
-            WRITTEN_METRIC,
-            "action" => action.clone(),
-            "outcome" => outcome.as_str()
-        )
-        .increment(1);
-    }
-}
-
-/// An event to record. `action` names what was attempted (`document.read`, `audit.list`, ...),
-/// `resource_type`/`resource_id` what it was attempted on. Never put PHI or field values here.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewAuditEvent<'a> {
-    pub tenant_id: TenantId,
-    pub actor_user_id: Option<UserId>,
-    pub actor_subject: Option<&'a str>,
-    pub action: &'a str,
-    pub resource_type: &'a str,
-    pub resource_id: Option<&'a str>,
-    pub outcome: AuditOutcome,
-    pub request_id: Option<&'a str>,
-    pub client_ip: Option<IpAddr>,
-    pub user_agent: Option<&'a str>,
-    /// For updates: the names of the changed fields.
-    pub changed_fields: Option<&'a [&'a str]>,
-    /// Made under break-glass (emergency) access.
-    pub emergency: bool,
-}
-
-pub(crate) fn truncate_user_agent(text: &str) -> &str {
-    truncate_chars(text, USER_AGENT_MAX_CHARS)
-}
-
-fn truncate_chars(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => &text[..at],
-        None => text,
-    }
-}
-
-/// Records an event in the caller's transaction: it commits or rolls back with the access it
-/// describes, and is counted as written when it commits. The database assigns the id and the
-/// time (the transaction's start).
-#[tracing::instrument(skip_all, fields(tenant_id = %event.tenant_id, action = event.action))]
-pub async fn record(
-    tx: &mut TenantTx<'_>,
-    event: &NewAuditEvent<'_>,
-) -> Result<AuditEventId, sqlx::Error> {
-    let id = sqlx::query_scalar(
-        "insert into audit_events (tenant_id, actor_user_id, actor_subject, action, \
-         resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields, \
-         emergency) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12) returning id",
-    )
-    .bind(event.tenant_id)
-    .bind(event.actor_user_id)
-    .bind(event.actor_subject)
-    .bind(event.action)
-    .bind(event.resource_type)
-    .bind(event.resource_id)
-    .bind(event.outcome)
-    .bind(event.request_id)
-    .bind(event.client_ip.map(|ip| ip.to_string()))
-    .bind(
-        event
-            .user_agent
-            .map(|ua| truncate_chars(ua, USER_AGENT_MAX_CHARS)),
-    )
-    .bind(event.changed_fields)
-    .bind(event.emergency)
-    .fetch_one(tx.as_mut())
-    .await?;
-    tx.audited(event.action, event.outcome);
-    Ok(id)
-}
 
 /// A recorded event as the audit API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -135,6 +24,7 @@ pub struct AuditEvent {
     pub resource_id: Option<String>,
     pub outcome: AuditOutcome,
     pub request_id: Option<String>,
+    pub client_request_id: Option<String>,
     /// The address as PostgreSQL prints it (`host(client_ip)`).
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -165,20 +55,19 @@ pub struct AuditFilter {
 /// One page of the tenant's events, newest first, keyset on (occurred_at, id): each filter has an
 /// index ending in (occurred_at desc, id desc), so a deep page costs what the first page costs.
 /// The statement carries only the predicates in use (see `documents::list` for why).
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
 pub async fn list(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     filter: &AuditFilter,
     after: Option<&Cursor>,
     limit: PageLimit,
 ) -> Result<Page<AuditEvent>, sqlx::Error> {
     let mut query = QueryBuilder::<Postgres>::new(
         "select id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
-         resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, \
-         changed_fields, emergency, seq, sealed_at from audit_events where tenant_id = ",
+         resource_id, outcome, request_id, client_request_id, host(client_ip) as client_ip, \
+         user_agent, changed_fields, emergency, seq, sealed_at from audit_events where tenant_id = ",
     );
-    query.push_bind(tenant);
+    query.push_bind(tx.tenant());
     if let Some(actor) = filter.actor {
         query.push(" and actor_user_id = ").push_bind(actor);
     }
@@ -220,20 +109,8 @@ pub async fn list(
     query
         .push(" order by occurred_at desc, id desc limit ")
         .push_bind(limit.fetch());
-    let rows: Vec<AuditEvent> = query.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<AuditEvent> = query.build_query_as().fetch_all(tx.as_mut()).await?;
     Ok(Page::from_rows(rows, limit, |e| {
         Cursor::new(e.occurred_at, e.id.as_uuid())
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_user_agents_are_cut_on_a_character_boundary() {
-        assert_eq!(truncate_chars("héllo", 2), "hé");
-        assert_eq!(truncate_chars("abc", 10), "abc");
-        assert_eq!(truncate_chars(&"é".repeat(600), 512).chars().count(), 512);
-    }
 }

@@ -65,6 +65,10 @@ uuid_id!(
     DocumentId
 );
 uuid_id!(
+    /// A patient (`patients.id`).
+    PatientId
+);
+uuid_id!(
     /// An audit event (`audit_events.id`). Random, so ids reveal nothing about other tenants'
     /// activity.
     AuditEventId

@@ -4,12 +4,18 @@
 
 pub mod audit;
 pub mod audit_chain;
+pub mod audit_event;
 mod begin;
 pub mod documents;
+pub mod idempotency;
 pub mod ids;
+pub mod invalidation;
 pub mod migrate;
 pub mod page;
+mod patch;
+pub mod patients;
 pub mod pool;
+pub mod runtime_login;
 pub mod tenant;
 pub mod tenant_keys;
 pub mod tenants;

@@ -55,6 +55,12 @@ impl Cursor {
         micros.copy_from_slice(&bytes[1..9]);
         let nanos = i128::from(i64::from_be_bytes(micros)) * 1_000;
         let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| InvalidCursor)?;
+        // The time crate reaches back to year -9999, PostgreSQL's timestamptz only to 4713 BC:
+        // a forged timestamp in between would fail in the query (a 500), not here (a 422). No
+        // row this service lists carries a year outside 1..=9999.
+        if !(1..=9999).contains(&at.year()) {
+            return Err(InvalidCursor);
+        }
         let id = Uuid::from_slice(&bytes[9..]).map_err(|_| InvalidCursor)?;
         Ok(Self { at, id })
     }
@@ -139,6 +145,24 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_with_a_timestamp_postgresql_cannot_hold_is_refused() {
+        let forged = |micros: i64| {
+            let mut bytes = [0_u8; CURSOR_LEN];
+            bytes[0] = CURSOR_VERSION;
+            bytes[1..9].copy_from_slice(&micros.to_be_bytes());
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        // Year -9000: the time crate holds it, PostgreSQL does not.
+        assert_eq!(
+            Cursor::decode(&forged(-346_000_000_000_000_000)),
+            Err(InvalidCursor)
+        );
+        assert_eq!(Cursor::decode(&forged(i64::MIN)), Err(InvalidCursor));
+        assert_eq!(Cursor::decode(&forged(i64::MAX)), Err(InvalidCursor));
+        assert!(Cursor::decode(&forged(1_700_000_000_000_000)).is_ok());
+    }
 
     #[test]
     fn a_cursor_round_trips_through_its_text_exactly() {

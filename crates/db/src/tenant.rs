@@ -17,24 +17,49 @@
 
 use std::ops::{Deref, DerefMut};
 
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::postgres::PgRow;
+use sqlx::{
+    AssertSqlSafe, Connection, FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Transaction,
+};
 
-use crate::audit::AuditOutcome;
-use crate::ids::TenantId;
+use crate::audit_event::{self, Access, Actor, AuditOutcome, NewAuditEvent};
+use crate::ids::{AuditEventId, TenantId};
 
 /// The runtime role every tenant transaction switches to (created by migration V1).
 pub const RUNTIME_ROLE: &str = "haven_app";
 
 /// A transaction running as [`RUNTIME_ROLE`] with `app.tenant_id` set: every query through it
-/// sees and writes only this tenant's rows. Query functions take `&mut PgConnection`; pass
-/// `&mut tx` (it derefs) or `tx.as_mut()`.
+/// sees and writes only this tenant's rows. Query functions on tenant tables take
+/// `&mut TenantTx` and read the tenant from it:
+///
+/// ```no_run
+/// # async fn f(tx: &mut haven_db::tenant::TenantTx<'_>, id: haven_db::ids::DocumentId) {
+/// let _ = haven_db::documents::get(tx, id).await;
+/// # }
+/// ```
+///
+/// so a plain connection cannot reach them (this is checked by `cargo test --doc`):
+///
+/// ```compile_fail
+/// # async fn f(conn: &mut sqlx::PgConnection, id: haven_db::ids::DocumentId) {
+/// // A pool connection is not a tenant transaction: this does not compile.
+/// let _ = haven_db::documents::get(conn, id).await;
+/// # }
+/// ```
+///
+/// It also carries the audit trail of the request: [`TenantTx::audit`] queues an event, and the
+/// queued events are written by [`TenantTx::commit`] (a rollback or a dropped handle writes none,
+/// like the change they describe), or by an audited read in the read's own statement.
 #[derive(Debug)]
 pub struct TenantTx<'c> {
     tx: Transaction<'c, Postgres>,
     tenant: TenantId,
-    /// The audit events written through this transaction (action, outcome), counted in the
-    /// metrics only once it commits: a rolled-back event was never written.
-    audited: Vec<(String, AuditOutcome)>,
+    actor: Actor,
+    /// Queued events, written at commit.
+    queued: Vec<Access>,
+    /// Events written through this transaction (action, outcome), counted in the metrics only
+    /// once it commits: a rolled-back event was never written.
+    written: Vec<(String, AuditOutcome)>,
 }
 
 /// `BEGIN` plus the tenant set-up as one simple-protocol message. The only interpolated value is
@@ -48,21 +73,33 @@ fn begin_statement(tenant: TenantId) -> String {
 }
 
 impl TenantTx<'static> {
-    /// Takes a connection from the pool and opens the tenant's transaction on it.
-    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    /// Takes a connection from the pool and opens the tenant's transaction on it; its events
+    /// have no actor.
     pub async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, sqlx::Error> {
+        Self::begin_as(pool, tenant, Actor::default()).await
+    }
+
+    /// [`TenantTx::begin`] for a request: every event it writes names `actor`.
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+    pub async fn begin_as(
+        pool: &PgPool,
+        tenant: TenantId,
+        actor: Actor,
+    ) -> Result<Self, sqlx::Error> {
         // Cancel-safe: see `begin`.
         let tx = crate::begin::begin_detached(pool, AssertSqlSafe(begin_statement(tenant))).await?;
-        Ok(Self::new(tx, tenant))
+        Ok(Self::new(tx, tenant, actor))
     }
 }
 
 impl<'c> TenantTx<'c> {
-    fn new(tx: Transaction<'c, Postgres>, tenant: TenantId) -> Self {
+    fn new(tx: Transaction<'c, Postgres>, tenant: TenantId, actor: Actor) -> Self {
         Self {
             tx,
             tenant,
-            audited: Vec::new(),
+            actor,
+            queued: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -75,7 +112,7 @@ impl<'c> TenantTx<'c> {
         let tx = conn
             .begin_with(AssertSqlSafe(begin_statement(tenant)))
             .await?;
-        Ok(Self::new(tx, tenant))
+        Ok(Self::new(tx, tenant, Actor::default()))
     }
 
     /// The tenant this transaction is scoped to.
@@ -83,18 +120,113 @@ impl<'c> TenantTx<'c> {
         self.tenant
     }
 
-    /// Notes an audit event written in this transaction (see [`crate::audit::record`]).
-    pub(crate) fn audited(&mut self, action: &str, outcome: AuditOutcome) {
-        self.audited.push((action.to_owned(), outcome));
+    /// Queues `access` by this transaction's actor, to be written when the transaction commits.
+    pub fn audit(&mut self, access: Access) {
+        self.queued.push(access);
     }
 
-    /// Commits, then counts the audit events it wrote (`audit_events_written_total`).
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    /// The queued events turn into refusals (`denied`): the thing asked for is missing or another
+    /// tenant's, and nothing was changed.
+    pub fn deny(&mut self) {
+        for access in &mut self.queued {
+            access.outcome = AuditOutcome::Denied;
+        }
+    }
+
+    /// The queued events name `resource_id` (once a create knows its new id).
+    pub fn audit_on(&mut self, resource_id: impl std::fmt::Display) {
+        for access in &mut self.queued {
+            access.resource_id = Some(resource_id.to_string());
+        }
+    }
+
+    /// The queued events name the fields a change touched (names, never values).
+    pub fn audit_changed(&mut self, fields: &[&'static str]) {
+        for access in &mut self.queued {
+            access.changed_fields = Some(fields.to_vec());
+        }
+    }
+
+    /// The queued events record `action` instead (a replayed create is a read of the first).
+    pub fn audit_as(&mut self, action: &'static str) {
+        for access in &mut self.queued {
+            access.action = action;
+        }
+    }
+
+    /// Writes an event now, in this transaction (it commits or rolls back with it). The database
+    /// assigns the id and the time (the transaction's start). `event.tenant_id` must be this
+    /// transaction's tenant: the policy refuses anything else.
+    #[tracing::instrument(skip_all, fields(tenant_id = %event.tenant_id, action = event.action))]
+    pub async fn record(&mut self, event: &NewAuditEvent<'_>) -> Result<AuditEventId, sqlx::Error> {
+        let mut query = QueryBuilder::new("");
+        audit_event::push_insert(&mut query, std::slice::from_ref(event), None);
+        query.push(" returning id");
+        let id = query.build_query_scalar().fetch_one(&mut *self.tx).await?;
+        self.written.push((event.action.to_owned(), event.outcome));
+        Ok(id)
+    }
+
+    /// Runs the one-row `select` that `push_select` appends and writes the queued events in the
+    /// same statement (one round trip fewer on the hottest path). When no row comes back the
+    /// events are written as `denied`: a missing row and another tenant's look alike.
+    pub async fn fetch_optional_audited<T>(
+        &mut self,
+        push_select: impl FnOnce(&mut QueryBuilder<Postgres>),
+    ) -> Result<Option<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let queued = std::mem::take(&mut self.queued);
+        let mut query = QueryBuilder::new(if queued.is_empty() {
+            ""
+        } else {
+            "with found as ("
+        });
+        push_select(&mut query);
+        if !queued.is_empty() {
+            // A data-modifying WITH runs whether or not the outer query reads it.
+            query.push("), recorded as (");
+            let events = self.events(&queued);
+            audit_event::push_insert(&mut query, &events, Some("exists (select 1 from found)"));
+            query.push(") select * from found");
+        }
+        let found: Option<T> = query.build_query_as().fetch_optional(&mut *self.tx).await?;
+        for access in queued {
+            let outcome = if found.is_some() {
+                access.outcome
+            } else {
+                AuditOutcome::Denied
+            };
+            self.written.push((access.action.to_owned(), outcome));
+        }
+        Ok(found)
+    }
+
+    fn events<'a>(&'a self, queued: &'a [Access]) -> Vec<NewAuditEvent<'a>> {
+        queued
+            .iter()
+            .map(|access| access.event(self.tenant, &self.actor))
+            .collect()
+    }
+
+    /// Writes the queued events, commits, then counts the events written
+    /// (`audit_events_written_total`).
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let queued = std::mem::take(&mut self.queued);
+        if !queued.is_empty() {
+            let mut query = QueryBuilder::new("");
+            audit_event::push_insert(&mut query, &self.events(&queued), None);
+            query.build().execute(&mut *self.tx).await?;
+            self.written
+                .extend(queued.iter().map(|a| (a.action.to_owned(), a.outcome)));
+        }
         self.tx.commit().await?;
-        crate::audit::count_written(&self.audited);
+        audit_event::count_written(&self.written);
         Ok(())
     }
 
+    /// Rolls back: neither the changes nor the queued events are written.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
     }

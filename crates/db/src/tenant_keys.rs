@@ -1,17 +1,14 @@
 //! `tenant_keys`: each tenant's wrapped data keys (haven-phi owns what they mean). Reads and the
 //! lazy first key go through `TenantTx`; rotation, retirement and shredding are owner commands
-//! (`admin_*`) that also notify every replica on [`INVALIDATE_CHANNEL`].
+//! (`admin_*`) that also notify every replica (`crate::invalidation`, in the same transaction).
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::ids::TenantId;
+use crate::invalidation::Invalidation;
 use crate::tenant::TenantTx;
 use crate::unscoped::UnscopedTx;
-
-/// The PostgreSQL channel of cluster-wide cache invalidations. Payloads are JSON objects with
-/// a `kind` (e.g. `tenant_keys_shredded`, `tenant_keys_rotated`) and a `tenant_id`.
-pub const INVALIDATE_CHANNEL: &str = "haven_invalidate";
 
 /// A tenant's first key of a purpose: version 1, active; nothing when one exists already.
 const INSERT_FIRST: &str = "insert into tenant_keys (tenant_id, purpose, version, state, \
@@ -93,14 +90,9 @@ pub async fn admin_list(pool: &PgPool, tenant: TenantId) -> Result<Vec<TenantKey
     Ok(rows)
 }
 
-async fn notify(tx: &mut UnscopedTx, kind: &str, tenant: TenantId) -> Result<(), sqlx::Error> {
-    let payload = serde_json::json!({ "kind": kind, "tenant_id": tenant }).to_string();
-    sqlx::query("select pg_notify($1, $2)")
-        .bind(INVALIDATE_CHANNEL)
-        .bind(payload)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Announces the change to every replica when `tx` commits.
+async fn notify(tx: &mut UnscopedTx, event: Invalidation) -> Result<(), sqlx::Error> {
+    crate::invalidation::notify(&mut **tx, &event).await
 }
 
 async fn audit(tx: &mut UnscopedTx, tenant: TenantId, action: &str) -> Result<(), sqlx::Error> {
@@ -161,7 +153,7 @@ pub async fn admin_rotate(
     .fetch_one(&mut *tx)
     .await?;
     audit(&mut tx, tenant, "tenant.key_rotated").await?;
-    notify(&mut tx, "tenant_keys_rotated", tenant).await?;
+    notify(&mut tx, Invalidation::KeyRotated { tenant_id: tenant }).await?;
     tx.commit().await?;
     Ok(Ok(version))
 }
@@ -280,7 +272,7 @@ pub async fn admin_shred(
         .await?;
     }
     audit(&mut tx, tenant, "tenant.keys_shredded").await?;
-    notify(&mut tx, "tenant_keys_shredded", tenant).await?;
+    notify(&mut tx, Invalidation::KeyShredded { tenant_id: tenant }).await?;
     tx.commit().await?;
     Ok(Ok(destroyed))
 }

@@ -2,10 +2,12 @@
 //! token's claim, and the operator commands. Everything that is not tenant-scoped says so in its
 //! name (`*_unscoped`, `admin_*`).
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::ids::TenantId;
+use crate::invalidation::Invalidation;
+use crate::tenant::TenantTx;
 use crate::unscoped::UnscopedTx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::Type)]
@@ -42,15 +44,15 @@ macro_rules! columns {
 
 /// The current transaction's tenant (`GET /api/v1/tenant`). Through a `TenantTx` the policy lets
 /// `haven_app` see this one row only.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
-pub async fn get(conn: &mut PgConnection, tenant: TenantId) -> Result<Option<Tenant>, sqlx::Error> {
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
+pub async fn get(tx: &mut TenantTx<'_>) -> Result<Option<Tenant>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select ",
         columns!(),
         " from tenants where id = $1"
     ))
-    .bind(tenant)
-    .fetch_optional(conn)
+    .bind(tx.tenant())
+    .fetch_optional(tx.as_mut())
     .await
 }
 
@@ -180,6 +182,13 @@ async fn admin_set_status(
     .bind(external_id)
     .fetch_optional(&mut *tx)
     .await?;
+    if tenant.is_some() {
+        // Every replica drops its cached row at commit: the change applies within a second.
+        let event = Invalidation::TenantStatus {
+            tenant_external_id: external_id.to_owned(),
+        };
+        crate::invalidation::notify(&mut tx, &event).await?;
+    }
     tx.commit().await?;
     Ok(tenant)
 }

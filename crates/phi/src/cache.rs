@@ -2,7 +2,7 @@
 //!
 //! Evicting an entry drops its `TenantKeys`; the plaintext keys are zeroized as soon as no
 //! in-flight operation still holds a clone of that handle. Several replicas each hold their own
-//! cache: rotation and shredding notify them all (`haven_invalidate`), and the TTL bounds how
+//! cache: rotation and shredding notify them all (`haven_db::invalidation`), and the TTL bounds how
 //! long a replica that missed a notification keeps a stale key set.
 
 use std::collections::HashMap;
@@ -89,6 +89,10 @@ impl KeyCache {
 
     pub(crate) fn evict(&self, tenant: TenantId) -> bool {
         self.entries().remove(&tenant).is_some()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries().clear();
     }
 
     pub(crate) fn len(&self) -> usize {

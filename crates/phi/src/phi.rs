@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use haven_db::PgPool;
 use haven_db::ids::TenantId;
+use haven_db::invalidation::Invalidation;
 use haven_db::tenant::TenantTx;
 use haven_db::tenant_keys::{self, KeyRefusal, TenantKeyRow};
 use secrecy::SecretString;
@@ -13,7 +14,6 @@ use crate::breaker::Breaker;
 use crate::cache::KeyCache;
 use crate::error::PhiError;
 use crate::key::{DataKey, TenantKeys};
-use crate::notify::Invalidation;
 use crate::settings::{PhiMode, PhiSettings, decode_master_key};
 use crate::wrap::{KeyWrapper, KmsWrapper, LocalWrapper};
 
@@ -209,12 +209,23 @@ impl Phi {
         self.cache.evict(tenant)
     }
 
-    /// Applies a `haven_invalidate` notification (see `notify`).
-    pub fn invalidate(&self, invalidation: Invalidation) {
-        let tenant = invalidation.tenant();
+    /// Applies a cluster-wide invalidation (`haven_db::invalidation`): a rotated or shredded
+    /// tenant's keys leave this process's cache; other kinds concern other caches.
+    pub fn invalidate(&self, invalidation: &Invalidation) {
+        let tenant = match invalidation {
+            Invalidation::KeyShredded { tenant_id } | Invalidation::KeyRotated { tenant_id } => {
+                *tenant_id
+            }
+            _ => return,
+        };
         if self.evict_tenant(tenant) {
             tracing::info!(tenant_id = %tenant, ?invalidation, "tenant keys evicted");
         }
+    }
+
+    /// Drops every cached key (the invalidation listener reconnected: messages may be lost).
+    pub fn clear_cache(&self) {
+        self.cache.clear();
     }
 
     /// A new encryption key version for new writes (the old one stays readable until

@@ -1,7 +1,9 @@
 //! PHI encryption settings (PHI_* variables), parsed and validated once at start.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use base64::Engine;
@@ -48,6 +50,20 @@ pub struct PhiSettings {
     pub accept_legacy_plaintext: bool,
 }
 
+impl Default for PhiSettings {
+    /// Encryption off, every other setting at its documented default.
+    fn default() -> Self {
+        Self {
+            mode: PhiMode::Off,
+            region: None,
+            kms_timeout: Duration::from_secs(3),
+            cache_ttl: Duration::from_secs(900),
+            cache_max_tenants: 10_000,
+            accept_legacy_plaintext: true,
+        }
+    }
+}
+
 /// A bad PHI_* setting, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable} {problem}")]
@@ -59,50 +75,52 @@ pub struct SettingsError {
 /// The Secrets Manager key (and environment variable) of the local master key.
 pub const LOCAL_MASTER_KEY: &str = "PHI_LOCAL_MASTER_KEY";
 
-fn invalid(variable: &'static str, problem: impl Into<String>) -> SettingsError {
-    SettingsError {
-        variable,
-        problem: problem.into(),
+/// Collects every bad PHI_* setting of one run (the configuration reports them all at once).
+struct Vars<'a> {
+    vars: &'a HashMap<String, String>,
+    errors: RefCell<Vec<SettingsError>>,
+}
+
+impl Vars<'_> {
+    fn invalid(&self, variable: &'static str, problem: impl Into<String>) {
+        self.errors.borrow_mut().push(SettingsError {
+            variable,
+            problem: problem.into(),
+        });
     }
-}
 
-fn text<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-}
+    fn text(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
 
-fn seconds(
-    vars: &HashMap<String, String>,
-    name: &'static str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, SettingsError> {
-    let problem = || {
-        invalid(
-            name,
-            format!(
-                "must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            ),
-        )
-    };
-    let value = match text(vars, name) {
-        None => default,
-        Some(v) => v.parse().map_err(|_| problem())?,
-    };
-    range.contains(&value).then_some(value).ok_or_else(problem)
-}
+    fn seconds(&self, name: &'static str, default: u64, range: RangeInclusive<u64>) -> u64 {
+        let value = match self.text(name) {
+            None => Some(default),
+            Some(v) => v.parse().ok(),
+        };
+        match value.filter(|v| range.contains(v)) {
+            Some(value) => value,
+            None => {
+                let (low, high) = (range.start(), range.end());
+                self.invalid(name, format!("must be a whole number from {low} to {high}"));
+                default
+            }
+        }
+    }
 
-fn flag(
-    vars: &HashMap<String, String>,
-    name: &'static str,
-    default: bool,
-) -> Result<bool, SettingsError> {
-    match text(vars, name).map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(default),
-        Some("true" | "1" | "yes" | "on") => Ok(true),
-        Some("false" | "0" | "no" | "off") => Ok(false),
-        Some(_) => Err(invalid(name, "must be true or false")),
+    fn flag(&self, name: &'static str, default: bool) -> bool {
+        match self.text(name).map(str::to_ascii_lowercase).as_deref() {
+            None => default,
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(_) => {
+                self.invalid(name, "must be true or false");
+                default
+            }
+        }
     }
 }
 
@@ -116,67 +134,75 @@ pub(crate) fn decode_master_key(value: &SecretString) -> Option<zeroize::Zeroizi
 }
 
 impl PhiSettings {
-    /// Reads the PHI_* variables. `production` refuses the local master key unless
-    /// PHI_ALLOW_LOCAL_MASTER_KEY=true; `has_secret` says a Secrets Manager secret is
-    /// configured (it may hold PHI_LOCAL_MASTER_KEY).
+    /// Reads the PHI_* variables, reporting every bad one. `production` refuses the local
+    /// master key unless PHI_ALLOW_LOCAL_MASTER_KEY=true; `has_secret` says a Secrets Manager
+    /// secret is configured (it may hold PHI_LOCAL_MASTER_KEY).
     pub fn from_vars(
         vars: &HashMap<String, String>,
         production: bool,
         has_secret: bool,
-    ) -> Result<Self, SettingsError> {
-        let mode = match text(vars, "PHI_ENCRYPTION") {
+    ) -> Result<Self, Vec<SettingsError>> {
+        let env = Vars {
+            vars,
+            errors: RefCell::default(),
+        };
+        let mode = match env.text("PHI_ENCRYPTION") {
             None | Some("off") => PhiMode::Off,
-            Some("kms") => PhiMode::Kms {
-                key_id: text(vars, "PHI_KMS_KEY_ID")
-                    .ok_or_else(|| {
-                        invalid("PHI_KMS_KEY_ID", "is required when PHI_ENCRYPTION=kms")
-                    })?
-                    .to_owned(),
-            },
+            Some("kms") => {
+                let key_id = env.text("PHI_KMS_KEY_ID").unwrap_or_default().to_owned();
+                if key_id.is_empty() {
+                    env.invalid("PHI_KMS_KEY_ID", "is required when PHI_ENCRYPTION=kms");
+                }
+                PhiMode::Kms { key_id }
+            }
             Some("local") => {
-                if production && !flag(vars, "PHI_ALLOW_LOCAL_MASTER_KEY", false)? {
-                    return Err(invalid(
+                if production && !env.flag("PHI_ALLOW_LOCAL_MASTER_KEY", false) {
+                    env.invalid(
                         "PHI_ENCRYPTION",
                         "must be kms in production (local is for development; \
                          PHI_ALLOW_LOCAL_MASTER_KEY=true overrides, see docs/CONFIGURATION.md)",
-                    ));
+                    );
                 }
-                let master_key =
-                    text(vars, LOCAL_MASTER_KEY).map(|v| SecretString::from(v.to_owned()));
+                let master_key = env
+                    .text(LOCAL_MASTER_KEY)
+                    .map(|v| SecretString::from(v.to_owned()));
                 match &master_key {
                     Some(key) if decode_master_key(key).is_none() => {
-                        return Err(invalid(
-                            LOCAL_MASTER_KEY,
-                            "must be 32 bytes in standard base64",
-                        ));
+                        env.invalid(LOCAL_MASTER_KEY, "must be 32 bytes in standard base64");
                     }
-                    None if !has_secret => {
-                        return Err(invalid(
-                            LOCAL_MASTER_KEY,
-                            "is required when PHI_ENCRYPTION=local (in the environment or the \
-                             Secrets Manager secret)",
-                        ));
-                    }
+                    None if !has_secret => env.invalid(
+                        LOCAL_MASTER_KEY,
+                        "is required when PHI_ENCRYPTION=local (in the environment or the \
+                         Secrets Manager secret)",
+                    ),
                     _ => {}
                 }
                 PhiMode::Local { master_key }
             }
-            Some(_) => return Err(invalid("PHI_ENCRYPTION", "must be kms, local or off")),
+            Some(_) => {
+                env.invalid("PHI_ENCRYPTION", "must be kms, local or off");
+                PhiMode::Off
+            }
         };
-        Ok(Self {
+        let settings = Self {
             mode,
-            region: text(vars, "AWS_REGION").map(str::to_owned),
-            kms_timeout: Duration::from_secs(seconds(vars, "PHI_KMS_TIMEOUT_SECONDS", 3, 1..=30)?),
-            cache_ttl: Duration::from_secs(seconds(
-                vars,
+            region: env.text("AWS_REGION").map(str::to_owned),
+            kms_timeout: Duration::from_secs(env.seconds("PHI_KMS_TIMEOUT_SECONDS", 3, 1..=30)),
+            cache_ttl: Duration::from_secs(env.seconds(
                 "PHI_KEY_CACHE_TTL_SECONDS",
                 900,
                 10..=86_400,
-            )?),
-            cache_max_tenants: seconds(vars, "PHI_KEY_CACHE_MAX_TENANTS", 10_000, 1..=1_000_000)?
+            )),
+            cache_max_tenants: env.seconds("PHI_KEY_CACHE_MAX_TENANTS", 10_000, 1..=1_000_000)
                 as usize,
-            accept_legacy_plaintext: flag(vars, "PHI_ACCEPT_LEGACY_PLAINTEXT", true)?,
-        })
+            accept_legacy_plaintext: env.flag("PHI_ACCEPT_LEGACY_PLAINTEXT", true),
+        };
+        let errors = env.errors.into_inner();
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -204,8 +230,9 @@ mod tests {
 
     #[test]
     fn kms_needs_a_key_id() {
-        let error =
-            PhiSettings::from_vars(&vars(&[("PHI_ENCRYPTION", "kms")]), false, false).unwrap_err();
+        let error = PhiSettings::from_vars(&vars(&[("PHI_ENCRYPTION", "kms")]), false, false)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(error.variable, "PHI_KMS_KEY_ID");
         let ok = PhiSettings::from_vars(
             &vars(&[
@@ -222,7 +249,9 @@ mod tests {
     #[test]
     fn the_local_master_key_is_refused_in_production_unless_allowed() {
         let local = [("PHI_ENCRYPTION", "local"), (LOCAL_MASTER_KEY, KEY)];
-        let error = PhiSettings::from_vars(&vars(&local), true, false).unwrap_err();
+        let error = PhiSettings::from_vars(&vars(&local), true, false)
+            .unwrap_err()
+            .remove(0);
         assert_eq!(error.variable, "PHI_ENCRYPTION");
         assert!(PhiSettings::from_vars(&vars(&local), false, false).is_ok());
         let mut allowed = local.to_vec();
@@ -237,12 +266,14 @@ mod tests {
             false,
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .remove(0);
         assert_eq!(error.variable, LOCAL_MASTER_KEY);
         assert!(!error.to_string().contains("c2hvcnQ="));
         // Without one in the environment it may come from the secret.
         let error = PhiSettings::from_vars(&vars(&[("PHI_ENCRYPTION", "local")]), false, false)
-            .unwrap_err();
+            .unwrap_err()
+            .remove(0);
         assert_eq!(error.variable, LOCAL_MASTER_KEY);
         assert!(PhiSettings::from_vars(&vars(&[("PHI_ENCRYPTION", "local")]), false, true).is_ok());
         let settings = PhiSettings::from_vars(

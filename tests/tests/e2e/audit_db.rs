@@ -43,7 +43,7 @@ async fn recorded_events_are_sealed_in_order_and_verify_finds_the_chain_intact()
     assert_eq!(audit_chain::seal_pending(&m.pool, 2).await.unwrap(), 0);
 
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let page = audit::list(&mut tx, a, &AuditFilter::default(), None, PageLimit::MAX)
+    let page = audit::list(&mut tx, &AuditFilter::default(), None, PageLimit::MAX)
         .await
         .unwrap();
     let mut by_seq: Vec<_> = page.items.iter().map(|e| (e.seq.unwrap(), e.id)).collect();
@@ -227,9 +227,7 @@ async fn three_sealers_racing_inserts_seal_every_event_once_with_gapless_sequenc
                 for i in 0..(500 / 8 + usize::from(w < 500 % 8)) {
                     let tenant = tenants[(w + i) % 3];
                     let mut tx = TenantTx::begin(&pool, tenant).await.unwrap();
-                    audit::record(&mut tx, &event(tenant, "document.read"))
-                        .await
-                        .unwrap();
+                    tx.record(&event(tenant, "document.read")).await.unwrap();
                     tx.commit().await.unwrap();
                 }
             })
@@ -314,7 +312,6 @@ async fn walking_all_audit_pages_returns_every_event_once_under_concurrent_inser
         let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
         let page = audit::list(
             &mut tx,
-            a,
             &filter,
             cursor.as_ref(),
             PageLimit::new(7).unwrap(),

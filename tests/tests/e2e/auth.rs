@@ -559,5 +559,37 @@ async fn the_local_development_provider_cannot_be_used_in_production() {
         "{stderr}"
     );
     let error = haven_api::Config::from_map(&env).unwrap_err();
-    assert_eq!(error.variable, "OIDC_ISSUER_URL");
+    assert_eq!(error.variables(), ["OIDC_ISSUER_URL"]);
+}
+
+#[tokio::test]
+async fn a_token_whose_key_is_published_during_the_refetch_cooldown_gets_503_with_retry_after() {
+    let idp = Idp::start();
+    let app = app_for(&idp).await;
+    let validate = |token: String| {
+        app.client
+            .get(app.url("/api/v1/auth/validate"))
+            .bearer_auth(token)
+            .send()
+    };
+    // A never-published key, on a token older than the refetch it causes: 401.
+    let issued = time::OffsetDateTime::now_utc().unix_timestamp() - 5;
+    let unknown = idp
+        .token(json!({"kid": "never-published", "claims": {"iat": issued}}))
+        .await;
+    let response = validate(unknown).await.expect("request");
+    assert_eq!(response.status(), 401);
+    // A key published now, during the cooldown that refetch started: retryable.
+    idp.rotate().await;
+    let fresh = idp.token(json!({})).await;
+    let response = validate(fresh).await.expect("request");
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.expect("envelope");
+    assert_eq!(body["error"]["code"], "AUTH_008");
 }

@@ -57,3 +57,32 @@ async fn config_check_accepts_a_good_environment() {
     assert!(process.wait_exit(Duration::from_secs(5)).unwrap().success());
     assert!(process.stdout_lines().join("").contains("configuration ok"));
 }
+
+#[tokio::test]
+async fn a_production_environment_with_three_mistakes_prints_three_lines_and_exits_78() {
+    let vars = env(&[
+        ("DATABASE_URL", "postgres://x@127.0.0.1/x"),
+        ("ENVIRONMENT", "production"),
+        ("OIDC_ISSUER_URL", "https://idp.example.com"),
+        ("OIDC_CLIENT_ID", "c"),
+        ("ALLOWED_ORIGINS", "*"),
+        ("JWT_LEEWAY_SECONDS", "900"),
+        ("OIDC_AUDIENCE_PARAM", "header"),
+    ]);
+    for args in [&["serve"][..], &["config", "check"][..]] {
+        let mut process = HavenProcess::spawn(args, &vars);
+        let status = process
+            .wait_exit(Duration::from_secs(5))
+            .expect("exits promptly");
+        assert_eq!(status.code(), Some(78), "{args:?}");
+        let stderr = process.stderr_lines();
+        assert_eq!(stderr.len(), 3, "one line per variable: {stderr:?}");
+        for (line, variable) in stderr.iter().zip([
+            "ALLOWED_ORIGINS",
+            "JWT_LEEWAY_SECONDS",
+            "OIDC_AUDIENCE_PARAM",
+        ]) {
+            assert!(line.contains(variable), "{variable}: {stderr:?}");
+        }
+    }
+}

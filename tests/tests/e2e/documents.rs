@@ -4,6 +4,7 @@
 mod break_glass;
 mod client_ip;
 mod crud;
+mod cursors;
 mod idempotency;
 mod pagination;
 mod rollback;

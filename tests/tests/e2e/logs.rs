@@ -50,7 +50,7 @@ async fn every_stdout_line_is_json_with_top_level_fields_and_no_query_or_token()
             "RFC 3339 UTC: {stamp}"
         );
         // wait_ready's own probes are requests too; count only this test's.
-        if value["message"] == "request completed" && value["request_id"] == "log-test-1" {
+        if value["message"] == "request completed" && value["client_request_id"] == "log-test-1" {
             request_lines.push(value);
         }
     }
@@ -62,7 +62,12 @@ async fn every_stdout_line_is_json_with_top_level_fields_and_no_query_or_token()
                 "{field} missing at the top level: {line}"
             );
         }
-        assert_eq!(line["request_id"], "log-test-1");
+        // The server's own id; the client's is logged beside it.
+        assert_eq!(
+            line["request_id"].as_str().map(str::len),
+            Some(36),
+            "{line}"
+        );
         assert!(
             line.get("span").is_none()
                 && line.get("spans").is_none()

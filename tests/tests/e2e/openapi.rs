@@ -11,14 +11,14 @@ fn committed_spec() -> String {
 #[test]
 fn the_committed_openapi_document_is_the_one_the_code_generates() {
     assert!(
-        committed_spec() == haven_api::openapi::spec_json(),
+        committed_spec() == haven_api::router::spec_json(),
         "docs/openapi.json is out of date: run `cargo run -q -p haven-api --bin haven -- openapi > docs/openapi.json`"
     );
 }
 
 #[test]
 fn every_operation_has_an_id_a_tag_a_description_and_documented_responses() {
-    let spec: Value = serde_json::from_str(&haven_api::openapi::spec_json()).unwrap();
+    let spec: Value = serde_json::from_str(&haven_api::router::spec_json()).unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = spec["paths"].as_object().expect("paths");
     assert!(!paths.is_empty());
@@ -54,7 +54,7 @@ fn every_operation_has_an_id_a_tag_a_description_and_documented_responses() {
 async fn the_served_document_is_the_generated_one_and_every_documented_route_is_routed() {
     let app = spawn_app().await;
     let served: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
-    let generated: Value = serde_json::from_str(&haven_api::openapi::spec_json()).unwrap();
+    let generated: Value = serde_json::from_str(&haven_api::router::spec_json()).unwrap();
     assert_eq!(served, generated);
     for (path, item) in generated["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -106,7 +106,7 @@ const UNDOCUMENTED_ON_PURPOSE: [&str; 3] = ["docs.rs", "testing.rs", "metrics.rs
 
 #[test]
 fn every_route_the_code_registers_is_in_the_document_and_every_documented_handler_is_routed() {
-    let spec: Value = serde_json::from_str(&haven_api::openapi::spec_json()).unwrap();
+    let spec: Value = serde_json::from_str(&haven_api::router::spec_json()).unwrap();
     let paths = spec["paths"].as_object().unwrap();
     let operations: std::collections::BTreeSet<(String, String)> = paths
         .iter()
@@ -185,7 +185,7 @@ async fn each_documented_path_allows_exactly_its_documented_methods() {
     pool.close().await;
     let token = idp.token(serde_json::json!({})).await;
     crate::hardening::wait_for_token_checks(&app.client, &app.address, &token).await;
-    let spec: Value = serde_json::from_str(&haven_api::openapi::spec_json()).unwrap();
+    let spec: Value = serde_json::from_str(&haven_api::router::spec_json()).unwrap();
     for (path, item) in spec["paths"].as_object().unwrap() {
         let mut documented: Vec<String> = item
             .as_object()
@@ -293,7 +293,7 @@ fn resolve<'s>(spec: &'s Value, response: &'s Value) -> &'s Value {
 
 #[test]
 fn every_documented_error_response_has_an_example_envelope_with_a_code_of_its_status() {
-    let spec: Value = serde_json::from_str(&haven_api::openapi::spec_json()).unwrap();
+    let spec: Value = serde_json::from_str(&haven_api::router::spec_json()).unwrap();
     let mut statuses = std::collections::BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -341,7 +341,9 @@ fn every_documented_error_response_has_an_example_envelope_with_a_code_of_its_st
     }
     assert_eq!(
         statuses.into_iter().collect::<Vec<_>>(),
-        [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 504],
+        [
+            400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504
+        ],
         "every error status the document declares has examples"
     );
 }
@@ -378,7 +380,7 @@ async fn the_served_document_names_the_configured_issuers_discovery_url() {
     assert_eq!(document["issuer"], idp.issuer.as_str());
     // Nothing else differs from the committed, deployment-free document, which keeps the
     // placeholder.
-    let mut generated: Value = serde_json::from_str(&haven_api::openapi::spec_json()).unwrap();
+    let mut generated: Value = serde_json::from_str(&haven_api::router::spec_json()).unwrap();
     let placeholder = &mut generated["components"]["securitySchemes"]["bearer"]["description"];
     assert!(
         placeholder

@@ -8,7 +8,7 @@ use haven_db::page::PageLimit;
 use haven_db::tenant::TenantTx;
 use sqlx::{Connection, PgConnection};
 
-use fixtures::{fails_with, migrated, new_document, pool, record, tenant, user};
+use fixtures::{create_document, fails_with, migrated, new_document, pool, record, tenant, user};
 
 /// Tables of the public schema with a tenant_id column, and their RLS state.
 async fn tenant_tables(conn: &mut PgConnection) -> Vec<(String, bool, bool, i64)> {
@@ -105,7 +105,7 @@ async fn with_no_tenant_set_the_runtime_role_sees_zero_rows_and_gets_no_error() 
     let a = tenant(&m.pool, "org-a").await;
     let alice = user(&m.pool, a, "alice").await;
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    documents::create(&mut tx, a, alice, &new_document("x"))
+    create_document(&mut tx, alice, &new_document("x"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -164,7 +164,7 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
     for (t, u, n) in [(a, alice, 3), (b, bob, 2)] {
         let mut tx = TenantTx::begin(&m.pool, t).await.unwrap();
         for i in 0..n {
-            let doc = documents::create(&mut tx, t, u, &new_document(&format!("d{i}")))
+            let doc = create_document(&mut tx, u, &new_document(&format!("d{i}")))
                 .await
                 .unwrap();
             if t == b {
@@ -180,7 +180,7 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         .await
         .unwrap();
     assert_eq!(role, "haven_app");
-    let page = documents::list(&mut tx, a, &DocumentFilter::default(), None, PageLimit::MAX)
+    let page = documents::list(&mut tx, &DocumentFilter::default(), None, PageLimit::MAX)
         .await
         .unwrap();
     assert_eq!(page.items.len(), 3);
@@ -195,22 +195,27 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         assert_eq!(count, expected, "{table}");
     }
     // Another tenant's id behaves exactly like a missing one, even when asked for by its tenant.
-    assert_eq!(documents::get(&mut tx, b, b_docs[0]).await.unwrap(), None);
+    assert_eq!(documents::get(&mut tx, b_docs[0]).await.unwrap(), None);
     let patch = documents::DocumentPatch {
         title: Some("stolen".into()),
         ..Default::default()
     };
     assert_eq!(
-        documents::update(&mut tx, b, b_docs[0], patch)
-            .await
-            .unwrap(),
+        documents::update(&mut tx, b_docs[0], patch).await.unwrap(),
         None
     );
-    assert!(!documents::soft_delete(&mut tx, b, b_docs[0]).await.unwrap());
-    // Writing into another tenant is refused by the policy's WITH CHECK.
-    let error = documents::create(&mut tx, b, bob, &new_document("planted"))
-        .await
-        .unwrap_err();
+    assert!(!documents::soft_delete(&mut tx, b_docs[0]).await.unwrap());
+    // Writing into another tenant is refused by the policy's WITH CHECK (the query functions
+    // take the tenant from the transaction, so only hand-written SQL can even try).
+    let error = sqlx::query(
+        "insert into documents (tenant_id, created_by, title, filename, content_type) \
+         values ($1, $2, 'planted', 'planted.pdf', 'application/pdf')",
+    )
+    .bind(b)
+    .bind(bob)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
     assert_eq!(
         fixtures::sqlstate(&error).as_deref(),
         Some("42501"),
@@ -259,7 +264,7 @@ async fn nothing_leaks_through_the_pool_after_commit_rollback_or_a_dropped_trans
         role_and_tenant(&mut tx).await,
         ("haven_app".into(), a.to_string(), pid)
     );
-    documents::create(&mut tx, a, alice, &new_document("a1"))
+    create_document(&mut tx, alice, &new_document("a1"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -278,7 +283,7 @@ async fn nothing_leaks_through_the_pool_after_commit_rollback_or_a_dropped_trans
         .await
         .unwrap();
     assert_eq!(count, 0, "tenant b sees tenant a's document");
-    documents::create(&mut tx, b, bob, &new_document("b1"))
+    create_document(&mut tx, bob, &new_document("b1"))
         .await
         .unwrap();
     tx.rollback().await.unwrap();

@@ -179,6 +179,9 @@ async fn log_in_once(service: &HavenProcess, idp: &Idp) -> Value {
     let location = url::Url::parse(authorize.headers()["location"].to_str().unwrap()).unwrap();
     let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
     let before = idp.token_clients().await.len();
+    // The callback checks the access token as any request would: it names a known tenant.
+    idp.next_claims(json!({"tenant_id": "org-rotating", "roles": ["viewer"]}))
+        .await;
     let callback = client
         .post(service.url("/api/v1/auth/callback"))
         .json(&json!({"code": query["code"], "state": query["state"]}))
@@ -203,6 +206,7 @@ async fn a_rotated_client_secret_is_sent_by_the_next_token_exchange_without_a_re
     .await;
     let mut env = env_with_secret(&moto, "haven/rotating", Some(&db.url));
     env.insert("SECRETS_REFRESH_SECONDS".into(), "1".into());
+    env.insert("DEV_TENANT_EXTERNAL_ID".into(), "org-rotating".into());
     env.insert("OIDC_ISSUER_URL".into(), idp.issuer.clone());
     env.insert("OIDC_CLIENT_ID".into(), CLIENT_ID.into());
     env.insert("ALLOWED_ORIGINS".into(), FRONTEND.into());

@@ -161,3 +161,35 @@ async fn the_development_tenant_is_created_at_start_and_refused_outside_developm
         );
     }
 }
+
+#[tokio::test]
+async fn operator_commands_need_only_the_database_url_even_in_production() {
+    let db = TestDatabase::create().await;
+    let only_database: HashMap<String, String> = [
+        ("DATABASE_URL", db.url.as_str()),
+        // Ignored by the operator commands: serve would demand the identity provider here.
+        ("ENVIRONMENT", "production"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for args in [&["migrate", "up"][..], &["tenants", "list"][..]] {
+        let mut process = HavenProcess::spawn(args, &only_database);
+        let status = process
+            .wait_exit(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("haven {args:?} did not exit"));
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{args:?}: {:?}",
+            process.stderr_lines()
+        );
+    }
+    let mut serve = HavenProcess::spawn(&["config", "check"], &only_database);
+    let status = serve.wait_exit(Duration::from_secs(5)).expect("exits");
+    assert_eq!(
+        status.code(),
+        Some(78),
+        "serve's configuration still needs OIDC"
+    );
+}

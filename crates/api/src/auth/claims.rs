@@ -50,6 +50,16 @@ pub(crate) fn numeric_date(
 /// Rules shared by access and ID tokens, run after the signature and jsonwebtoken's checks:
 /// `exp`/`nbf`/`iat` numeric, `iat` present and not in the future beyond the leeway, `iss` a
 /// string equal to the issuer (jsonwebtoken also accepts an array), `sub` a non-empty string.
+/// `iat` and `exp` as date-times.
+pub(crate) fn datetimes(
+    times: Times,
+) -> Result<(time::OffsetDateTime, time::OffsetDateTime), AuthError> {
+    let at = |t: i64, claim| {
+        time::OffsetDateTime::from_unix_timestamp(t).map_err(|_| AuthError::WrongType(claim))
+    };
+    Ok((at(times.iat, "iat")?, at(times.exp, "exp")?))
+}
+
 pub(crate) fn check_common(
     claims: &Map<String, Value>,
     settings: &AuthSettings,

@@ -75,6 +75,17 @@ pub enum AuthError {
     /// The identity provider refused the authorization code (invalid, expired, replayed).
     #[error("The identity provider rejected the authorization code")]
     CodeRejected,
+    /// The identity provider refused the refresh token (invalid, expired, revoked, another
+    /// client's).
+    #[error("The identity provider rejected the refresh token")]
+    RefreshRejected,
+    /// The token names an unknown key and a refetch ran less than a cooldown ago, before the
+    /// token was issued: the key may just have been published. Retryable.
+    #[error("The signing key of this token is not known yet; retry shortly")]
+    KeysCoolingDown {
+        /// Seconds until a refetch is allowed.
+        retry_after_secs: u32,
+    },
     /// Discovery not done yet, or a needed key/response could not be fetched.
     #[error("The identity provider is unavailable")]
     IdpUnavailable,
@@ -98,8 +109,9 @@ impl AuthError {
             BadSignature => "AUTH_004",
             TenantClaimMissing => "AUTH_005",
             TenantClaimMalformed => "AUTH_007",
-            IdpUnavailable => "AUTH_008",
+            IdpUnavailable | KeysCoolingDown { .. } => "AUTH_008",
             CodeRejected => "AUTH_010",
+            RefreshRejected => "AUTH_011",
             Internal => "SYS_003",
         }
     }
@@ -110,9 +122,18 @@ impl AuthError {
         match self {
             StateInvalid | TenantClaimMissing | TenantClaimMalformed => 403,
             CodeRejected => 400,
-            IdpUnavailable => 503,
+            IdpUnavailable | KeysCoolingDown { .. } => 503,
             Internal => 500,
             _ => 401,
+        }
+    }
+
+    /// Seconds a client should wait before retrying (503 answers only).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AuthError::KeysCoolingDown { retry_after_secs } => Some(u64::from(*retry_after_secs)),
+            AuthError::IdpUnavailable => Some(5),
+            _ => None,
         }
     }
 
@@ -143,6 +164,8 @@ impl AuthError {
             TenantClaimMalformed => "tenant_claim_malformed",
             StateInvalid => "state_invalid",
             CodeRejected => "code_rejected",
+            RefreshRejected => "refresh_rejected",
+            KeysCoolingDown { .. } => "unknown_kid_cooldown",
             IdpUnavailable => "idp_unavailable",
             Internal => "internal",
         }

@@ -87,10 +87,18 @@ impl HttpClient {
             .map_err(|e| HttpError::Build(e.to_string()))
     }
 
-    /// GET `url` with `Accept: application/json`.
-    pub async fn get_json(&self, url: &url::Url) -> Result<HttpResponse, HttpError> {
-        let request = http::Request::get(url.as_str())
-            .header(http::header::ACCEPT, "application/json")
+    /// GET `url` with `Accept: application/json`, conditional on `if_none_match` when given.
+    pub async fn get_json(
+        &self,
+        url: &url::Url,
+        if_none_match: Option<&str>,
+    ) -> Result<HttpResponse, HttpError> {
+        let mut request =
+            http::Request::get(url.as_str()).header(http::header::ACCEPT, "application/json");
+        if let Some(etag) = if_none_match {
+            request = request.header(http::header::IF_NONE_MATCH, etag);
+        }
+        let request = request
             .body(Vec::new())
             .map_err(|e| HttpError::Build(e.to_string()))?;
         self.execute(request).await

@@ -1,10 +1,12 @@
-//! The issuer's signing keys: fetched from `jwks_uri`, cached by `kid`, refreshed after the TTL
-//! in the background, refetched for an unknown `kid` at most once per cooldown process-wide.
+//! The issuer's signing keys: fetched from `jwks_uri`, cached by `kid`, refetched when stale
+//! (TTL or the key set's `max-age`, revalidated with its `ETag`), refetched for an unknown `kid`
+//! at most once per cooldown process-wide, and on demand through [`JwksCache::force_refresh`].
 //!
 //! Read path: a `std::sync::RwLock` read to clone an `Arc` of the current key set (no async
-//! lock, no allocation). Refreshes are single-flight: one `tokio::sync::Mutex` serialises them,
+//! lock, no allocation). Fetches are single-flight: one `tokio::sync::Mutex` serialises them,
 //! and a caller that waited while another fetch ran reuses that fetch's outcome. A failed or
-//! empty refresh keeps the last good keys.
+//! empty fetch keeps the last good keys. Only fetches caused by an unknown `kid` start the
+//! cooldown: discovery, staleness and forced fetches never make a new key wait.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -17,6 +19,9 @@ use super::error::AuthError;
 use super::http::HttpClient;
 use super::keyset::{CachedKey, KeySet, Lookup};
 
+/// A `max-age` shorter than this is raised to it (a key set is never refetched per request).
+const MIN_FRESHNESS: Duration = Duration::from_secs(1);
+
 /// The cache. Create it once per issuer (discovery does) and share it in an `Arc`.
 pub struct JwksCache {
     http: HttpClient,
@@ -26,12 +31,15 @@ pub struct JwksCache {
     keys: RwLock<Arc<KeySet>>,
     refresh_lock: tokio::sync::Mutex<()>,
     epoch: Instant,
-    /// Milliseconds since `epoch` of the last fetch attempt, plus one (0 = never).
-    last_attempt_ms: AtomicU64,
-    attempts: AtomicU64,
+    /// Milliseconds since `epoch` of the last fetch caused by an unknown `kid`, plus one
+    /// (0 = never): the cooldown runs from it.
+    last_miss_fetch_ms: AtomicU64,
+    /// Milliseconds since `epoch` of the last failed fetch, plus one (0 = never): a stale key set
+    /// is not refetched again within the cooldown while the provider is failing.
+    last_failure_ms: AtomicU64,
+    /// Completed fetches; a caller that waited for the lock compares it to reuse a fetch.
+    generation: AtomicU64,
     last_ok: AtomicBool,
-    in_flight: AtomicBool,
-    background_scheduled: AtomicBool,
     fetches: AtomicU64,
     failures: AtomicU64,
 }
@@ -46,6 +54,14 @@ impl std::fmt::Debug for JwksCache {
     }
 }
 
+/// What a key miss got from the fetcher.
+enum MissFetch {
+    /// A fetch ran (ours or one we waited for); whether it succeeded.
+    Fetched(bool),
+    /// A miss fetch ran less than a cooldown ago: none now.
+    CoolingDown { retry_after: Duration },
+}
+
 impl JwksCache {
     /// An empty cache for `uri`; the first lookup fetches.
     pub(crate) fn new(http: HttpClient, uri: Url, ttl: Duration, cooldown: Duration) -> Self {
@@ -57,26 +73,25 @@ impl JwksCache {
             keys: RwLock::new(Arc::new(KeySet::default())),
             refresh_lock: tokio::sync::Mutex::new(()),
             epoch: Instant::now(),
-            last_attempt_ms: AtomicU64::new(0),
-            attempts: AtomicU64::new(0),
+            last_miss_fetch_ms: AtomicU64::new(0),
+            last_failure_ms: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             last_ok: AtomicBool::new(false),
-            in_flight: AtomicBool::new(false),
-            background_scheduled: AtomicBool::new(false),
             fetches: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         }
     }
 
-    /// Installs keys obtained elsewhere (discovery fetched the JWKS already); counts as a fetch
-    /// for the cooldown and the metrics.
+    /// Installs keys obtained elsewhere (discovery fetched the JWKS already). Counts as a fetch
+    /// for the metrics; does not start the unknown-`kid` cooldown.
     pub(crate) fn seed(&self, set: KeySet) {
-        self.mark_attempt();
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let ok = !set.is_empty();
         if ok {
             self.install(set);
         }
         self.last_ok.store(ok, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// JWKS fetch attempts so far (for metrics and tests).
@@ -94,6 +109,24 @@ impl JwksCache {
         self.snapshot().len()
     }
 
+    /// Fetches the key set now, whatever the TTL or the cooldown say, and installs it; waits
+    /// for a fetch already running. For an operator's "a key was removed" signal (e.g. a
+    /// cluster-wide notification every replica listens to). Returns the number of usable keys,
+    /// or why the fetch failed (the previous keys are kept then).
+    pub async fn force_refresh(&self) -> Result<usize, String> {
+        let _guard = self.refresh_lock.lock().await;
+        if self.fetch_and_install("forced").await {
+            Ok(self.key_count())
+        } else {
+            Err("the key set could not be fetched or had no usable key".to_owned())
+        }
+    }
+
+    /// The usable keys as a JWKS document (for openidconnect's ID-token verifier).
+    pub(crate) fn jwks_document(&self) -> serde_json::Value {
+        self.snapshot().jwks_document()
+    }
+
     fn snapshot(&self) -> Arc<KeySet> {
         Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
     }
@@ -103,33 +136,35 @@ impl JwksCache {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
     }
 
-    fn mark_attempt(&self) {
-        self.attempts.fetch_add(1, Ordering::AcqRel);
-        self.last_attempt_ms
-            .store(self.now_ms().saturating_add(1), Ordering::Release);
+    /// Time left of the cooldown started at `mark` (`None`: over, or never started).
+    fn cooldown_left(&self, mark: &AtomicU64) -> Option<Duration> {
+        let last = mark.load(Ordering::Acquire);
+        let elapsed = Duration::from_millis(self.now_ms().saturating_sub(last));
+        (last != 0 && elapsed < self.cooldown).then(|| self.cooldown - elapsed)
     }
 
-    fn in_cooldown(&self) -> bool {
-        let last = self.last_attempt_ms.load(Ordering::Acquire);
-        let cooldown = u64::try_from(self.cooldown.as_millis()).unwrap_or(u64::MAX);
-        last != 0 && self.now_ms().saturating_add(1).saturating_sub(last) < cooldown
-    }
-
-    /// The key to verify a token with `kid` / `alg`.
+    /// The key to verify a token with `kid` / `alg`; `issued_at` gives the token's (unverified)
+    /// `iat` when a miss must decide between "unknown key" and "try again".
     ///
-    /// Unknown `kid`: one refetch if none happened within the cooldown (callers arriving during
-    /// a fetch wait for it), then `UnknownKid`, or `IdpUnavailable` when the last fetch failed.
+    /// A stale key set is refetched first (single-flight; while the provider fails, the last
+    /// keys are used and no refetch is tried within the cooldown). An unknown `kid` refetches
+    /// once unless a miss refetch ran within the cooldown; then the answer is `UnknownKid`
+    /// when the keys were fetched after the token was issued (the key is really not
+    /// published), else `KeysCoolingDown` (retryable, with the time left).
     pub(crate) async fn key_for(
-        self: &Arc<Self>,
+        &self,
         kid: Option<&str>,
         alg: Algorithm,
+        issued_at: impl FnOnce() -> Option<i64>,
     ) -> Result<Arc<CachedKey>, AuthError> {
-        let snapshot = self.snapshot();
-        if snapshot.fetched_at.is_none_or(|t| t.elapsed() >= self.ttl) {
-            self.refresh_in_background();
+        let mut snapshot = self.snapshot();
+        if snapshot.is_stale(self.ttl) {
+            snapshot = self.refresh_stale().await;
         }
         match snapshot.find(kid, alg) {
             Lookup::Key(k) => return Ok(k),
@@ -137,70 +172,102 @@ impl JwksCache {
             Lookup::Ambiguous if !snapshot.is_empty() => return Err(AuthError::KidMissing),
             Lookup::Ambiguous | Lookup::Missing => {}
         }
-        let fetched_ok = self.refresh_for_miss().await;
+        let fetched_ok = match self.refresh_for_miss().await {
+            MissFetch::Fetched(ok) => ok,
+            MissFetch::CoolingDown { retry_after } => {
+                return Err(self.miss_during_cooldown(retry_after, issued_at()));
+            }
+        };
         match self.snapshot().find(kid, alg) {
             Lookup::Key(k) => Ok(k),
             Lookup::WrongType => Err(AuthError::BadAlgorithm),
             _ if !fetched_ok => Err(AuthError::IdpUnavailable),
             Lookup::Ambiguous => Err(AuthError::KidMissing),
-            Lookup::Missing => Err(AuthError::UnknownKid),
+            Lookup::Missing => {
+                tracing::info!(
+                    reason = "unknown_kid",
+                    refetched = true,
+                    "token names a key the freshly fetched key set does not have"
+                );
+                Err(AuthError::UnknownKid)
+            }
         }
     }
 
-    /// Single-flight refetch for a key miss; returns whether the latest fetch succeeded.
-    async fn refresh_for_miss(&self) -> bool {
-        let seen = self.attempts.load(Ordering::Acquire);
-        if !self.in_flight.load(Ordering::Acquire) && self.in_cooldown() {
-            return self.last_ok.load(Ordering::Acquire);
+    fn miss_during_cooldown(&self, retry_after: Duration, issued_at: Option<i64>) -> AuthError {
+        if !self.last_ok.load(Ordering::Acquire) {
+            return AuthError::IdpUnavailable;
+        }
+        let fetched_unix = self.snapshot().fetched_unix;
+        if issued_at.is_some_and(|iat| fetched_unix > iat) {
+            tracing::info!(
+                reason = "unknown_kid",
+                refetched = false,
+                "token names a key that the key set fetched after the token was issued does not have"
+            );
+            return AuthError::UnknownKid;
+        }
+        let secs = retry_after.as_secs_f64().ceil() as u32;
+        tracing::info!(
+            reason = "unknown_kid_cooldown",
+            retry_after_secs = secs,
+            "token names an unknown key; refetch skipped (cooldown), answered as retryable"
+        );
+        AuthError::KeysCoolingDown {
+            retry_after_secs: secs.max(1),
+        }
+    }
+
+    /// Single-flight refetch for a key miss, limited to one per cooldown process-wide.
+    async fn refresh_for_miss(&self) -> MissFetch {
+        let seen = self.generation.load(Ordering::Acquire);
+        if let Some(retry_after) = self.cooldown_left(&self.last_miss_fetch_ms)
+            && self.refresh_lock.try_lock().is_ok()
+        {
+            return MissFetch::CoolingDown { retry_after };
         }
         let _guard = self.refresh_lock.lock().await;
-        if self.attempts.load(Ordering::Acquire) != seen || self.in_cooldown() {
-            return self.last_ok.load(Ordering::Acquire);
+        if self.generation.load(Ordering::Acquire) != seen {
+            return MissFetch::Fetched(self.last_ok.load(Ordering::Acquire));
         }
-        self.fetch_and_install("unknown_kid").await
+        if let Some(retry_after) = self.cooldown_left(&self.last_miss_fetch_ms) {
+            return MissFetch::CoolingDown { retry_after };
+        }
+        self.last_miss_fetch_ms
+            .store(self.now_ms(), Ordering::Release);
+        MissFetch::Fetched(self.fetch_and_install("unknown_kid").await)
     }
 
-    /// Stale-while-revalidate: the caller keeps using the cached keys while one task refreshes.
-    fn refresh_in_background(self: &Arc<Self>) {
-        if self.in_flight.load(Ordering::Acquire) || self.in_cooldown() {
-            return;
+    /// Refetches a stale key set (single-flight) and returns the snapshot to use.
+    async fn refresh_stale(&self) -> Arc<KeySet> {
+        if self.cooldown_left(&self.last_failure_ms).is_some() {
+            return self.snapshot();
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self
-            .background_scheduled
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+        let seen = self.generation.load(Ordering::Acquire);
+        let _guard = self.refresh_lock.lock().await;
+        if self.generation.load(Ordering::Acquire) == seen
+            && self.cooldown_left(&self.last_failure_ms).is_none()
         {
-            return;
+            self.fetch_and_install("ttl").await;
         }
-        let this = Arc::clone(self);
-        runtime.spawn(async move {
-            {
-                let _guard = this.refresh_lock.lock().await;
-                if !this.in_cooldown() {
-                    this.fetch_and_install("ttl").await;
-                }
-            }
-            this.background_scheduled.store(false, Ordering::Release);
-        });
+        self.snapshot()
     }
 
     /// Fetches and installs; must be called with `refresh_lock` held.
     async fn fetch_and_install(&self, trigger: &'static str) -> bool {
-        struct InFlight<'a>(&'a AtomicBool);
-        impl Drop for InFlight<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        self.in_flight.store(true, Ordering::Release);
-        let _in_flight = InFlight(&self.in_flight);
-        self.mark_attempt();
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let outcome = match self.http.get_json(&self.uri).await {
-            Ok(resp) if resp.status() == http::StatusCode::OK => KeySet::parse(resp.body()),
+        let current = self.snapshot();
+        let outcome = match self.http.get_json(&self.uri, current.etag.as_deref()).await {
+            Ok(resp) if resp.status() == http::StatusCode::NOT_MODIFIED && !current.is_empty() => {
+                let (fresh_for, etag) = freshness(resp.headers(), self.ttl);
+                Ok((*current)
+                    .clone()
+                    .confirmed(fresh_for, etag.or(current.etag.clone())))
+            }
+            Ok(resp) if resp.status() == http::StatusCode::OK => {
+                let (fresh_for, etag) = freshness(resp.headers(), self.ttl);
+                KeySet::parse(resp.body()).map(|set| set.confirmed(fresh_for, etag))
+            }
             Ok(resp) => Err(format!("HTTP status {}", resp.status())),
             Err(e) => Err(e.to_string()),
         };
@@ -224,8 +291,75 @@ impl JwksCache {
         };
         if !ok {
             self.failures.fetch_add(1, Ordering::Relaxed);
+            self.last_failure_ms.store(self.now_ms(), Ordering::Release);
         }
         self.last_ok.store(ok, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         ok
+    }
+}
+
+/// The key set's own freshness: `Cache-Control: max-age` (`no-cache`/`no-store` count as 0),
+/// raised to [`MIN_FRESHNESS`] and capped by `ttl`; and its `ETag`.
+fn freshness(headers: &http::HeaderMap, ttl: Duration) -> (Option<Duration>, Option<String>) {
+    let directives = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.trim().to_ascii_lowercase());
+    let mut max_age = None;
+    for directive in directives {
+        if directive == "no-cache" || directive == "no-store" {
+            max_age = Some(0);
+        } else if let Some(secs) = directive.strip_prefix("max-age=") {
+            max_age = secs.trim_matches('"').parse::<u64>().ok().or(max_age);
+        }
+    }
+    let fresh_for = max_age.map(|secs| Duration::from_secs(secs).max(MIN_FRESHNESS).min(ttl));
+    let etag = headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 256)
+        .map(str::to_owned);
+    (fresh_for, etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                    http::HeaderValue::from_str(v).expect("value"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn max_age_is_honoured_between_the_floor_and_the_ttl() {
+        let ttl = Duration::from_secs(3600);
+        let secs = Duration::from_secs;
+        let cases = [
+            (
+                vec![("cache-control", "public, max-age=60")],
+                Some(secs(60)),
+            ),
+            (vec![("cache-control", "max-age=0")], Some(MIN_FRESHNESS)),
+            (vec![("cache-control", "no-store")], Some(MIN_FRESHNESS)),
+            (vec![("cache-control", "max-age=86400")], Some(ttl)),
+            (vec![("cache-control", "max-age=soon")], None),
+            (vec![], None),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(freshness(&headers(&given), ttl).0, expected, "{given:?}");
+        }
+        let (_, etag) = freshness(&headers(&[("etag", "W/\"k1\"")]), ttl);
+        assert_eq!(etag.as_deref(), Some("W/\"k1\""));
     }
 }

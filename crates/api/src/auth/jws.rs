@@ -142,6 +142,12 @@ pub(crate) fn decode_object(segment: &str) -> Result<Map<String, Value>, AuthErr
         .map_err(|_| AuthError::Malformed)
 }
 
+/// The payload's `iat`, read without verifying anything: only for choosing between "unknown
+/// key" and "retry later" when a token names a key that is not cached.
+pub(crate) fn unverified_iat(compact: Compact<'_>) -> Option<i64> {
+    decode_object(compact.payload).ok()?.get("iat")?.as_i64()
+}
+
 /// A JSON object whose top-level member names are unique. Two parsers reading a token with a
 /// duplicated `exp` or tenant claim could otherwise disagree about its value.
 #[derive(Debug, Clone, PartialEq)]

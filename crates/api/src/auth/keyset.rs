@@ -1,9 +1,9 @@
 //! One snapshot of the issuer's signing keys: JWKS parsing (unusable keys skipped), lookup by
-//! `kid` and algorithm compatibility.
+//! `kid` and algorithm compatibility, and when the snapshot was fetched and goes stale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
@@ -49,11 +49,20 @@ impl CachedKey {
 }
 
 /// An immutable snapshot of the key set.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct KeySet {
     by_kid: HashMap<String, Vec<Arc<CachedKey>>>,
     all: Vec<Arc<CachedKey>>,
+    /// The usable keys as published (for openidconnect's ID-token verifier).
+    jwks: Vec<Value>,
+    /// When the keys were fetched (or last confirmed unchanged by a `304`).
     pub(crate) fetched_at: Option<Instant>,
+    /// The same moment in Unix seconds, compared with tokens' `iat`.
+    pub(crate) fetched_unix: i64,
+    /// How long this snapshot may be used: the key set's `max-age`, capped by the TTL setting.
+    pub(crate) fresh_for: Option<Duration>,
+    /// The key set's `ETag`, sent back as `If-None-Match`.
+    pub(crate) etag: Option<String>,
 }
 
 /// Result of looking a key up in one snapshot.
@@ -79,17 +88,15 @@ impl KeySet {
     }
 
     pub(crate) fn from_values(values: Vec<Value>) -> Self {
-        let mut set = KeySet {
-            fetched_at: Some(Instant::now()),
-            ..KeySet::default()
-        };
+        let mut set = KeySet::default().confirmed(None, None);
         for value in values.into_iter().take(MAX_KEYS) {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+            let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
                 continue;
             };
             let Some(key) = usable_key(&jwk) else {
                 continue;
             };
+            set.jwks.push(value);
             let key = Arc::new(key);
             if let Some(kid) = &key.kid {
                 set.by_kid
@@ -100,6 +107,26 @@ impl KeySet {
             set.all.push(key);
         }
         set
+    }
+
+    /// This snapshot stamped as fetched now, with the response's freshness and `ETag`.
+    pub(crate) fn confirmed(mut self, fresh_for: Option<Duration>, etag: Option<String>) -> Self {
+        self.fetched_at = Some(Instant::now());
+        self.fetched_unix = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.fresh_for = fresh_for;
+        self.etag = etag;
+        self
+    }
+
+    /// Whether the snapshot is older than `ttl` (or its own shorter `max-age`).
+    pub(crate) fn is_stale(&self, ttl: Duration) -> bool {
+        let ttl = self.fresh_for.map_or(ttl, |f| f.min(ttl));
+        self.fetched_at.is_none_or(|t| t.elapsed() >= ttl)
+    }
+
+    /// The usable keys as a JWKS document.
+    pub(crate) fn jwks_document(&self) -> Value {
+        serde_json::json!({ "keys": self.jwks })
     }
 
     pub(crate) fn len(&self) -> usize {

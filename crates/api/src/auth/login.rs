@@ -1,85 +1,53 @@
-//! The login flow's IdP side: authorization URL (code + PKCE S256 + state + nonce), code
-//! exchange as a confidential client, ID token verification, RP-initiated logout URL.
+//! The login flow's IdP side on openidconnect's `CoreClient`: authorization URL (code, PKCE S256,
+//! sealed state, nonce, scopes, API audience), code exchange and refresh as a confidential
+//! client, ID-token verification against the cached keys, and the RP-initiated logout URL.
 
-use std::sync::Arc;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::Validation;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreTokenResponse,
+};
+use openidconnect::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, Scope, TokenResponse as _, TokenUrl,
+};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
-use url::form_urlencoded::{Serializer, byte_serialize};
 
-use super::claims;
 use super::discovery::OidcProvider;
 use super::error::AuthError;
 use super::http::HttpClient;
 use super::jwks::JwksCache;
 use super::jws::{self, TypRule};
-use super::pkce::{self, Pkce, STATE_TTL_SECS, StateData, StateKey};
-use super::settings::AuthSettings;
-use super::validate::datetimes;
+use super::login_errors::{claims_error, core_alg, token_error};
+use super::login_state::{self, STATE_TTL_SECS, StateData, StateKey};
+use super::settings::{AudienceParam, AuthSettings};
 
-/// Longest authorization code accepted from the browser.
-const MAX_CODE_LEN: usize = 2048;
+/// Longest authorization code or refresh token accepted from the browser.
+const MAX_GRANT_LEN: usize = 8192;
+
+type LoginClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// What the login flow uses: settings, the discovered provider, its keys, the HTTP client.
+#[derive(Clone, Copy)]
+pub(crate) struct LoginContext<'a> {
+    pub settings: &'a AuthSettings,
+    pub provider: &'a OidcProvider,
+    pub jwks: &'a JwksCache,
+    pub http: &'a HttpClient,
+}
 
 /// Where to send the browser, and the `state` value that is in that URL.
 #[derive(Debug, Clone)]
 pub struct LoginRequest {
     /// The IdP's authorization endpoint with `response_type=code`, `client_id`,
-    /// `redirect_uri`, `scope`, `state`, `nonce`, `code_challenge`, `code_challenge_method=S256`.
+    /// `redirect_uri`, `scope`, `state`, `nonce`, `code_challenge` (S256) and the API audience.
     pub authorization_url: Url,
     /// The sealed state (also in the URL). The frontend should keep it and compare it with the
     /// `state` coming back before posting to the callback (login CSRF).
     pub sealed_state: String,
-}
-
-impl LoginRequest {
-    /// Starts a login: fresh PKCE verifier, OIDC nonce, and a sealed state that expires in 10
-    /// minutes. `openid` is always requested; other scopes are added once each.
-    pub fn new(
-        provider: &OidcProvider,
-        client_id: &str,
-        redirect_uri: &Url,
-        scopes: &[&str],
-        key: &StateKey,
-    ) -> Result<Self, AuthError> {
-        let pkce = Pkce::generate();
-        let nonce = pkce::random_token(24);
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let sealed_state = pkce::seal_state(
-            &StateData {
-                verifier: pkce.verifier,
-                nonce: nonce.clone(),
-                redirect_uri: redirect_uri.to_string(),
-                expires_at: now + STATE_TTL_SECS,
-            },
-            key,
-        )?;
-        let mut scope: Vec<&str> = vec!["openid"];
-        for s in scopes.iter().flat_map(|s| s.split_whitespace()) {
-            if !scope.contains(&s) {
-                scope.push(s);
-            }
-        }
-        let mut authorization_url = provider.authorization_endpoint.clone();
-        authorization_url
-            .query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", redirect_uri.as_str())
-            .append_pair("scope", &scope.join(" "))
-            .append_pair("state", &sealed_state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", "S256");
-        Ok(Self {
-            authorization_url,
-            sealed_state,
-        })
-    }
 }
 
 /// The token endpoint's answer. Token values are secrets: `Debug` hides them.
@@ -90,190 +58,252 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the access token expires, if the IdP said.
     pub expires_in: Option<u64>,
-    /// The ID token, if the IdP returned one.
+    /// The ID token (verified), if the IdP returned one.
     pub id_token: Option<SecretString>,
     /// The refresh token, if the IdP returned one.
     pub refresh_token: Option<SecretString>,
-    /// Granted scopes, if the IdP said.
-    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |t: &Option<SecretString>| t.as_ref().map(|_| "[REDACTED]");
         f.debug_struct("TokenResponse")
             .field("access_token", &"[REDACTED]")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
-            .field("id_token", &self.id_token.as_ref().map(|_| "[REDACTED]"))
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[REDACTED]"),
-            )
-            .field("scope", &self.scope)
+            .field("id_token", &hidden(&self.id_token))
+            .field("refresh_token", &hidden(&self.refresh_token))
             .finish()
     }
 }
 
-#[derive(Deserialize)]
-struct RawTokenResponse {
-    access_token: String,
-    token_type: String,
-    expires_in: Option<u64>,
-    id_token: Option<String>,
-    refresh_token: Option<String>,
-    scope: Option<String>,
+impl LoginContext<'_> {
+    /// A client for one request (built per call so that ID tokens are verified with the keys
+    /// cached now, not the ones discovery saw).
+    fn client(
+        &self,
+        secret: &SecretString,
+        redirect: Option<&Url>,
+    ) -> Result<LoginClient, AuthError> {
+        let token_url = self
+            .provider
+            .token_endpoint
+            .clone()
+            .ok_or(AuthError::IdpUnavailable)?;
+        let issuer =
+            IssuerUrl::new(self.settings.issuer_url.clone()).map_err(|_| AuthError::Internal)?;
+        let auth_type = if self.provider.prefers_client_secret_post() {
+            AuthType::RequestBody
+        } else {
+            AuthType::BasicAuth
+        };
+        let client = CoreClient::new(
+            ClientId::new(self.settings.client_id.clone()),
+            issuer,
+            CoreJsonWebKeySet::default(),
+        )
+        .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
+        .set_auth_uri(AuthUrl::from_url(
+            self.provider.authorization_endpoint.clone(),
+        ))
+        .set_token_uri(TokenUrl::from_url(token_url))
+        .set_auth_type(auth_type)
+        // Scopes come from the settings, `openid` first (see `LoginSettings::requested_scopes`).
+        .disable_openid_scope();
+        Ok(match redirect {
+            Some(redirect) => client.set_redirect_uri(RedirectUrl::from_url(redirect.clone())),
+            None => client,
+        })
+    }
+
+    /// `("resource", uri)` or `("audience", id)` per OIDC_AUDIENCE_PARAM.
+    fn audience_param(&self) -> Option<(&'static str, String)> {
+        let login = &self.settings.login;
+        let audience = login.api_audience.clone()?;
+        match login.audience_param {
+            AudienceParam::Resource => Some(("resource", audience)),
+            AudienceParam::Audience => Some(("audience", audience)),
+            AudienceParam::None => None,
+        }
+    }
+
+    /// The `resource` to repeat at the token endpoint (RFC 8707 §2.2); `audience` is sent only
+    /// in the authorization request.
+    fn token_resource(&self) -> Option<String> {
+        self.audience_param()
+            .filter(|(name, _)| *name == "resource")
+            .map(|(_, value)| value)
+    }
+
+    /// Starts a login: fresh PKCE verifier and nonce, sealed into a state that expires in 10
+    /// minutes, and the authorization URL carrying them.
+    pub fn start(
+        &self,
+        secret: &SecretString,
+        redirect_uri: &Url,
+        key: &StateKey,
+    ) -> Result<LoginRequest, AuthError> {
+        let client = self.client(secret, Some(redirect_uri))?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let nonce = Nonce::new_random();
+        let sealed_state = login_state::seal_state(
+            &StateData {
+                verifier: SecretString::from(verifier.secret().clone()),
+                nonce: nonce.secret().clone(),
+                redirect_uri: redirect_uri.to_string(),
+                expires_at: OffsetDateTime::now_utc().unix_timestamp() + STATE_TTL_SECS,
+            },
+            key,
+        )?;
+        let state = CsrfToken::new(sealed_state.clone());
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || state,
+                move || nonce,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in self.settings.login.requested_scopes() {
+            request = request.add_scope(Scope::new(scope));
+        }
+        if let Some((name, value)) = self.audience_param() {
+            request = request.add_extra_param(name, value);
+        }
+        if let Some(prompt) = &self.settings.login.prompt {
+            request = request.add_extra_param("prompt", prompt.clone());
+        }
+        let (authorization_url, _, _) = request.url();
+        Ok(LoginRequest {
+            authorization_url,
+            sealed_state,
+        })
+    }
+
+    /// Exchanges an authorization code with the verifier and redirect URI of the opened state,
+    /// and verifies the ID token (required) with the state's nonce.
+    ///
+    /// IdP refuses the code (invalid, expired, replayed, PKCE mismatch) or sends no ID token →
+    /// `CodeRejected`; unreachable or an unusable answer → `IdpUnavailable`.
+    pub async fn exchange_code(
+        &self,
+        secret: &SecretString,
+        code: &str,
+        state: &StateData,
+    ) -> Result<TokenResponse, AuthError> {
+        if code.is_empty() || code.len() > MAX_GRANT_LEN {
+            return Err(AuthError::CodeRejected);
+        }
+        let redirect = Url::parse(&state.redirect_uri).map_err(|_| AuthError::StateInvalid)?;
+        let client = self.client(secret, Some(&redirect))?;
+        let mut request = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(
+                state.verifier.expose_secret().to_owned(),
+            ));
+        if let Some(resource) = self.token_resource() {
+            request = request.add_extra_param("resource", resource);
+        }
+        let response = request
+            .request_async(self.http)
+            .await
+            .map_err(|e| token_error(&e, AuthError::CodeRejected))?;
+        let Some(id_token) = response.id_token() else {
+            tracing::info!("token endpoint returned no ID token for an OpenID login");
+            return Err(AuthError::CodeRejected);
+        };
+        let expected = Nonce::new(state.nonce.clone());
+        self.verify_id_token(id_token, &expected).await?;
+        tokens(&response)
+    }
+
+    /// Exchanges a refresh token (confidential client: the secret never leaves the server). An
+    /// ID token in the answer is verified (it carries no nonce).
+    ///
+    /// IdP refuses the token (garbage, expired, revoked, another client's) → `RefreshRejected`.
+    pub async fn refresh(
+        &self,
+        secret: &SecretString,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, AuthError> {
+        if refresh_token.is_empty() || refresh_token.len() > MAX_GRANT_LEN {
+            return Err(AuthError::RefreshRejected);
+        }
+        let client = self.client(secret, None)?;
+        let refresh_token = RefreshToken::new(refresh_token.to_owned());
+        let mut request = client.exchange_refresh_token(&refresh_token);
+        if let Some(resource) = self.token_resource() {
+            request = request.add_extra_param("resource", resource);
+        }
+        let response = request
+            .request_async(self.http)
+            .await
+            .map_err(|e| token_error(&e, AuthError::RefreshRejected))?;
+        if let Some(id_token) = response.id_token() {
+            self.verify_id_token(id_token, |_: Option<&Nonce>| Ok(()))
+                .await?;
+        }
+        tokens(&response)
+    }
+
+    /// Verifies an ID token with openidconnect (signature, `iss`, `aud`/`azp`, `exp`, nonce)
+    /// using the keys cached now; a `kid` not cached yet is fetched first (as for access tokens).
+    async fn verify_id_token(
+        &self,
+        id_token: &CoreIdToken,
+        nonce: impl openidconnect::NonceVerifier,
+    ) -> Result<(), AuthError> {
+        let compact = id_token.to_string();
+        let max = self.settings.max_token_bytes.max(16 * 1024);
+        let parts = jws::split_compact(&compact, max)?;
+        let header = jws::parse_header(
+            parts.header,
+            &self.settings.allowed_algorithms,
+            TypRule::IdToken,
+        )?;
+        self.jwks
+            .key_for(header.kid.as_deref(), header.alg, || None)
+            .await?;
+        let keys: CoreJsonWebKeySet =
+            serde_json::from_value(self.jwks.jwks_document()).map_err(|_| AuthError::Internal)?;
+        let issuer =
+            IssuerUrl::new(self.settings.issuer_url.clone()).map_err(|_| AuthError::Internal)?;
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            ClientId::new(self.settings.client_id.clone()),
+            issuer,
+            keys,
+        )
+        .set_allowed_algs(
+            self.settings
+                .allowed_algorithms
+                .iter()
+                .filter_map(|a| core_alg(*a)),
+        );
+        id_token
+            .claims(&verifier, nonce)
+            .map(|_| ())
+            .map_err(|e| claims_error(&e))
+    }
 }
 
-/// Exchanges an authorization code at the token endpoint, authenticating with the client
-/// secret (`client_secret_basic`, or `client_secret_post` when that is all the IdP offers).
-///
-/// IdP says 4xx (invalid/expired/replayed code, PKCE mismatch) → `CodeRejected`; unreachable,
-/// 5xx or an unusable answer → `IdpUnavailable`.
-pub async fn exchange_code(
-    http: &HttpClient,
-    provider: &OidcProvider,
-    client_id: &str,
-    client_secret: &SecretString,
-    code: &str,
-    verifier: &SecretString,
-    redirect_uri: &str,
-) -> Result<TokenResponse, AuthError> {
-    if code.is_empty() || code.len() > MAX_CODE_LEN {
-        return Err(AuthError::CodeRejected);
-    }
-    let endpoint = provider
-        .token_endpoint
-        .as_ref()
-        .ok_or(AuthError::IdpUnavailable)?;
-    let mut request = http::Request::post(endpoint.as_str())
-        .header(http::header::ACCEPT, "application/json")
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        );
-    // Built in a block: the form serializer is not Send and must not live across the await.
-    let (body, basic) = {
-        let mut form = Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
-            .append_pair("code", code)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("code_verifier", verifier.expose_secret());
-        let basic = if provider.prefers_client_secret_post() {
-            form.append_pair("client_id", client_id)
-                .append_pair("client_secret", client_secret.expose_secret());
-            None
-        } else {
-            // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
-            let user: String = byte_serialize(client_id.as_bytes()).collect();
-            let pass: String = byte_serialize(client_secret.expose_secret().as_bytes()).collect();
-            let encoded = SecretString::from(STANDARD.encode(format!("{user}:{pass}")));
-            let mut basic =
-                http::HeaderValue::try_from(format!("Basic {}", encoded.expose_secret()))
-                    .map_err(|_| AuthError::Internal)?;
-            basic.set_sensitive(true);
-            Some(basic)
-        };
-        (form.finish().into_bytes(), basic)
-    };
-    if let Some(basic) = basic {
-        request = request.header(http::header::AUTHORIZATION, basic);
-    }
-    let request = request.body(body).map_err(|_| AuthError::Internal)?;
-    let response = http.execute(request).await.map_err(|error| {
-        tracing::warn!(%error, "token endpoint unreachable");
-        AuthError::IdpUnavailable
-    })?;
-    let status = response.status();
-    if status.is_client_error() {
-        #[derive(Deserialize)]
-        struct OAuthError {
-            error: Option<String>,
-        }
-        let error = serde_json::from_slice::<OAuthError>(response.body())
-            .ok()
-            .and_then(|e| e.error)
-            .unwrap_or_default();
-        tracing::info!(status = status.as_u16(), error = %error.chars().take(64).collect::<String>(), "token endpoint rejected the code");
-        return Err(AuthError::CodeRejected);
-    }
-    if !status.is_success() {
-        tracing::warn!(status = status.as_u16(), "token endpoint failed");
-        return Err(AuthError::IdpUnavailable);
-    }
-    let raw: RawTokenResponse = serde_json::from_slice(response.body()).map_err(|_| {
-        tracing::warn!("token endpoint answered something that is not a token response");
-        AuthError::IdpUnavailable
-    })?;
-    if !raw.token_type.eq_ignore_ascii_case("bearer") || raw.access_token.is_empty() {
+/// The verified response as plain tokens; anything but a non-empty bearer token is refused.
+fn tokens(response: &CoreTokenResponse) -> Result<TokenResponse, AuthError> {
+    let access_token = response.access_token().secret();
+    if access_token.is_empty()
+        || response.token_type() != &openidconnect::core::CoreTokenType::Bearer
+    {
         tracing::warn!("token endpoint returned a non-bearer or empty access token");
         return Err(AuthError::IdpUnavailable);
     }
     Ok(TokenResponse {
-        access_token: SecretString::from(raw.access_token),
+        access_token: SecretString::from(access_token.clone()),
         token_type: "Bearer".to_owned(),
-        expires_in: raw.expires_in,
-        id_token: raw.id_token.map(SecretString::from),
-        refresh_token: raw.refresh_token.map(SecretString::from),
-        scope: raw.scope,
-    })
-}
-
-/// What a verified ID token says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdTokenClaims {
-    /// `sub`.
-    pub subject: String,
-    /// `exp`.
-    pub expires_at: OffsetDateTime,
-    /// `iat`.
-    pub issued_at: OffsetDateTime,
-}
-
-/// Verifies an ID token from the code exchange: signature via the JWKS cache, `typ` absent or
-/// `JWT`, exact `iss`, `aud` contains the client id (and `azp`, when present or when there are
-/// several audiences, equals it), `exp`/`iat`, `sub`, and the nonce from the sealed state
-/// (constant-time; a mismatch is `StateInvalid`).
-pub(crate) async fn verify_id_token(
-    settings: &AuthSettings,
-    jwks: &Arc<JwksCache>,
-    id_token: &str,
-    expected_nonce: &str,
-) -> Result<IdTokenClaims, AuthError> {
-    let compact = jws::split_compact(id_token, settings.max_token_bytes.max(16 * 1024))?;
-    let header = jws::parse_header(
-        compact.header,
-        &settings.allowed_algorithms,
-        TypRule::IdToken,
-    )?;
-    let key = jwks.key_for(header.kid.as_deref(), header.alg).await?;
-    let mut validation = Validation::new(header.alg);
-    validation.leeway = settings.leeway.as_secs();
-    validation.validate_nbf = true;
-    validation.set_issuer(&[settings.issuer_url.as_str()]);
-    validation.set_audience(&[settings.client_id.as_str()]);
-    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-    let claims = jws::verify(id_token, compact, &key.key, &validation)?;
-
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let times = claims::check_common(&claims, settings, now)?;
-    let several_audiences =
-        matches!(claims.get("aud"), Some(serde_json::Value::Array(a)) if a.len() > 1);
-    match claims.get("azp") {
-        Some(serde_json::Value::String(azp)) if *azp == settings.client_id => {}
-        None if !several_audiences => {}
-        _ => return Err(AuthError::BadAudience),
-    }
-    match claims.get("nonce") {
-        Some(serde_json::Value::String(n))
-            if pkce::constant_time_eq(n.as_bytes(), expected_nonce.as_bytes()) => {}
-        _ => return Err(AuthError::StateInvalid),
-    }
-    let subject = claims::subject(&claims)?;
-    let (issued_at, expires_at) = datetimes(times)?;
-    Ok(IdTokenClaims {
-        subject,
-        expires_at,
-        issued_at,
+        expires_in: response.expires_in().map(|d| d.as_secs()),
+        id_token: response
+            .id_token()
+            .map(|t| SecretString::from(t.to_string())),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone())),
     })
 }
 
@@ -303,81 +333,5 @@ pub fn logout_url(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn provider() -> OidcProvider {
-        OidcProvider {
-            issuer: "https://idp.example.com".into(),
-            jwks_uri: Url::parse("https://idp.example.com/jwks").expect("url"),
-            authorization_endpoint: Url::parse("https://idp.example.com/authorize?tenant=x")
-                .expect("url"),
-            token_endpoint: Some(Url::parse("https://idp.example.com/token").expect("url")),
-            end_session_endpoint: Some(Url::parse("https://idp.example.com/logout").expect("url")),
-            token_auth_methods: vec![],
-        }
-    }
-
-    #[test]
-    fn authorization_url_carries_pkce_state_and_nonce() {
-        let key = StateKey::generate();
-        let redirect = Url::parse("https://app.example.com/cb?x=1&y=a b").expect("url");
-        let login = LoginRequest::new(
-            &provider(),
-            "haven",
-            &redirect,
-            &["email profile", "openid"],
-            &key,
-        )
-        .expect("login");
-        let q: std::collections::HashMap<String, String> =
-            login.authorization_url.query_pairs().into_owned().collect();
-        assert_eq!(q["tenant"], "x");
-        assert_eq!(q["response_type"], "code");
-        assert_eq!(q["client_id"], "haven");
-        assert_eq!(q["redirect_uri"], redirect.as_str());
-        assert_eq!(q["scope"], "openid email profile");
-        assert_eq!(q["code_challenge_method"], "S256");
-        assert_eq!(q["state"], login.sealed_state);
-        let state = pkce::open_state(
-            &login.sealed_state,
-            &key,
-            OffsetDateTime::now_utc().unix_timestamp(),
-        )
-        .expect("state");
-        assert_eq!(q["nonce"], state.nonce);
-        assert_eq!(
-            q["code_challenge"],
-            pkce::pkce_challenge(state.verifier.expose_secret())
-        );
-        assert_eq!(state.redirect_uri, redirect.as_str());
-    }
-
-    #[test]
-    fn logout_url_is_percent_encoded() {
-        let back = Url::parse("https://app.example.com/bye?a=1&b=two words").expect("url");
-        let url = logout_url(&provider(), Some("h.i&nt"), &back, "haven&co").expect("url");
-        let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        assert_eq!(q[0], ("id_token_hint".into(), "h.i&nt".into()));
-        assert_eq!(q[1], ("post_logout_redirect_uri".into(), back.to_string()));
-        assert_eq!(q[2], ("client_id".into(), "haven&co".into()));
-        assert!(!url.as_str().contains("haven&co"));
-        let mut none = provider();
-        none.end_session_endpoint = None;
-        assert!(logout_url(&none, None, &back, "haven").is_none());
-    }
-
-    #[test]
-    fn token_response_debug_hides_tokens() {
-        let t = TokenResponse {
-            access_token: SecretString::from("at-secret"),
-            token_type: "Bearer".into(),
-            expires_in: Some(60),
-            id_token: Some(SecretString::from("id-secret")),
-            refresh_token: None,
-            scope: None,
-        };
-        let shown = format!("{t:?}");
-        assert!(!shown.contains("at-secret") && !shown.contains("id-secret"));
-    }
-}
+#[path = "login_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
 //! OIDC bearer authentication core: settings, discovery, JWKS cache, access-token validation,
-//! login helpers (PKCE, sealed state, code exchange, ID token, logout). No axum types here.
+//! the login flow on openidconnect's client (sealed state, code exchange, refresh, logout). No
+//! axum types here.
 //!
 //! Wiring: `let oidc = Oidc::start(settings)?;` at start-up (never blocks on the IdP), keep
 //! `oidc.validator()` in the app state, call `validator.validate(token).await` in the extractor
@@ -13,8 +14,11 @@ mod jwks;
 mod jws;
 mod keyset;
 mod login;
+mod login_errors;
+mod login_settings;
+mod login_state;
 mod oidc;
-mod pkce;
+mod ready;
 mod settings;
 mod validate;
 
@@ -23,13 +27,12 @@ pub use discovery::OidcProvider;
 pub use error::AuthError;
 pub use http::{HttpClient, HttpError};
 pub use jwks::JwksCache;
-pub use login::{IdTokenClaims, LoginRequest, TokenResponse, exchange_code, logout_url};
-pub use oidc::Oidc;
-pub use pkce::{
-    Pkce, STATE_TTL_SECS, StateData, StateKey, StateKeyTooShort, open_state, pkce_challenge,
-    seal_state,
+pub use login::{LoginRequest, TokenResponse, logout_url};
+pub use login_state::{
+    STATE_TTL_SECS, StateData, StateKey, StateKeyTooShort, open_state, seal_state,
 };
-pub use settings::{AudienceMode, AuthSettings, SettingsError};
+pub use oidc::Oidc;
+pub use settings::{AudienceMode, AudienceParam, AuthSettings, LoginSettings, SettingsError};
 pub use validate::{TokenValidator, VerifiedToken};
 
 /// Re-exported so the config module can name algorithms without depending on jsonwebtoken.

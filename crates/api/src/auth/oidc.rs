@@ -1,19 +1,20 @@
 //! `Oidc`: one issuer's settings, HTTP client, discovery state and key cache; start-up never
 //! waits for (or fails on) the identity provider.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use secrecy::SecretString;
-use tokio::sync::watch;
 use url::Url;
 
 use super::discovery::{self, OidcProvider};
 use super::error::AuthError;
 use super::http::HttpClient;
 use super::jwks::JwksCache;
-use super::login::{self, IdTokenClaims, LoginRequest, TokenResponse};
-use super::pkce::{StateData, StateKey};
+use super::keyset::KeySet;
+use super::login::{self, LoginContext, LoginRequest, TokenResponse};
+use super::login_state::{StateData, StateKey};
+use super::ready::{Discovered, ReadySlot};
 use super::settings::{AuthSettings, SettingsError};
 use super::validate::TokenValidator;
 
@@ -21,17 +22,11 @@ use super::validate::TokenValidator;
 const DISCOVERY_BACKOFF: (Duration, Duration) =
     (Duration::from_millis(250), Duration::from_secs(30));
 
-struct Ready {
-    provider: Arc<OidcProvider>,
-    jwks: Arc<JwksCache>,
-}
-
 /// The identity provider as Haven sees it. Share it as `Arc<Oidc>`.
 pub struct Oidc {
-    settings: AuthSettings,
+    settings: Arc<AuthSettings>,
     http: HttpClient,
-    ready: OnceLock<Ready>,
-    ready_tx: watch::Sender<bool>,
+    ready: Arc<ReadySlot>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -53,13 +48,11 @@ impl Oidc {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| SettingsError::new("runtime", "Oidc::start needs a Tokio runtime"))?;
         let http = HttpClient::new(settings.http_timeout, settings.jwks_max_bytes)
-            .map_err(|e| SettingsError::new("http_timeout", format!("HTTP client: {e}")))?;
-        let (ready_tx, _) = watch::channel(false);
+            .map_err(|e| SettingsError::new("OIDC_ISSUER_URL", format!("HTTP client: {e}")))?;
         let oidc = Arc::new(Self {
-            settings,
+            settings: Arc::new(settings),
             http,
-            ready: OnceLock::new(),
-            ready_tx,
+            ready: Arc::new(ReadySlot::new()),
         });
         runtime.spawn(discovery_loop(Arc::downgrade(&oidc)));
         Ok(oidc)
@@ -70,92 +63,83 @@ impl Oidc {
         &self.settings
     }
 
-    /// The HTTP client used for the IdP.
-    pub fn http(&self) -> &HttpClient {
-        &self.http
-    }
-
     /// Whether discovery has succeeded (for readiness checks).
     pub fn is_ready(&self) -> bool {
-        self.ready.get().is_some()
+        self.ready.is_ready()
     }
 
     /// Waits until discovery has succeeded or `timeout` passes; returns [`Self::is_ready`].
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let mut rx = self.ready_tx.subscribe();
-        let _ = tokio::time::timeout(timeout, rx.wait_for(|ready| *ready)).await;
-        self.is_ready()
+        self.ready.wait(timeout).await
     }
 
     /// The discovered provider, once known.
     pub fn provider(&self) -> Option<Arc<OidcProvider>> {
-        self.ready.get().map(|r| Arc::clone(&r.provider))
+        self.ready.get().ok().map(|d| Arc::clone(&d.provider))
     }
 
-    /// The key cache, once discovery named the JWKS URI.
+    /// The key cache, once discovery named the JWKS URI. Its
+    /// [`force_refresh`](JwksCache::force_refresh) is the entry point for a cluster-wide
+    /// "refetch the keys now" signal.
     pub fn jwks(&self) -> Option<Arc<JwksCache>> {
-        self.ready.get().map(|r| Arc::clone(&r.jwks))
+        self.ready.get().ok().map(|d| Arc::clone(&d.jwks))
     }
 
     /// JWKS fetch attempts so far (0 before discovery), for metrics.
     pub fn jwks_fetch_count(&self) -> u64 {
-        self.ready.get().map_or(0, |r| r.jwks.fetch_count())
+        self.ready.get().map_or(0, |d| d.jwks.fetch_count())
     }
 
     /// A bearer-token validator bound to this provider.
-    pub fn validator(self: &Arc<Self>) -> TokenValidator {
-        TokenValidator::new(Arc::clone(self))
+    pub fn validator(&self) -> TokenValidator {
+        TokenValidator::new(Arc::clone(&self.settings), Arc::clone(&self.ready))
     }
 
-    fn ready_provider(&self) -> Result<Arc<OidcProvider>, AuthError> {
-        self.provider().ok_or(AuthError::IdpUnavailable)
+    fn login_context<'a>(&'a self, ready: &'a Discovered) -> LoginContext<'a> {
+        LoginContext {
+            settings: &self.settings,
+            provider: &ready.provider,
+            jwks: &ready.jwks,
+            http: &self.http,
+        }
     }
 
-    /// Starts a login (see [`LoginRequest::new`]) with this client id.
+    /// Starts a login (see [`LoginContext::start`]).
     pub fn login(
         &self,
+        client_secret: &SecretString,
         redirect_uri: &Url,
-        scopes: &[&str],
         key: &StateKey,
     ) -> Result<LoginRequest, AuthError> {
-        let provider = self.ready_provider()?;
-        LoginRequest::new(
-            &provider,
-            &self.settings.client_id,
-            redirect_uri,
-            scopes,
-            key,
-        )
+        let ready = self.ready.get()?;
+        self.login_context(ready)
+            .start(client_secret, redirect_uri, key)
     }
 
-    /// Exchanges `code` using the verifier and redirect URI from the opened state.
+    /// Exchanges `code` using the verifier, nonce and redirect URI from the opened state; the
+    /// ID token is verified.
     pub async fn exchange_code(
         &self,
         client_secret: &SecretString,
         code: &str,
         state: &StateData,
     ) -> Result<TokenResponse, AuthError> {
-        let provider = self.ready_provider()?;
-        login::exchange_code(
-            &self.http,
-            &provider,
-            &self.settings.client_id,
-            client_secret,
-            code,
-            &state.verifier,
-            &state.redirect_uri,
-        )
-        .await
+        let ready = self.ready.get()?;
+        self.login_context(ready)
+            .exchange_code(client_secret, code, state)
+            .await
     }
 
-    /// Verifies an ID token issued to this client with the nonce from the opened state.
-    pub async fn verify_id_token(
+    /// Exchanges a refresh token for new tokens.
+    pub async fn refresh(
         &self,
-        id_token: &str,
-        expected_nonce: &str,
-    ) -> Result<IdTokenClaims, AuthError> {
-        let jwks = self.jwks().ok_or(AuthError::IdpUnavailable)?;
-        login::verify_id_token(&self.settings, &jwks, id_token, expected_nonce).await
+        client_secret: &SecretString,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, AuthError> {
+        let ready = self.ready.get()?;
+        self.login_context(ready)
+            .refresh(client_secret, refresh_token)
+            .await
     }
 
     /// The RP-initiated logout URL (`Ok(None)`: the provider has no end-session endpoint).
@@ -164,16 +148,16 @@ impl Oidc {
         id_token_hint: Option<&str>,
         post_logout_redirect_uri: &Url,
     ) -> Result<Option<Url>, AuthError> {
-        let provider = self.ready_provider()?;
+        let ready = self.ready.get()?;
         Ok(login::logout_url(
-            &provider,
+            &ready.provider,
             id_token_hint,
             post_logout_redirect_uri,
             &self.settings.client_id,
         ))
     }
 
-    fn install(&self, provider: OidcProvider, keys: super::keyset::KeySet) {
+    fn install(&self, provider: OidcProvider, keys: KeySet) {
         let jwks = Arc::new(JwksCache::new(
             self.http.clone(),
             provider.jwks_uri.clone(),
@@ -181,13 +165,10 @@ impl Oidc {
             self.settings.unknown_kid_cooldown,
         ));
         jwks.seed(keys);
-        let ready = Ready {
+        self.ready.set(Discovered {
             provider: Arc::new(provider),
             jwks,
-        };
-        if self.ready.set(ready).is_ok() {
-            self.ready_tx.send_replace(true);
-        }
+        });
     }
 }
 

@@ -1,10 +1,13 @@
-//! Settings for OIDC bearer authentication: a plain struct the config module fills and validates.
+//! The identity-provider section of the configuration: parsed once by the config module straight
+//! into [`AuthSettings`]; every problem names the variable it comes from.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use url::Url;
+
+pub use super::login_settings::{AudienceParam, LoginSettings};
 
 /// How the token's intended audience is checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,7 +45,9 @@ pub struct AuthSettings {
     pub max_lifetime: Duration,
     /// Clock skew allowed on `exp`, `nbf` and `iat` (at most 5 minutes).
     pub leeway: Duration,
-    /// How long fetched signing keys are used before they are refreshed in the background.
+    /// Longest time fetched signing keys are used before the next request refetches them
+    /// (shorter when the key set's `Cache-Control: max-age` says so). Also the bound on how long
+    /// a key removed from the key set stays accepted.
     pub jwks_ttl: Duration,
     /// At most one JWKS fetch per this period for the whole process when a token names an
     /// unknown `kid` (or a refresh failed).
@@ -58,13 +63,16 @@ pub struct AuthSettings {
     /// Allow an `http://` issuer that is not on a loopback address (development only; keys
     /// fetched over plain HTTP can be forged by anyone on the path).
     pub allow_insecure_http: bool,
+    /// The login flow's settings.
+    pub login: LoginSettings,
 }
 
-/// One invalid setting: names the field and says what is wrong.
+/// One invalid setting: names its environment variable and says what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
+#[error("{field} {message}")]
 pub struct SettingsError {
-    /// The [`AuthSettings`] field at fault (the config module maps it to its variable name).
+    /// The variable at fault (`OIDC_ISSUER_URL`, `JWT_LEEWAY_SECONDS`, ...), or the field for
+    /// settings no variable sets (`AuthSettings::http_timeout`).
     pub field: &'static str,
     /// What is wrong with it.
     pub message: String,
@@ -101,29 +109,49 @@ impl AuthSettings {
             http_timeout: Duration::from_secs(5),
             jwks_max_bytes: 256 * 1024,
             allow_insecure_http: false,
+            login: LoginSettings::default(),
         }
     }
 
-    /// Checks every field; the first bad one is returned.
+    /// Checks every field; the first problem is returned.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.validate_issuer()?;
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every problem, one per variable (the config module reports them all in one run).
+    pub fn problems(&self) -> Vec<SettingsError> {
+        let mut problems = Vec::new();
+        let mut check = |result: Result<(), SettingsError>| {
+            if let Err(e) = result
+                && !problems.iter().any(|p: &SettingsError| p.field == e.field)
+            {
+                problems.push(e);
+            }
+        };
+        check(self.validate_issuer());
+        // The audience is checked on its own only when it is not the client id by default.
+        let audience = (self.audience != self.client_id).then_some(&self.audience);
         for (field, value) in [
-            ("client_id", &self.client_id),
-            ("audience", &self.audience),
-            ("tenant_claim", &self.tenant_claim),
-            ("roles_claim", &self.roles_claim),
+            ("OIDC_CLIENT_ID", Some(&self.client_id)),
+            ("OIDC_AUDIENCE", audience),
+            ("JWT_TENANT_CLAIM_NAME", Some(&self.tenant_claim)),
+            ("JWT_ROLES_CLAIM_NAME", Some(&self.roles_claim)),
         ] {
+            let Some(value) = value else { continue };
             if value.trim().is_empty() || value.len() > 256 {
-                return Err(SettingsError::new(field, "must be 1 to 256 characters"));
+                check(Err(SettingsError::new(
+                    field,
+                    "must be 1 to 256 characters",
+                )));
             }
         }
         if self.tenant_claim == self.roles_claim {
-            return Err(SettingsError::new(
-                "roles_claim",
-                "must differ from tenant_claim",
-            ));
+            check(Err(SettingsError::new(
+                "JWT_ROLES_CLAIM_NAME",
+                "must differ from JWT_TENANT_CLAIM_NAME",
+            )));
         }
-        self.validate_algorithms()?;
+        check(self.validate_algorithms());
         let within = |field, value: Duration, min: Duration, max: Duration| {
             if value < min || value > max {
                 Err(SettingsError::new(
@@ -135,39 +163,107 @@ impl AuthSettings {
             }
         };
         let secs = Duration::from_secs;
-        within("max_lifetime", self.max_lifetime, secs(60), secs(24 * 3600))?;
-        within("leeway", self.leeway, secs(0), secs(300))?;
-        within("jwks_ttl", self.jwks_ttl, secs(1), secs(7 * 24 * 3600))?;
-        within(
-            "unknown_kid_cooldown",
+        check(within(
+            "JWT_MAX_LIFETIME_MINUTES",
+            self.max_lifetime,
+            secs(60),
+            secs(24 * 3600),
+        ));
+        check(within(
+            "JWT_LEEWAY_SECONDS",
+            self.leeway,
+            secs(0),
+            secs(300),
+        ));
+        check(within(
+            "JWKS_CACHE_TTL_SECONDS",
+            self.jwks_ttl,
+            secs(1),
+            secs(7 * 24 * 3600),
+        ));
+        check(within(
+            "JWKS_UNKNOWN_KID_COOLDOWN_SECONDS",
             self.unknown_kid_cooldown,
             Duration::from_millis(100),
             secs(3600),
-        )?;
-        within(
-            "http_timeout",
+        ));
+        check(within(
+            "AuthSettings::http_timeout",
             self.http_timeout,
             Duration::from_millis(100),
             secs(60),
-        )?;
+        ));
         if !(512..=65_536).contains(&self.max_token_bytes) {
-            return Err(SettingsError::new(
-                "max_token_bytes",
+            check(Err(SettingsError::new(
+                "AuthSettings::max_token_bytes",
                 "must be between 512 and 65536",
-            ));
+            )));
         }
         if !(1024..=4 * 1024 * 1024).contains(&self.jwks_max_bytes) {
-            return Err(SettingsError::new(
-                "jwks_max_bytes",
+            check(Err(SettingsError::new(
+                "AuthSettings::jwks_max_bytes",
                 "must be between 1 KiB and 4 MiB",
+            )));
+        }
+        check(self.validate_api_audience());
+        check(self.validate_scopes());
+        if let Some(prompt) = &self.login.prompt
+            && !prompt
+                .split(' ')
+                .all(|p| matches!(p, "none" | "login" | "consent" | "select_account"))
+        {
+            check(Err(SettingsError::new(
+                "OIDC_PROMPT",
+                "must be space-separated values of none, login, consent, select_account",
+            )));
+        }
+        problems
+    }
+
+    fn validate_api_audience(&self) -> Result<(), SettingsError> {
+        let login = &self.login;
+        if let Some(aud) = &login.api_audience
+            && (aud.trim().is_empty() || aud.len() > 512 || aud.chars().any(char::is_whitespace))
+        {
+            return Err(SettingsError::new(
+                "OIDC_API_AUDIENCE",
+                "must be 1 to 512 characters without spaces",
+            ));
+        }
+        if login.audience_param == AudienceParam::Resource
+            && let Some(aud) = &login.api_audience
+            && Url::parse(aud).map_or(true, |u| u.fragment().is_some())
+        {
+            return Err(SettingsError::new(
+                "OIDC_API_AUDIENCE",
+                "must be an absolute URI without a fragment when OIDC_AUDIENCE_PARAM=resource (RFC 8707)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_scopes(&self) -> Result<(), SettingsError> {
+        let login = &self.login;
+        let bad_scope = |s: &String| {
+            s.is_empty()
+                || s.len() > 256
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        };
+        if login.scopes.is_empty() || login.scopes.len() > 32 || login.scopes.iter().any(bad_scope)
+        {
+            return Err(SettingsError::new(
+                "OIDC_SCOPES",
+                "must be 1 to 32 space-separated scope tokens (RFC 6749 §3.3)",
             ));
         }
         Ok(())
     }
 
     fn validate_issuer(&self) -> Result<(), SettingsError> {
-        let err = |m: &str| SettingsError::new("issuer_url", m);
-        let url = Url::parse(&self.issuer_url).map_err(|e| err(&format!("not a URL ({e})")))?;
+        let err = |m: &str| SettingsError::new("OIDC_ISSUER_URL", m);
+        let url = Url::parse(&self.issuer_url).map_err(|e| err(&format!("is not a URL ({e})")))?;
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
             return Err(err("must not have a query, fragment or user info"));
         }
@@ -182,11 +278,9 @@ impl AuthSettings {
     }
 
     fn validate_algorithms(&self) -> Result<(), SettingsError> {
+        let field = "JWT_ALLOWED_ALGORITHMS";
         if self.allowed_algorithms.is_empty() {
-            return Err(SettingsError::new(
-                "allowed_algorithms",
-                "must not be empty",
-            ));
+            return Err(SettingsError::new(field, "must not be empty"));
         }
         match self
             .allowed_algorithms
@@ -194,8 +288,8 @@ impl AuthSettings {
             .find(|a| a.family() == AlgorithmFamily::Hmac)
         {
             Some(alg) => Err(SettingsError::new(
-                "allowed_algorithms",
-                format!("{alg:?} is a shared-secret algorithm and is never accepted"),
+                field,
+                format!("has {alg:?}, a shared-secret algorithm that is never accepted"),
             )),
             None => Ok(()),
         }
@@ -212,51 +306,5 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok() -> AuthSettings {
-        AuthSettings::new("https://idp.example.com/realms/haven", "haven")
-    }
-
-    #[test]
-    fn defaults_are_valid_and_audience_defaults_to_client_id() {
-        let s = ok();
-        assert_eq!(s.validate(), Ok(()));
-        assert_eq!(s.audience, "haven");
-        assert_eq!(
-            s.allowed_algorithms,
-            vec![Algorithm::RS256, Algorithm::ES256]
-        );
-    }
-
-    #[test]
-    fn hmac_algorithms_are_refused() {
-        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
-            let mut s = ok();
-            s.allowed_algorithms.push(alg);
-            assert_eq!(s.validate().map_err(|e| e.field), Err("allowed_algorithms"));
-        }
-        let mut s = ok();
-        s.allowed_algorithms.clear();
-        assert!(s.validate().is_err());
-    }
-
-    #[test]
-    fn plain_http_issuer_is_refused_unless_loopback_or_allowed() {
-        let mut s = ok();
-        s.issuer_url = "http://idp.example.com".into();
-        assert_eq!(s.validate().map_err(|e| e.field), Err("issuer_url"));
-        s.allow_insecure_http = true;
-        assert_eq!(s.validate(), Ok(()));
-        let s = AuthSettings::new("http://127.0.0.1:8080", "haven");
-        assert_eq!(s.validate(), Ok(()));
-    }
-
-    #[test]
-    fn leeway_over_five_minutes_is_refused() {
-        let mut s = ok();
-        s.leeway = Duration::from_secs(301);
-        assert_eq!(s.validate().map_err(|e| e.field), Err("leeway"));
-    }
-}
+#[path = "settings_tests.rs"]
+mod tests;

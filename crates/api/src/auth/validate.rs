@@ -5,10 +5,10 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 use time::OffsetDateTime;
 
-use super::claims::{self, Times};
+use super::claims;
 use super::error::AuthError;
 use super::jws::{self, TypRule};
-use super::oidc::Oidc;
+use super::ready::ReadySlot;
 use super::settings::{AudienceMode, AuthSettings};
 
 /// What a valid access token says about its bearer.
@@ -27,15 +27,24 @@ pub struct VerifiedToken {
 }
 
 /// Validates bearer access tokens against the issuer's keys. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TokenValidator {
-    oidc: Arc<Oidc>,
+    settings: Arc<AuthSettings>,
+    ready: Arc<ReadySlot>,
+}
+
+impl std::fmt::Debug for TokenValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenValidator")
+            .field("issuer", &self.settings.issuer_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenValidator {
-    /// A validator using `oidc`'s settings, discovery result and key cache.
-    pub fn new(oidc: Arc<Oidc>) -> Self {
-        Self { oidc }
+    /// A validator with these settings, using the discovery result once it is there.
+    pub(crate) fn new(settings: Arc<AuthSettings>, ready: Arc<ReadySlot>) -> Self {
+        Self { settings, ready }
     }
 
     /// Validates `token` (the part after `Bearer `), in this order:
@@ -48,15 +57,19 @@ impl TokenValidator {
     /// 5. own rules: claim types, `iat`, lifetime cap, exact `iss`, `sub`, not an ID token,
     ///    Cognito audience; then tenant and roles.
     pub async fn validate(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        let settings = self.oidc.settings();
+        let settings = &*self.settings;
         let compact = jws::split_compact(token, settings.max_token_bytes)?;
         let header = jws::parse_header(
             compact.header,
             &settings.allowed_algorithms,
             TypRule::Access,
         )?;
-        let jwks = self.oidc.jwks().ok_or(AuthError::IdpUnavailable)?;
-        let key = jwks.key_for(header.kid.as_deref(), header.alg).await?;
+        let jwks = &self.ready.get()?.jwks;
+        let key = jwks
+            .key_for(header.kid.as_deref(), header.alg, || {
+                jws::unverified_iat(compact)
+            })
+            .await?;
         let claims = jws::verify(
             token,
             compact,
@@ -70,7 +83,7 @@ impl TokenValidator {
         let subject = claims::subject(&claims)?;
         let tenant_external_id = claims::tenant_from_claims(&claims, &settings.tenant_claim)?;
         let roles = claims::roles_from_claims(&claims, &settings.roles_claim)?;
-        let (issued_at, expires_at) = datetimes(times)?;
+        let (issued_at, expires_at) = claims::datetimes(times)?;
         Ok(VerifiedToken {
             subject,
             tenant_external_id,
@@ -79,13 +92,6 @@ impl TokenValidator {
             issued_at,
         })
     }
-}
-
-pub(crate) fn datetimes(times: Times) -> Result<(OffsetDateTime, OffsetDateTime), AuthError> {
-    let at = |t: i64, claim| {
-        OffsetDateTime::from_unix_timestamp(t).map_err(|_| AuthError::WrongType(claim))
-    };
-    Ok((at(times.iat, "iat")?, at(times.exp, "exp")?))
 }
 
 /// jsonwebtoken's part: only the header's `alg`; `exp`, `iat`, `sub`, `iss` required (`iat` is

@@ -1,20 +1,24 @@
 //! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate|rotate-key|shred`, `audit verify`,
-//! `phi reencrypt|encrypt-existing`.
+//! `tenants create|list|suspend|activate|rotate-key|shred`, `users disable|enable`, `jwks refresh`,
+//! `audit verify`, `db create-runtime-login`, `phi reencrypt|encrypt-existing`.
 
+mod db;
 mod operators;
 mod phi;
+mod users;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors, OperatorConfig};
 use crate::startup::Application;
 use crate::telemetry;
-pub use operators::{AuditAction, TenantsAction, ensure_dev_tenant};
+pub use db::DbAction;
+pub use operators::{AuditAction, TenantsAction};
 pub use phi::PhiAction;
+pub use users::{JwksAction, OPERATOR_ACTOR, UsersAction};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +58,21 @@ pub enum Command {
         #[command(subcommand)]
         action: TenantsAction,
     },
+    /// Disable or enable a tenant's user (operator command; announced to every replica).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// The identity provider's signing keys, as every replica caches them.
+    Jwks {
+        #[command(subcommand)]
+        action: JwksAction,
+    },
+    /// Database administration (run with the owner's DATABASE_URL).
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
     /// Check the tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
@@ -87,7 +106,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { port } => healthcheck(port).await,
         Command::Openapi => {
-            print!("{}", crate::openapi::spec_json());
+            print!("{}", crate::router::spec_json());
             ExitCode::SUCCESS
         }
         Command::Config {
@@ -102,23 +121,34 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Migrate { action } => {
-            let config = match load_config() {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            telemetry::init(&config.log_level);
-            migrate(&config, action).await
-        }
-        Command::Tenants { action } => match load_config() {
+        Command::Migrate { action } => match load_operator_config() {
+            Ok(config) => {
+                telemetry::init(&config.log_level);
+                migrate(&config, action).await
+            }
+            Err(code) => code,
+        },
+        Command::Tenants { action } => match load_operator_config() {
             Ok(config) => operators::tenants(&config, action).await,
             Err(code) => code,
         },
-        Command::Audit { action } => match load_config() {
+        Command::Users { action } => match load_operator_config() {
+            Ok(config) => users::users(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Jwks { action } => match load_operator_config() {
+            Ok(config) => users::jwks(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Db { action } => match load_operator_config() {
+            Ok(config) => db::db(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Audit { action } => match load_operator_config() {
             Ok(config) => operators::audit(&config, action).await,
             Err(code) => code,
         },
-        Command::Phi { action } => match load_config() {
+        Command::Phi { action } => match load_operator_config() {
             Ok(config) => phi::run(&config, action).await,
             Err(code) => code,
         },
@@ -133,12 +163,21 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// A bad setting: one line on stderr naming the variable, and a non-zero exit.
+/// Bad settings: one line on stderr per variable, all of them, and exit 78.
 fn load_config() -> Result<Config, ExitCode> {
-    Config::from_env().map_err(|error| {
+    Config::from_env().map_err(|errors| config_failed(&errors))
+}
+
+/// The operator commands read only the database section (and the secret that may hold it).
+fn load_operator_config() -> Result<OperatorConfig, ExitCode> {
+    OperatorConfig::from_env().map_err(|errors| config_failed(&errors))
+}
+
+fn config_failed(errors: &ConfigErrors) -> ExitCode {
+    for error in &errors.0 {
         eprintln!("haven: {error}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+    }
+    ExitCode::from(EXIT_CONFIG)
 }
 
 async fn serve(config: Config) -> ExitCode {
@@ -163,29 +202,25 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
-/// The database URL as `serve` resolves it: from the Secrets Manager secret when one is
-/// configured and holds DATABASE_URL (so `haven migrate up` works as a Railway pre-deploy
-/// command with the URL only in the secret), else from the environment.
-pub(crate) async fn database_url(config: &Config) -> Result<secrecy::SecretString, ExitCode> {
-    // The sender is dropped on return: no refresh task outlives this command.
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let secrets = crate::secrets::load(config, stopped)
+/// The database URL as `serve` resolves it (so `haven migrate up` works as a Railway
+/// pre-deploy command with the URL only in the secret).
+pub(crate) async fn database_url(
+    config: &OperatorConfig,
+) -> Result<secrecy::SecretString, ExitCode> {
+    let url = crate::secrets::database_url(config.secrets.as_ref(), &config.database)
         .await
         .map_err(|error| {
             eprintln!("haven: cannot load secrets ({}): {error}", error.code());
             // "Could not run", as opposed to 1 for "ran and found a problem" (audit verify).
             ExitCode::from(2)
         })?;
-    let from_secret = secrets.current().database_url.clone();
-    from_secret
-        .or_else(|| config.database.url.clone())
-        .ok_or_else(|| {
-            eprintln!("haven: DATABASE_URL is not set (in the environment or the secret)");
-            ExitCode::from(EXIT_CONFIG)
-        })
+    url.ok_or_else(|| {
+        eprintln!("haven: DATABASE_URL is not set (in the environment or the secret)");
+        ExitCode::from(EXIT_CONFIG)
+    })
 }
 
-async fn migrate(config: &Config, action: MigrateAction) -> ExitCode {
+async fn migrate(config: &OperatorConfig, action: MigrateAction) -> ExitCode {
     let url = match database_url(config).await {
         Ok(url) => url,
         Err(code) => return code,

@@ -9,7 +9,7 @@ use haven_db::ids::TenantId;
 use haven_db::tenants::{self, Tenant, TenantStatus};
 use haven_db::{PgPool, PoolSettings};
 
-use crate::config::Config;
+use crate::config::OperatorConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantsAction {
@@ -24,7 +24,7 @@ pub enum TenantsAction {
     },
     /// List every tenant.
     List,
-    /// Suspend a tenant: its users get 403 TENANT_002 (within 10 s on every replica).
+    /// Suspend a tenant: its users get 403 TENANT_002 (within a second on every replica).
     Suspend {
         /// The tenant's external id.
         external_id: String,
@@ -65,7 +65,7 @@ pub enum AuditAction {
 pub(super) const EXIT_UNABLE: u8 = 2;
 
 /// A small pool for one command, from the same DATABASE_URL the service uses.
-pub(super) async fn pool(config: &Config) -> Result<PgPool, ExitCode> {
+pub(super) async fn pool(config: &OperatorConfig) -> Result<PgPool, ExitCode> {
     let url = super::database_url(config).await?;
     let url = &url;
     let settings = PoolSettings {
@@ -96,7 +96,7 @@ fn print_tenant(tenant: &Tenant) {
     );
 }
 
-fn failed(error: &sqlx::Error) -> ExitCode {
+pub(super) fn failed(error: &sqlx::Error) -> ExitCode {
     eprintln!("haven: database error: {}", describe(error));
     ExitCode::FAILURE
 }
@@ -112,7 +112,7 @@ pub(super) fn describe(error: &sqlx::Error) -> String {
     }
 }
 
-pub async fn tenants(config: &Config, action: TenantsAction) -> ExitCode {
+pub async fn tenants(config: &OperatorConfig, action: TenantsAction) -> ExitCode {
     let pool = match pool(config).await {
         Ok(pool) => pool,
         Err(code) => return code,
@@ -191,7 +191,7 @@ fn changed(result: Result<Option<Tenant>, sqlx::Error>, external_id: &str) -> Ex
     }
 }
 
-pub async fn audit(config: &Config, action: AuditAction) -> ExitCode {
+pub async fn audit(config: &OperatorConfig, action: AuditAction) -> ExitCode {
     let AuditAction::Verify { tenant } = action;
     let pool = match pool(config).await {
         Ok(pool) => pool,
@@ -252,20 +252,4 @@ async fn verify(pool: &PgPool, external_id: Option<&str>) -> ExitCode {
         );
     }
     ExitCode::FAILURE
-}
-
-/// DEV_TENANT_EXTERNAL_ID (development only; configuration refuses it elsewhere): the tenant is
-/// created if missing. A failure is logged, not fatal: the service still starts.
-pub async fn ensure_dev_tenant(pool: &PgPool, external_id: &str) {
-    match tenants::admin_create_if_missing(pool, external_id, "Development tenant").await {
-        Ok(tenant) => tracing::info!(
-            tenant_id = %tenant.id,
-            external_id,
-            "development tenant ready"
-        ),
-        Err(error) => tracing::warn!(
-            error = %describe(&error),
-            "cannot create the development tenant"
-        ),
-    }
 }

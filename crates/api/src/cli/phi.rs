@@ -10,7 +10,7 @@ use haven_phi::reencrypt::{self, PHI_COLUMNS, Pass, TenantReport};
 use haven_phi::{Phi, RotateOutcome};
 
 use super::operators::{EXIT_UNABLE, describe, pool};
-use crate::config::Config;
+use crate::config::OperatorConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum PhiAction {
@@ -37,9 +37,8 @@ pub enum PhiAction {
 }
 
 /// The configured `Phi`, or a message why there is none (PHI_ENCRYPTION off, KMS set-up).
-async fn phi(config: &Config) -> Result<Phi, ExitCode> {
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let secrets = crate::secrets::load(config, stopped)
+async fn phi(config: &OperatorConfig) -> Result<Phi, ExitCode> {
+    let secrets = crate::secrets::load_for_operator(config.secrets.as_ref(), &config.database)
         .await
         .map_err(|error| {
             eprintln!("haven: cannot load secrets ({}): {error}", error.code());
@@ -76,7 +75,7 @@ async fn find(pool: &PgPool, external_id: &str) -> Result<Tenant, ExitCode> {
 }
 
 /// `haven tenants rotate-key ID`.
-pub async fn rotate_key(config: &Config, external_id: &str) -> ExitCode {
+pub async fn rotate_key(config: &OperatorConfig, external_id: &str) -> ExitCode {
     let (pool, phi) = match (pool(config).await, phi(config).await) {
         (Ok(pool), Ok(phi)) => (pool, phi),
         (Err(code), _) | (_, Err(code)) => return code,
@@ -107,7 +106,7 @@ pub async fn rotate_key(config: &Config, external_id: &str) -> ExitCode {
 }
 
 /// `haven tenants shred ID --confirm ID`: needs no key service (it only erases).
-pub async fn shred(config: &Config, external_id: &str, confirm: &str) -> ExitCode {
+pub async fn shred(config: &OperatorConfig, external_id: &str, confirm: &str) -> ExitCode {
     if confirm != external_id {
         eprintln!("haven: --confirm must repeat the tenant's external id exactly");
         return ExitCode::from(EXIT_UNABLE);
@@ -165,7 +164,7 @@ pub async fn refuse_if_shredded(pool: &PgPool, external_id: &str) -> Result<(), 
     }
 }
 
-pub async fn run(config: &Config, action: PhiAction) -> ExitCode {
+pub async fn run(config: &OperatorConfig, action: PhiAction) -> ExitCode {
     let (pass, tenant, batch_size) = match action {
         PhiAction::Reencrypt { tenant, batch_size } => (Pass::Reencrypt, tenant, batch_size),
         PhiAction::EncryptExisting { tenant, batch_size } => {

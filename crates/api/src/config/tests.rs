@@ -37,9 +37,7 @@ fn development_defaults_need_only_a_database_url() {
     assert_eq!(config.port, 8000);
     assert_eq!(config.log_level, "info");
     assert!(config.docs_enabled);
-    assert!(config.oidc.is_none());
-    assert_eq!(config.jwt.tenant_claim, "tenant_id");
-    assert_eq!(config.jwt.max_lifetime, Duration::from_secs(3600));
+    assert!(config.auth.is_none());
     assert_eq!(config.shutdown_grace, Duration::from_secs(25));
 }
 
@@ -61,16 +59,23 @@ fn a_good_production_environment_is_accepted_with_its_values() {
         !config.docs_enabled,
         "docs are off in production unless asked for"
     );
-    let oidc = config.oidc.unwrap();
+    let auth = config.auth.unwrap();
     assert_eq!(
-        oidc.issuer_url, "https://idp.example.com/",
+        auth.issuer_url, "https://idp.example.com/",
         "the issuer is kept exactly"
     );
     assert_eq!(
-        oidc.audience, "client-1",
+        auth.audience, "client-1",
         "the audience defaults to the client id"
     );
-    assert_eq!(config.jwt.tenant_claim, "custom:tenant_id");
+    assert_eq!(auth.tenant_claim, "custom:tenant_id");
+    assert_eq!(auth.roles_claim, "roles");
+    assert_eq!(auth.max_lifetime, Duration::from_secs(3600));
+    assert!(!auth.allow_insecure_http);
+    assert_eq!(
+        auth.login.requested_scopes(),
+        ["openid", "profile", "email"]
+    );
     assert_eq!(
         config.allowed_origins,
         vec!["https://app.example.com".to_owned()]
@@ -131,7 +136,7 @@ fn bad_environments_stop_with_the_variable_named() {
     ];
     for (variable, env) in cases {
         let error = Config::from_map(env).expect_err(variable);
-        assert_eq!(&error.variable, variable, "{error}");
+        assert_eq!(error.variables(), [*variable], "{error}");
         assert!(
             error.to_string().contains(variable),
             "the line names {variable}: {error}"
@@ -161,7 +166,7 @@ fn production_refuses_wildcard_and_plain_http_origins_missing_oidc_and_test_rout
     ];
     for (variable, extra) in cases {
         let error = Config::from_map(&with(PRODUCTION, extra)).expect_err(variable);
-        assert_eq!(&error.variable, variable, "{error}");
+        assert_eq!(error.variables(), [*variable], "{error}");
     }
     // The same values are fine in development.
     let dev = Config::from_map(&vars(&[("ALLOWED_ORIGINS", "http://localhost:3000, *")])).unwrap();
@@ -210,7 +215,7 @@ fn a_malformed_database_url_is_refused_at_start_without_echoing_it() {
         "postgres://u:hunter2@[::1:5432/db",
     ] {
         let error = Config::from_map(&vars(&[("DATABASE_URL", bad)])).unwrap_err();
-        assert_eq!(error.variable, "DATABASE_URL", "{bad}: {error}");
+        assert_eq!(error.variables(), ["DATABASE_URL"], "{bad}: {error}");
         assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }
@@ -222,11 +227,82 @@ fn production_refuses_the_local_phi_master_key_unless_explicitly_allowed() {
     vars.insert("PHI_ENCRYPTION".into(), "local".into());
     vars.insert("PHI_LOCAL_MASTER_KEY".into(), key.into());
     let error = Config::from_map(&vars).unwrap_err();
-    assert_eq!(error.variable, "PHI_ENCRYPTION");
+    assert_eq!(error.variables(), ["PHI_ENCRYPTION"]);
     assert!(!error.to_string().contains(key));
     vars.insert("PHI_ALLOW_LOCAL_MASTER_KEY".into(), "true".into());
     assert!(Config::from_map(&vars).is_ok());
     vars.insert("PHI_ENCRYPTION".into(), "kms".into());
+    vars.insert("PHI_KEY_CACHE_TTL_SECONDS".into(), "1".into());
     let error = Config::from_map(&vars).unwrap_err();
-    assert_eq!(error.variable, "PHI_KMS_KEY_ID");
+    assert_eq!(
+        error.variables(),
+        ["PHI_KMS_KEY_ID", "PHI_KEY_CACHE_TTL_SECONDS"],
+        "every PHI mistake in one run"
+    );
+}
+
+#[test]
+fn every_mistake_of_a_production_environment_is_reported_in_one_run_one_line_each() {
+    let error = Config::from_map(&with(
+        PRODUCTION,
+        &[
+            ("ALLOWED_ORIGINS", "*"),
+            ("JWT_LEEWAY_SECONDS", "900"),
+            ("OIDC_AUDIENCE_PARAM", "header"),
+        ],
+    ))
+    .unwrap_err();
+    assert_eq!(
+        error.variables(),
+        [
+            "ALLOWED_ORIGINS",
+            "JWT_LEEWAY_SECONDS",
+            "OIDC_AUDIENCE_PARAM"
+        ]
+    );
+    assert_eq!(error.to_string().lines().count(), 3, "{error}");
+}
+
+#[test]
+fn login_settings_are_read_with_the_api_audience_as_the_default_audience() {
+    let config = Config::from_map(&with(
+        PRODUCTION,
+        &[
+            ("OIDC_SCOPES", "openid email api.read"),
+            ("OIDC_API_AUDIENCE", "https://api.example.com"),
+            ("OIDC_REFRESH_TOKENS", "true"),
+        ],
+    ))
+    .unwrap();
+    let auth = config.auth.unwrap();
+    assert_eq!(auth.audience, "https://api.example.com");
+    assert_eq!(
+        auth.login.audience_param,
+        crate::auth::AudienceParam::Resource
+    );
+    assert_eq!(
+        auth.login.requested_scopes(),
+        ["openid", "email", "api.read", "offline_access"]
+    );
+    let error = Config::from_map(&with(
+        PRODUCTION,
+        &[("OIDC_API_AUDIENCE", "my api"), ("OIDC_SCOPES", "a\"b")],
+    ))
+    .unwrap_err();
+    assert_eq!(error.variables(), ["OIDC_API_AUDIENCE", "OIDC_SCOPES"]);
+}
+
+#[test]
+fn operator_commands_need_only_the_database_url() {
+    let only_database = vars(&[("ENVIRONMENT", "production")]);
+    let config = OperatorConfig::from_map(&only_database).unwrap();
+    assert!(config.database.url.is_some() && config.secrets.is_none());
+    assert!(
+        Config::from_map(&only_database).is_err(),
+        "serve still needs the rest"
+    );
+    let mut none = only_database;
+    none.remove("DATABASE_URL");
+    let error = OperatorConfig::from_map(&none).unwrap_err();
+    assert_eq!(error.variables(), ["DATABASE_URL"]);
 }

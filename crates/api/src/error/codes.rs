@@ -34,8 +34,11 @@ registry! {
     AUTH_008 = (SERVICE_UNAVAILABLE, "Identity provider is unavailable");
     AUTH_009 = (FORBIDDEN, "Insufficient role for this operation");
     AUTH_010 = (BAD_REQUEST, "Authorization code was rejected by the identity provider");
+    AUTH_011 = (UNAUTHORIZED, "Refresh token was rejected by the identity provider");
+    AUTH_012 = (BAD_GATEWAY, "The identity provider issued an access token this service does not accept");
     TENANT_001 = (FORBIDDEN, "Tenant is not known");
     TENANT_002 = (FORBIDDEN, "Tenant is suspended");
+    USER_001 = (FORBIDDEN, "User is disabled");
     RES_001 = (NOT_FOUND, "Resource not found");
     RES_002 = (CONFLICT, "Resource conflict");
     IDEM_001 = (UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request");
@@ -44,6 +47,7 @@ registry! {
     REQ_003 = (UNSUPPORTED_MEDIA_TYPE, "Unsupported content type");
     REQ_004 = (GATEWAY_TIMEOUT, "Request timed out");
     REQ_005 = (BAD_REQUEST, "Malformed request");
+    REQ_006 = (REQUEST_TIMEOUT, "Request body was not received in time");
     RATE_001 = (TOO_MANY_REQUESTS, "Rate limit exceeded");
     VAL_001 = (UNPROCESSABLE_ENTITY, "Invalid input");
     SYS_001 = (SERVICE_UNAVAILABLE, "Database is unavailable");
@@ -69,7 +73,8 @@ pub fn for_status(status: StatusCode) -> ErrorCode {
         StatusCode::METHOD_NOT_ALLOWED => REQ_001,
         StatusCode::PAYLOAD_TOO_LARGE => REQ_002,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => REQ_003,
-        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => REQ_004,
+        StatusCode::REQUEST_TIMEOUT => REQ_006,
+        StatusCode::GATEWAY_TIMEOUT => REQ_004,
         StatusCode::UNPROCESSABLE_ENTITY => VAL_001,
         StatusCode::TOO_MANY_REQUESTS => RATE_001,
         StatusCode::SERVICE_UNAVAILABLE => SYS_004,

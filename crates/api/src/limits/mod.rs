@@ -1,28 +1,36 @@
-//! Load limits, all per replica and in memory: rate limits (per client IP, per principal) and
-//! the concurrency cap that sheds excess load instead of queueing it.
+//! Load limits: rate limits (per client IP, per principal) and the concurrency cap that sheds
+//! excess load instead of queueing it.
 //!
-//! Each replica counts on its own: with N replicas behind a balancer a client may get up to N
-//! times the configured rate. Size the per-replica values as `wanted limit / replicas`
-//! (docs/API.md, "Rate limits").
+//! With REDIS_URL the rate limits are counted in Redis and shared by every replica; without it
+//! (or while Redis is unreachable) each replica counts on its own, so N replicas admit up to N
+//! times the configured rate (docs/API.md, "Rate limits"). The concurrency cap is per replica.
 
 mod concurrency;
+mod deadline;
 mod headers;
 mod openapi;
 mod rate;
+mod shared;
 
 use axum::http::StatusCode;
 
 use crate::error::{ErrorBody, codes};
 
 pub use concurrency::{ConcurrencyCap, shed_overload};
+pub use deadline::deadline;
 pub use headers::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use openapi::document_limit_responses;
 pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
+pub use shared::SharedStore;
+
+/// The health probes, by exact path.
+pub const PROBE_PATHS: [&str; 2] = ["/api/v1/health/live", "/api/v1/health/ready"];
 
 /// Health probes are never limited or shed: a busy replica must still say it is alive, or the
-/// platform restarts it in the middle of its load.
+/// platform restarts it in the middle of its load. Exact paths only: anything else under
+/// `/api/v1/health/` (an unknown path, a trailing slash) is limited like every other request.
 pub fn is_probe(path: &str) -> bool {
-    path.starts_with("/api/v1/health/")
+    PROBE_PATHS.contains(&path)
 }
 
 /// A failed authentication, as opposed to an authenticated caller lacking a role: every 401,
@@ -39,6 +47,7 @@ pub fn is_auth_failure(status: StatusCode, body: Option<&ErrorBody>) -> bool {
                 codes::AUTH_007,
                 codes::TENANT_001,
                 codes::TENANT_002,
+                codes::USER_001,
             ]
             .contains(&b.code)
         })
@@ -79,6 +88,10 @@ mod tests {
         assert!(is_probe("/api/v1/health/live"));
         assert!(is_probe("/api/v1/health/ready"));
         assert!(!is_probe("/api/v1/healthz"));
+        assert!(!is_probe("/api/v1/health/"));
+        assert!(!is_probe("/api/v1/health/live/"));
+        assert!(!is_probe("/api/v1/health/anything-else"));
+        assert!(!is_probe("/api/v1/health/../me"));
         assert!(!is_probe("/api/v1/me"));
     }
 }

@@ -1,7 +1,7 @@
 //! The answers the layers may give any operation, documented in the OpenAPI document:
 //! 429 (rate limit), 503 (shed at the concurrency cap, or no database connection), 504 (request
 //! timeout), 500 (a panic caught by the panic layer), and for operations taking a body 413 (body
-//! cap) and 415 (not JSON). Defined once
+//! cap), 415 (not JSON) and 408 (the body did not arrive in time). Defined once
 //! under `components.responses` and referenced from every operation but the health probes
 //! (which are exempt, and document their own 503).
 
@@ -11,7 +11,7 @@ use utoipa::openapi::{
     ResponseBuilder, SchemaFormat, Type,
 };
 
-const RESPONSES: [(&str, &str, &str); 6] = [
+const RESPONSES: [(&str, &str, &str); 7] = [
     (
         "429",
         "TooManyRequests",
@@ -44,6 +44,12 @@ const RESPONSES: [(&str, &str, &str); 6] = [
         "415",
         "UnsupportedMediaType",
         "The body is not `application/json` (REQ_003)",
+    ),
+    (
+        "408",
+        "RequestTimeout",
+        "The body did not arrive within REQUEST_TIMEOUT_SECONDS (REQ_006): the client was too \
+         slow to send it",
     ),
 ];
 
@@ -85,7 +91,7 @@ fn component(name: &str, description: &str) -> Response {
 fn add_to(operation: &mut Operation) {
     let takes_body = operation.request_body.is_some();
     for (status, name, _) in RESPONSES {
-        if matches!(status, "413" | "415") && !takes_body {
+        if matches!(status, "408" | "413" | "415") && !takes_body {
             continue;
         }
         // A handler's own, more specific description of a status wins.

@@ -1,6 +1,8 @@
-//! Rate limits (GCRA, from `governor`): per client IP for requests without credentials and for
-//! authentication failures (token guessing), per subject and tenant for authenticated requests.
-//! State is a DashMap per limiter, pruned every half minute so memory stays bounded.
+//! Rate limits (GCRA): per client IP for requests without credentials and for authentication
+//! failures (token guessing), per subject and tenant for authenticated requests. With REDIS_URL
+//! the budgets live in Redis, shared by every replica (`shared.rs`); otherwise, and whenever
+//! Redis cannot answer, in this process (`governor`, a DashMap per limiter, pruned every half
+//! minute so memory stays bounded).
 
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
@@ -20,10 +22,11 @@ use governor::{Quota, RateLimiter};
 use haven_db::ids::{TenantId, UserId};
 
 use super::headers::{self, Budget};
+use super::shared::SharedStore;
 use super::{is_auth_failure, is_probe};
-use crate::client_ip::ClientIp;
 use crate::config::LimitsConfig;
 use crate::error::ErrorBody;
+use crate::http::client_ip::ClientIp;
 use crate::principal::Principal;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
@@ -31,14 +34,51 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 type Limiter<K> =
     RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
-/// One keyed limiter: `per_minute` sustained, `burst` at once.
+/// How a key is named in the shared store.
+trait SharedKey {
+    fn shared_key(&self, scope: &str) -> String;
+}
+
+impl SharedKey for IpAddr {
+    fn shared_key(&self, scope: &str) -> String {
+        format!("haven:rl:{scope}:{self}")
+    }
+}
+
+impl SharedKey for (TenantId, UserId) {
+    fn shared_key(&self, scope: &str) -> String {
+        format!("haven:rl:{scope}:{}:{}", self.0, self.1)
+    }
+}
+
+/// One keyed limiter: `per_minute` sustained, `burst` at once; counted in the shared store when
+/// there is one, else (and when it cannot answer) here.
 struct Keyed<K: Hash + Eq + Clone> {
     limiter: Limiter<K>,
     burst: u32,
     interval: Duration,
+    shared: Option<(Arc<SharedStore>, &'static str)>,
+}
+
+impl<K: Hash + Eq + Clone + SharedKey> Keyed<K> {
+    /// Takes one request from `key`'s budget, shared by every replica when REDIS_URL is set.
+    async fn admit(&self, key: &K) -> Result<Budget, Duration> {
+        if let Some((store, scope)) = &self.shared {
+            let name = key.shared_key(scope);
+            if let Some(answer) = store.check(&name, self.interval, self.burst).await {
+                return answer;
+            }
+        }
+        self.check(key)
+    }
 }
 
 impl<K: Hash + Eq + Clone> Keyed<K> {
+    fn with_shared(mut self, shared: Option<Arc<SharedStore>>, scope: &'static str) -> Self {
+        self.shared = shared.map(|store| (store, scope));
+        self
+    }
+
     fn new(per_minute: u32, burst: u32) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
@@ -46,6 +86,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
             limiter: RateLimiter::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
             burst: quota.burst_size().get(),
             interval: quota.replenish_interval(),
+            shared: None,
         }
     }
 
@@ -114,13 +155,16 @@ pub struct IpLimits {
 }
 
 impl IpLimits {
-    /// `None` when rate limiting is disabled.
-    pub fn from_config(config: &LimitsConfig) -> Option<Arc<Self>> {
+    /// `None` when rate limiting is disabled. `shared`: the budgets all replicas share.
+    pub fn from_config(
+        config: &LimitsConfig,
+        shared: Option<Arc<SharedStore>>,
+    ) -> Option<Arc<Self>> {
         if !config.rate_limit_enabled {
             return None;
         }
         let limits = Arc::new(Self {
-            keyed: Keyed::new(config.anon_per_minute, config.anon_burst),
+            keyed: Keyed::new(config.anon_per_minute, config.anon_burst).with_shared(shared, "ip"),
             penalties: DashMap::new(),
         });
         spawn_housekeeping(&limits, Self::housekeep);
@@ -160,7 +204,7 @@ pub async fn per_ip(
     let key = ip_key(ip);
     let burst = limits.keyed.burst;
     if !request.headers().contains_key(AUTHORIZATION) {
-        return match limits.keyed.check(&key) {
+        return match limits.keyed.admit(&key).await {
             Ok(budget) => {
                 let mut response = next.run(request).await;
                 headers::apply(response.headers_mut(), budget);
@@ -180,7 +224,7 @@ pub async fn per_ip(
         return response;
     }
     let failed = is_auth_failure(response.status(), response.extensions().get::<ErrorBody>());
-    match limits.keyed.check(&key) {
+    match limits.keyed.admit(&key).await {
         Ok(budget) => {
             headers::apply(response.headers_mut(), budget);
             response
@@ -204,12 +248,17 @@ pub struct PrincipalLimits {
 
 impl PrincipalLimits {
     /// `None` when rate limiting is disabled (the layer then only marks responses).
-    pub fn from_config(config: &LimitsConfig) -> Option<Arc<Self>> {
+    /// `shared`: the budgets all replicas share.
+    pub fn from_config(
+        config: &LimitsConfig,
+        shared: Option<Arc<SharedStore>>,
+    ) -> Option<Arc<Self>> {
         if !config.rate_limit_enabled {
             return None;
         }
         let limits = Arc::new(Self {
-            keyed: Keyed::new(config.principal_per_minute, config.principal_burst),
+            keyed: Keyed::new(config.principal_per_minute, config.principal_burst)
+                .with_shared(shared, "principal"),
         });
         spawn_housekeeping(&limits, |l: &Self| l.keyed.housekeep("principal"));
         Some(limits)
@@ -231,7 +280,7 @@ pub async fn per_principal(
         tracing::error!("per-principal rate limit runs outside require_auth: not limiting");
     }
     let budget = match (limits, key) {
-        (Some(limits), Some(key)) => match limits.keyed.check(&key) {
+        (Some(limits), Some(key)) => match limits.keyed.admit(&key).await {
             Ok(budget) => Some(budget),
             Err(wait) => {
                 let mut response =

@@ -1,13 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations (utoipa).
 
-mod examples;
+pub(crate) mod examples;
 
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-
-use crate::state::AppState;
 
 /// The error envelope every non-2xx response carries.
 #[derive(Serialize, ToSchema)]
@@ -48,6 +45,7 @@ pub struct FieldErrorSchema {
         (name = "auth", description = "Token validation and the authorization-code login flow"),
         (name = "identity", description = "The caller and the caller's tenant"),
         (name = "documents", description = "Document metadata of the caller's tenant; every access is audited"),
+        (name = "patients", description = "Patients of the caller's tenant; every access is audited"),
         (name = "users", description = "Users of the caller's tenant (admins)"),
         (name = "audit", description = "The tenant's tamper-evident audit trail (admins and auditors)"),
     ),
@@ -108,17 +106,6 @@ pub fn for_deployment(
     spec
 }
 
-/// Every documented route under `/api/v1`, with its OpenAPI description.
-pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
-    let mut routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", crate::router::v1_routes(state));
-    // The layers' own answers (429, 503, 504, 413, 415), on every operation.
-    crate::limits::document_limit_responses(routes.get_openapi_mut());
-    // Last, so the shared responses above get theirs too.
-    examples::add_error_examples(routes.get_openapi_mut());
-    routes
-}
-
 /// Every operation of a path item (the methods a path documents), for passes that amend them all.
 pub(crate) fn operations_mut(
     item: &mut utoipa::openapi::PathItem,
@@ -134,16 +121,4 @@ pub(crate) fn operations_mut(
     ]
     .into_iter()
     .flatten()
-}
-
-/// The document as served at /api/v1/openapi.json and printed by `haven openapi`.
-pub fn spec() -> utoipa::openapi::OpenApi {
-    api_routes(None).into_openapi()
-}
-
-/// Pretty JSON with a trailing newline: the form committed as docs/openapi.json.
-pub fn spec_json() -> String {
-    let mut text = spec().to_pretty_json().unwrap_or_default();
-    text.push('\n');
-    text
 }

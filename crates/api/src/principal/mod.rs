@@ -1,10 +1,7 @@
 //! Who is calling: the bearer token verified, its tenant resolved, its user seen. Auth runs as a
 //! route layer on the protected routes (unknown paths stay 404); handlers take [`Principal`].
 
-mod cache;
-
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -16,10 +13,10 @@ use haven_db::tenants::Tenant;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, VerifiedToken};
+use crate::cache::IdentityCaches;
 use crate::error::{ApiError, codes};
 use crate::state::AppState;
-pub use cache::TtlCache;
 
 /// The roles this service knows. Token role names are matched case-insensitively; unknown
 /// names are ignored, never fatal.
@@ -97,23 +94,6 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// Per-process lookups that would otherwise cost a query per request.
-pub struct IdentityCaches {
-    tenants: TtlCache<String, Tenant>,
-    users: TtlCache<(TenantId, String), UserId>,
-}
-
-impl Default for IdentityCaches {
-    fn default() -> Self {
-        Self {
-            // Suspending a tenant takes effect within this long on every replica.
-            tenants: TtlCache::new(Duration::from_secs(10), 10_000),
-            // last_seen_at is refreshed (at most once a minute) when an entry expires.
-            users: TtlCache::new(Duration::from_secs(60), 100_000),
-        }
-    }
-}
-
 /// Maps a token-validation failure to the envelope, logging the reason once (never the token).
 pub fn auth_error(error: AuthError) -> ApiError {
     tracing::info!(
@@ -123,10 +103,9 @@ pub fn auth_error(error: AuthError) -> ApiError {
     );
     let code = codes::by_code(error.code()).unwrap_or(codes::SYS_003);
     let api = ApiError::new(code).with_message(error.to_string());
-    if error.status() == 503 {
-        api.with_retry_after(5)
-    } else {
-        api
+    match error.retry_after() {
+        Some(seconds) => api.with_retry_after(seconds),
+        None => api,
     }
 }
 
@@ -167,11 +146,24 @@ async fn authenticate(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Principal, ApiError> {
-    let token = bearer(headers)?;
+    principal_for_token(state, bearer(headers)?).await
+}
+
+/// The caller an access token stands for: validated, tenant active, user known (created on
+/// first sight). Also used by the login routes on the token the IdP just issued.
+pub async fn principal_for_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let oidc = state.oidc.as_ref().ok_or_else(|| {
         ApiError::new(codes::AUTH_008).with_message("No identity provider is configured")
     })?;
     let verified = oidc.validator().validate(token).await.map_err(auth_error)?;
+    principal_for_verified(state, verified).await
+}
+
+/// The caller a validated token stands for: tenant active, user known (created on first sight).
+pub async fn principal_for_verified(
+    state: &AppState,
+    verified: VerifiedToken,
+) -> Result<Principal, ApiError> {
     let tenant = resolve_tenant(state, &verified.tenant_external_id).await?;
     let user_id = resolve_user(state, tenant.id, &verified.subject).await?;
     let roles = verified
@@ -232,11 +224,19 @@ async fn resolve_user(
         return Ok(user);
     }
     let mut tx = haven_db::tenant::TenantTx::begin(&state.pool, tenant).await?;
-    let user = haven_db::users::upsert_seen(&mut tx, tenant, subject).await?;
+    let user = haven_db::users::upsert_seen(&mut tx, subject).await?;
     tx.commit().await?;
     if user.deleted_at.is_some() {
         return Err(ApiError::new(codes::AUTH_009)
             .with_message("This user has been removed from the tenant"));
+    }
+    if user.disabled_at.is_some() {
+        tracing::info!(
+            reason = "disabled_user",
+            error_code = codes::USER_001.code,
+            "authentication failed"
+        );
+        return Err(ApiError::new(codes::USER_001));
     }
     state.identity.users.insert(key, user.id);
     Ok(user.id)

@@ -1,14 +1,13 @@
 //! The caller and the caller's tenant.
 
 use axum::Json;
-use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, codes};
 use crate::openapi::ErrorEnvelope;
-use crate::principal::{Principal, Role};
-use crate::state::AppState;
+use crate::principal::Role;
+use crate::scope::{Access, Scope};
 
 #[derive(Serialize, ToSchema)]
 pub struct MeResponse {
@@ -43,7 +42,8 @@ pub struct TenantResponse {
         (status = 403, description = "Tenant claim missing (AUTH_005) or malformed (AUTH_007), tenant unknown (TENANT_001) or suspended (TENANT_002)", body = ErrorEnvelope),
         (status = 503, description = "Identity provider unavailable (AUTH_008)", body = ErrorEnvelope),
     ))]
-pub async fn me(principal: Principal) -> Json<MeResponse> {
+pub async fn me(scope: Scope) -> Json<MeResponse> {
+    let principal = scope.principal().clone();
     Json(MeResponse {
         user_id: principal.user_id.as_uuid(),
         subject: principal.subject,
@@ -54,7 +54,7 @@ pub async fn me(principal: Principal) -> Json<MeResponse> {
     })
 }
 
-/// The caller's tenant.
+/// The caller's tenant (any role; recorded as `tenant.read`).
 #[utoipa::path(get, path = "/tenant", tag = "identity", operation_id = "get_tenant",
     security(("bearer" = [])),
     responses(
@@ -62,12 +62,13 @@ pub async fn me(principal: Principal) -> Json<MeResponse> {
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Tenant unknown (TENANT_001) or suspended (TENANT_002)", body = ErrorEnvelope),
     ))]
-pub async fn tenant(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<TenantResponse>, ApiError> {
-    let mut tx = haven_db::tenant::TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    let tenant = haven_db::tenants::get(&mut tx, principal.tenant_id).await?;
+pub async fn tenant(scope: Scope) -> Result<Json<TenantResponse>, ApiError> {
+    let tenant_id = scope.principal().tenant_id.to_string();
+    let mut tx = scope
+        .allow(Access::new("tenant.read", "tenant").on(tenant_id))
+        .begin()
+        .await?;
+    let tenant = haven_db::tenants::get(&mut tx).await?;
     tx.commit().await?;
     let tenant = tenant.ok_or_else(|| ApiError::new(codes::TENANT_001))?;
     let status = if tenant.is_active() {

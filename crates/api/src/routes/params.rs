@@ -86,6 +86,28 @@ pub fn timestamp(text: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
     }
 }
 
+/// An id filter (`patient_id`, `actor`): absent, or a UUID.
+pub fn id<T: std::str::FromStr>(text: Option<&str>) -> Result<Option<T>, String> {
+    match text {
+        None => Ok(None),
+        Some(text) => text
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| "must be a UUID".to_owned()),
+    }
+}
+
+/// A date filter: `YYYY-MM-DD`.
+pub fn date(text: Option<&str>) -> Result<Option<time::Date>, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match text {
+        None => Ok(None),
+        Some(text) => time::Date::parse(text, &format)
+            .map(Some)
+            .map_err(|_| "must be a date, YYYY-MM-DD".to_owned()),
+    }
+}
+
 /// A text filter: 1 to `max` characters, no control characters.
 pub fn text(value: Option<&str>, max: usize) -> Result<Option<String>, String> {
     match value {

@@ -1,21 +1,17 @@
 //! `GET /api/v1/users`: the caller's tenant's users, for admins.
 
 use axum::Json;
-use axum::extract::State;
-use haven_db::audit::AuditOutcome;
-use haven_db::tenant::TenantTx;
 use haven_db::users::User;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit_log::{Access, AuditContext};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
-use crate::principal::{Principal, Role};
+use crate::principal::Role;
 use crate::routes::params::{self, Problems};
-use crate::state::AppState;
+use crate::scope::{Access, Scope};
 
 /// Query parameters of the user list. Unknown parameters are refused (422).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -75,31 +71,22 @@ pub struct UserPage {
         (status = 422, description = "Bad cursor or limit (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn list_users(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     query: Result<ApiQuery<ListUsersQuery>, ApiError>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let access = Access::new("user.list", "user");
-    audit
-        .require_any(&state, &principal, &[Role::Admin], access)
+    let permit = scope
+        .require(&[Role::Admin], Access::new("user.list", "user"))
         .await?;
     let ApiQuery(query) = query?;
     let mut problems = Problems::default();
     let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
     let limit = problems.take("limit", params::limit(query.limit.as_deref()));
     problems.finish()?;
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+    let mut tx = permit.begin().await?;
     let page = haven_db::users::list(
         &mut tx,
-        principal.tenant_id,
         cursor.flatten().as_ref(),
         limit.unwrap_or_default(),
-    )
-    .await?;
-    haven_db::audit::record(
-        &mut tx,
-        &audit.event(&principal, access, AuditOutcome::Success),
     )
     .await?;
     tx.commit().await?;

@@ -6,7 +6,7 @@ use axum::extract::Request;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::request_id::RequestId;
+use crate::http::request_id::RequestId;
 
 /// Opens the request span: everything logged while serving carries its fields. Only the method
 /// and (later) the matched route template are recorded: never the raw path's query string, a
@@ -15,6 +15,7 @@ pub fn open_span(request: &Request, request_id: &RequestId) -> Span {
     tracing::info_span!(
         "request",
         request_id = request_id.as_str(),
+        client_request_id = request_id.client(),
         method = %request.method(),
         route = Empty,
         status = Empty,

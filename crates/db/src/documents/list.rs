@@ -1,16 +1,20 @@
-//! The document list: newest first, keyset-paginated, filtered by status and creation time.
+//! The document list: newest first, keyset-paginated, filtered by status, patient and creation
+//! time.
 
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use super::{Document, DocumentStatus, columns};
-use crate::ids::TenantId;
+use crate::ids::PatientId;
 use crate::page::{Cursor, Page, PageLimit};
+use crate::tenant::TenantTx;
 
 /// Filters of `GET /api/v1/documents`; `None` means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocumentFilter {
     pub status: Option<DocumentStatus>,
+    /// Only this patient's documents.
+    pub patient_id: Option<PatientId>,
     /// Created at or after (inclusive).
     pub created_from: Option<OffsetDateTime>,
     /// Created before (exclusive).
@@ -23,10 +27,9 @@ pub struct DocumentFilter {
 /// The statement is built with only the predicates in use (values always bound), so each shape
 /// is its own prepared statement whose plan keeps the cursor as an index range condition; a
 /// catch-all `($n is null or ...)` form would let a generic plan fall back to filtering.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
 pub async fn list(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx<'_>,
     filter: &DocumentFilter,
     after: Option<&Cursor>,
     limit: PageLimit,
@@ -36,9 +39,12 @@ pub async fn list(
         columns!(),
         " from documents where deleted_at is null and tenant_id = "
     ));
-    query.push_bind(tenant);
+    query.push_bind(tx.tenant());
     if let Some(status) = filter.status {
         query.push(" and status = ").push_bind(status);
+    }
+    if let Some(patient) = filter.patient_id {
+        query.push(" and patient_id = ").push_bind(patient);
     }
     if let Some(from) = filter.created_from {
         query.push(" and created_at >= ").push_bind(from);
@@ -57,7 +63,7 @@ pub async fn list(
     query
         .push(" order by created_at desc, id desc limit ")
         .push_bind(limit.fetch());
-    let rows: Vec<Document> = query.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<Document> = query.build_query_as().fetch_all(tx.as_mut()).await?;
     Ok(Page::from_rows(rows, limit, |d| {
         Cursor::new(d.created_at, d.id.as_uuid())
     }))

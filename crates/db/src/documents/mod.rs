@@ -4,15 +4,14 @@ mod list;
 mod write;
 
 pub use list::{DocumentFilter, list};
-pub use write::{
-    CreateOutcome, DocumentPatch, NewDocument, Updated, create, create_idempotent, update,
-};
+pub use write::{DocumentPatch, NewDocument, create, update};
 
-use sqlx::PgConnection;
+pub use crate::idempotency::CreateOutcome;
+pub use crate::patch::Updated;
+
 use time::OffsetDateTime;
 
-use crate::audit::{AuditOutcome, NewAuditEvent};
-use crate::ids::{DocumentId, TenantId, UserId};
+use crate::ids::{DocumentId, PatientId, TenantId, UserId};
 use crate::tenant::TenantTx;
 
 /// Limits the schema enforces (CHECK constraints); the API validates against the same numbers.
@@ -22,7 +21,6 @@ pub const CONTENT_TYPE_MAX_CHARS: usize = 255;
 pub const STORAGE_LOCATION_MAX_CHARS: usize = 2048;
 /// Size of `metadata` as JSON text.
 pub const METADATA_MAX_BYTES: usize = 65_536;
-pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, sqlx::Type,
@@ -69,6 +67,8 @@ pub struct Document {
     /// Always a JSON object.
     pub metadata: serde_json::Value,
     pub storage_location: Option<String>,
+    /// The patient it belongs to, a patient of the same tenant.
+    pub patient_id: Option<PatientId>,
     pub created_by: UserId,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -78,94 +78,33 @@ pub struct Document {
 macro_rules! columns {
     () => {
         "id, tenant_id, title, filename, content_type, size_bytes, status, metadata, \
-         storage_location, created_by, created_at, updated_at, deleted_at"
+         storage_location, patient_id, created_by, created_at, updated_at, deleted_at"
     };
 }
 pub(crate) use columns;
 
 /// The document, unless it is missing, soft-deleted, or another tenant's (all alike: `None`).
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
-pub async fn get(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    id: DocumentId,
-) -> Result<Option<Document>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from documents where tenant_id = $1 and id = $2 and deleted_at is null"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(conn)
+/// The transaction's queued audit events are written in the same statement (denied on a miss).
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
+pub async fn get(tx: &mut TenantTx<'_>, id: DocumentId) -> Result<Option<Document>, sqlx::Error> {
+    let tenant = tx.tenant();
+    tx.fetch_optional_audited(|query| {
+        query
+            .push(concat!(
+                "select ",
+                columns!(),
+                " from documents where tenant_id = "
+            ))
+            .push_bind(tenant)
+            .push(" and id = ")
+            .push_bind(id)
+            .push(" and deleted_at is null");
+    })
     .await
 }
 
-/// [`get`] and its audit event in one statement: one round trip fewer on the hottest path. The
-/// event is `event` with its outcome when the document is found, and with `outcome_if_missing`
-/// (typically `Denied`: a missing id and another tenant's look the same) when it is not.
-/// `event.tenant_id` must be `tenant`; the policy refuses anything else.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
-pub async fn get_audited(
-    tx: &mut TenantTx<'_>,
-    tenant: TenantId,
-    id: DocumentId,
-    event: &NewAuditEvent<'_>,
-    outcome_if_missing: AuditOutcome,
-) -> Result<Option<Document>, sqlx::Error> {
-    // A data-modifying WITH runs whether or not the outer query reads it.
-    let found: Option<Document> = sqlx::query_as(concat!(
-        "with found as (select ",
-        columns!(),
-        "  from documents where tenant_id = $1 and id = $2 and deleted_at is null),",
-        " recorded as (insert into audit_events (tenant_id, actor_user_id, actor_subject, action,",
-        "  resource_type, resource_id, outcome, request_id, client_ip, user_agent, changed_fields,",
-        "  emergency)",
-        "  select $3, $4, $5, $6, $7, $8,",
-        "  case when exists (select 1 from found) then $9 else $10 end,",
-        "  $11, $12::inet, $13, $14, $15)",
-        " select * from found"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .bind(event.tenant_id)
-    .bind(event.actor_user_id)
-    .bind(event.actor_subject)
-    .bind(event.action)
-    .bind(event.resource_type)
-    .bind(event.resource_id)
-    .bind(event.outcome)
-    .bind(outcome_if_missing)
-    .bind(event.request_id)
-    .bind(event.client_ip.map(|ip| ip.to_string()))
-    .bind(event.user_agent.map(crate::audit::truncate_user_agent))
-    .bind(event.changed_fields)
-    .bind(event.emergency)
-    .fetch_optional(tx.as_mut())
-    .await?;
-    let outcome = if found.is_some() {
-        event.outcome
-    } else {
-        outcome_if_missing
-    };
-    tx.audited(event.action, outcome);
-    Ok(found)
-}
-
 /// Soft delete: sets `deleted_at`. `false` when there was nothing live to delete.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, document_id = %id))]
-pub async fn soft_delete(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    id: DocumentId,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update documents set deleted_at = now(), updated_at = now() \
-         where tenant_id = $1 and id = $2 and deleted_at is null",
-    )
-    .bind(tenant)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
+pub async fn soft_delete(tx: &mut TenantTx<'_>, id: DocumentId) -> Result<bool, sqlx::Error> {
+    crate::patch::soft_delete(tx, "documents", id.as_uuid()).await
 }

@@ -5,13 +5,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use haven_db::audit;
+use haven_db::audit_event::{Access, Actor};
 use haven_db::documents::{self, CreateOutcome, DocumentFilter, DocumentPatch, DocumentStatus};
+use haven_db::idempotency::Key;
 use haven_db::ids::{TenantId, UserId};
 use haven_db::page::PageLimit;
 use haven_db::tenant::TenantTx;
 use haven_db::{PgPool, users};
 
-use crate::rls::fixtures::{event, migrated, new_document, sqlstate, tenant, user};
+use crate::rls::fixtures::{
+    create_document, event, migrated, new_document, sqlstate, tenant, user,
+};
 
 async fn create_with_key(
     pool: &PgPool,
@@ -19,11 +23,20 @@ async fn create_with_key(
     u: UserId,
     key: &str,
     hash: &[u8],
-) -> CreateOutcome {
+) -> CreateOutcome<documents::Document> {
     let mut tx = TenantTx::begin(pool, t).await.unwrap();
-    let outcome = documents::create_idempotent(&mut tx, t, u, key, hash, &new_document("same"))
-        .await
-        .unwrap();
+    let outcome = documents::create(
+        &mut tx,
+        u,
+        &new_document("same"),
+        Some(Key {
+            user: u,
+            key,
+            request_hash: hash,
+        }),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     outcome
 }
@@ -39,10 +52,18 @@ async fn the_same_idempotency_key_sent_concurrently_creates_one_document() {
     let alice = user(&m.pool, a, "alice").await;
     // Deterministic overlap: the second request arrives while the first is uncommitted.
     let mut first = TenantTx::begin(&m.pool, a).await.unwrap();
-    let created =
-        documents::create_idempotent(&mut first, a, alice, "k1", &[1; 32], &new_document("same"))
-            .await
-            .unwrap();
+    let created = documents::create(
+        &mut first,
+        alice,
+        &new_document("same"),
+        Some(Key {
+            user: alice,
+            key: "k1",
+            request_hash: &[1; 32],
+        }),
+    )
+    .await
+    .unwrap();
     let CreateOutcome::Created(doc) = created else {
         panic!("{created:?}")
     };
@@ -91,9 +112,18 @@ async fn a_key_reused_with_a_different_body_is_refused_and_a_rolled_back_claim_f
         user(&m.pool, a, "bob").await,
     );
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    documents::create_idempotent(&mut tx, a, alice, "k", &[1; 32], &new_document("x"))
-        .await
-        .unwrap();
+    documents::create(
+        &mut tx,
+        alice,
+        &new_document("x"),
+        Some(Key {
+            user: alice,
+            key: "k",
+            request_hash: &[1; 32],
+        }),
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     assert!(matches!(
         create_with_key(&m.pool, a, alice, "k", &[1; 32]).await,
@@ -117,17 +147,14 @@ async fn a_transaction_that_fails_after_its_write_leaves_neither_the_document_no
     let a = tenant(&m.pool, "org-a").await;
     let alice = user(&m.pool, a, "alice").await;
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let doc = documents::create(&mut tx, a, alice, &new_document("x"))
+    let doc = create_document(&mut tx, alice, &new_document("x"))
         .await
         .unwrap();
     let id = doc.id.to_string();
-    audit::record(
-        &mut tx,
-        &audit::NewAuditEvent {
-            resource_id: Some(&id),
-            ..event(a, "document.create")
-        },
-    )
+    tx.record(&audit::NewAuditEvent {
+        resource_id: Some(&id),
+        ..event(a, "document.create")
+    })
     .await
     .unwrap();
     // The request then fails on a constraint: the handler returns the error, dropping `tx`.
@@ -135,9 +162,7 @@ async fn a_transaction_that_fails_after_its_write_leaves_neither_the_document_no
         size_bytes: -1,
         ..new_document("y")
     };
-    let error = documents::create(&mut tx, a, alice, &bad)
-        .await
-        .unwrap_err();
+    let error = create_document(&mut tx, alice, &bad).await.unwrap_err();
     assert_eq!(sqlstate(&error).as_deref(), Some("23514"));
     drop(tx);
     assert_eq!(count(&m.pool, "select count(*) from documents").await, 0);
@@ -155,7 +180,7 @@ async fn walking_all_document_pages_returns_every_document_once_under_concurrent
         let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
         for j in 0..3 {
             before.insert(
-                documents::create(&mut tx, a, alice, &new_document(&format!("d{i}-{j}")))
+                create_document(&mut tx, alice, &new_document(&format!("d{i}-{j}")))
                     .await
                     .unwrap()
                     .id,
@@ -167,7 +192,7 @@ async fn walking_all_document_pages_returns_every_document_once_under_concurrent
     let inserting = tokio::spawn(async move {
         for i in 0..100 {
             let mut tx = TenantTx::begin(&pool, a).await.unwrap();
-            documents::create(&mut tx, a, alice, &new_document(&format!("new{i}")))
+            create_document(&mut tx, alice, &new_document(&format!("new{i}")))
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -180,7 +205,6 @@ async fn walking_all_document_pages_returns_every_document_once_under_concurrent
         let filter = DocumentFilter::default();
         let page = documents::list(
             &mut tx,
-            a,
             &filter,
             cursor.as_ref(),
             PageLimit::new(8).unwrap(),
@@ -210,9 +234,8 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
     let mut docs = Vec::new();
     for status in DocumentStatus::ALL {
         docs.push(
-            documents::create(
+            create_document(
                 &mut tx,
-                a,
                 alice,
                 &documents::NewDocument {
                     status,
@@ -225,22 +248,14 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
     }
     tx.commit().await.unwrap();
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    assert!(
-        documents::soft_delete(&mut tx, a, docs[0].id)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !documents::soft_delete(&mut tx, a, docs[0].id)
-            .await
-            .unwrap()
-    );
-    assert_eq!(documents::get(&mut tx, a, docs[0].id).await.unwrap(), None);
+    assert!(documents::soft_delete(&mut tx, docs[0].id).await.unwrap());
+    assert!(!documents::soft_delete(&mut tx, docs[0].id).await.unwrap());
+    assert_eq!(documents::get(&mut tx, docs[0].id).await.unwrap(), None);
     let ready = DocumentFilter {
         status: Some(DocumentStatus::Ready),
         ..Default::default()
     };
-    let page = documents::list(&mut tx, a, &ready, None, PageLimit::DEFAULT)
+    let page = documents::list(&mut tx, &ready, None, PageLimit::DEFAULT)
         .await
         .unwrap();
     assert_eq!(
@@ -249,7 +264,6 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
     );
     let all = documents::list(
         &mut tx,
-        a,
         &DocumentFilter::default(),
         None,
         PageLimit::DEFAULT,
@@ -264,7 +278,7 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
         ..Default::default()
     };
     assert_eq!(
-        documents::list(&mut tx, a, &window, None, PageLimit::DEFAULT)
+        documents::list(&mut tx, &window, None, PageLimit::DEFAULT)
             .await
             .unwrap()
             .items
@@ -276,7 +290,7 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
         ..Default::default()
     };
     assert!(
-        documents::list(&mut tx, a, &after, None, PageLimit::DEFAULT)
+        documents::list(&mut tx, &after, None, PageLimit::DEFAULT)
             .await
             .unwrap()
             .items
@@ -290,7 +304,7 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
     let a = tenant(&m.pool, "org-a").await;
     let alice = user(&m.pool, a, "alice").await;
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let doc = documents::create(&mut tx, a, alice, &new_document("x"))
+    let doc = create_document(&mut tx, alice, &new_document("x"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -302,7 +316,7 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
         storage_location: Some(Some("s3://bucket/key".into())),
         ..Default::default()
     };
-    let updated = documents::update(&mut tx, a, doc.id, patch)
+    let updated = documents::update(&mut tx, doc.id, patch)
         .await
         .unwrap()
         .unwrap();
@@ -311,20 +325,20 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
         ["status", "metadata", "storage_location"]
     );
     assert_eq!(
-        updated.document.storage_location.as_deref(),
+        updated.row.storage_location.as_deref(),
         Some("s3://bucket/key")
     );
-    assert!(updated.document.updated_at >= doc.updated_at);
+    assert!(updated.row.updated_at >= doc.updated_at);
     let same = DocumentPatch {
         status: Some(DocumentStatus::Ready),
         ..Default::default()
     };
-    let unchanged = documents::update(&mut tx, a, doc.id, same)
+    let unchanged = documents::update(&mut tx, doc.id, same)
         .await
         .unwrap()
         .unwrap();
     assert!(unchanged.changed_fields.is_empty());
-    assert_eq!(unchanged.document, updated.document);
+    assert_eq!(unchanged.row, updated.row);
     tx.commit().await.unwrap();
 }
 
@@ -344,8 +358,8 @@ async fn a_user_is_created_on_first_sight_once_even_when_seen_concurrently() {
     }
     assert_eq!(ids.len(), 1);
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let first = users::upsert_seen(&mut tx, a, "carol").await.unwrap();
-    let again = users::upsert_seen(&mut tx, a, "carol").await.unwrap();
+    let first = users::upsert_seen(&mut tx, "carol").await.unwrap();
+    let again = users::upsert_seen(&mut tx, "carol").await.unwrap();
     assert_eq!(
         first.last_seen_at, again.last_seen_at,
         "touched at most once a minute"
@@ -356,9 +370,9 @@ async fn a_user_is_created_on_first_sight_once_even_when_seen_concurrently() {
         .await
         .unwrap();
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let later = users::upsert_seen(&mut tx, a, "carol").await.unwrap();
+    let later = users::upsert_seen(&mut tx, "carol").await.unwrap();
     assert!(later.last_seen_at > first.last_seen_at);
-    let listed = users::list(&mut tx, a, None, PageLimit::DEFAULT)
+    let listed = users::list(&mut tx, None, PageLimit::DEFAULT)
         .await
         .unwrap();
     assert_eq!(
@@ -379,29 +393,27 @@ async fn a_read_and_its_audit_event_go_in_one_statement_with_the_outcome_the_cal
         user(&m.pool, b, "bob").await,
     );
     let mut tx = TenantTx::begin(&m.pool, b).await.unwrap();
-    let theirs = documents::create(&mut tx, b, bob, &new_document("b"))
+    let theirs = create_document(&mut tx, bob, &new_document("b"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    let mine = documents::create(&mut tx, a, alice, &new_document("a"))
+    let mine = create_document(&mut tx, alice, &new_document("a"))
         .await
         .unwrap();
+    tx.commit().await.unwrap();
+    let actor = Actor {
+        user_id: Some(alice),
+        ..Actor::default()
+    };
+    let mut tx = TenantTx::begin_as(&m.pool, a, actor).await.unwrap();
     for (id, found) in [(mine.id, true), (theirs.id, false)] {
-        let resource = id.to_string();
-        let read = audit::NewAuditEvent {
-            actor_user_id: Some(alice),
-            resource_id: Some(&resource),
-            ..event(a, "document.read")
-        };
-        let doc = documents::get_audited(&mut tx, a, id, &read, audit::AuditOutcome::Denied)
-            .await
-            .unwrap();
+        tx.audit(Access::new("document.read", "document").on(id.to_string()));
+        let doc = documents::get(&mut tx, id).await.unwrap();
         assert_eq!(doc.is_some(), found);
     }
     let page = audit::list(
         &mut tx,
-        a,
         &audit::AuditFilter::default(),
         None,
         PageLimit::DEFAULT,

@@ -1,7 +1,9 @@
 //! The cross-tenant fuzz: 10 tenants, 3 users each, 3000 random creates, reads, lists, updates,
 //! deletes and cross-tenant probes, 32 in flight over HTTP (fixed seed). Throughout, no response
 //! carries another tenant's data and every cross-tenant id is 404; afterwards each tenant's list
-//! is exactly what it created and did not delete.
+//! is exactly what it created and did not delete. 600 more operations work on patients: creates,
+//! reads, lists, cross-tenant probes, and documents that reference a patient (their own: stored;
+//! another tenant's: 422, nothing stored).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,8 @@ use crate::documents::support::{Reply, World, new_doc};
 
 const TENANTS: usize = 10;
 const OPERATIONS: u64 = 3000;
+/// Patient operations, after the document operations' ids (so those keep their streams).
+const PATIENT_OPERATIONS: u64 = 600;
 const IN_FLIGHT: usize = 32;
 const SEED: u64 = 0x4856_5a5a_2026;
 
@@ -44,6 +48,8 @@ struct Model {
     deleting: HashSet<String>,
     /// Ids seen in lists before their create was answered: checked at the end.
     early: Vec<(String, usize)>,
+    /// Patient id → owning tenant index.
+    patients: HashMap<String, usize>,
 }
 
 struct Tenant {
@@ -101,6 +107,111 @@ impl Fuzz {
         }
     }
 
+    /// A patient (own or another tenant's), if any exists yet.
+    fn pick_patient(&self, rng: &mut Rng, owned_by: impl Fn(usize) -> bool) -> Option<String> {
+        let model = self.model.lock().unwrap();
+        let ids: Vec<&String> = model
+            .patients
+            .iter()
+            .filter(|(_, o)| owned_by(**o))
+            .map(|(id, _)| id)
+            .collect();
+        (!ids.is_empty()).then(|| ids[rng.below(ids.len())].clone())
+    }
+
+    async fn run_patient(&self, op: u64, rng: &mut Rng, t: usize, token: &str, writer: &str) {
+        let w = &self.world;
+        let ctx = format!("patient op {op} t{t}");
+        let check = |p: &Value| {
+            assert_eq!(p["tenant_id"], self.tenants[t].id, "{ctx}: {p}");
+            let id = p["id"].as_str().unwrap_or_default();
+            if let Some(owner) = self.model.lock().unwrap().patients.get(id) {
+                assert_eq!(*owner, t, "{ctx}: {id} belongs to t{owner}");
+            }
+        };
+        match rng.below(5) {
+            0 => {
+                let body = json!({"mrn": format!("t{t}-{op}"), "given_name": "Fuzz",
+                    "family_name": format!("T{t}"), "birth_date": "1990-01-01", "sex": "other"});
+                let reply = w
+                    .call(Method::POST, "/api/v1/patients", writer, Some(&body))
+                    .await;
+                assert_eq!(reply.status, 201, "{ctx}: {:?}", reply.body);
+                check(&reply.body);
+                let id = reply.body["id"].as_str().unwrap().to_owned();
+                self.model.lock().unwrap().patients.insert(id, t);
+            }
+            1 => {
+                let reply = w
+                    .get(
+                        &format!("/api/v1/patients?limit=50&family_name=t{t}"),
+                        token,
+                    )
+                    .await;
+                assert_eq!(reply.status, 200, "{ctx}: {:?}", reply.body);
+                reply.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .for_each(check);
+            }
+            2 => {
+                let Some(id) = self.pick_patient(rng, |o| o == t) else {
+                    return;
+                };
+                let reply = w.get(&format!("/api/v1/patients/{id}"), token).await;
+                assert_eq!(reply.status, 200, "{ctx}: {:?}", reply.body);
+                check(&reply.body);
+                let listed = w
+                    .get(&format!("/api/v1/documents?patient_id={id}"), token)
+                    .await;
+                assert_eq!(listed.status, 200, "{ctx}: {:?}", listed.body);
+                for doc in listed.body["items"].as_array().unwrap() {
+                    self.check_document(t, doc, &ctx);
+                    assert_eq!(doc["patient_id"], json!(id), "{ctx}");
+                }
+            }
+            3 => {
+                let Some(id) = self.pick_patient(rng, |o| o != t) else {
+                    return;
+                };
+                let reply = w.get(&format!("/api/v1/patients/{id}"), token).await;
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (404, Some("RES_001")),
+                    "{ctx}"
+                );
+                // A document cannot point at another tenant's patient: refused, nothing stored.
+                let mut body = new_doc(&format!("t{t} foreign patient {op}"));
+                body["patient_id"] = json!(id);
+                let reply = w
+                    .call(Method::POST, "/api/v1/documents", writer, Some(&body))
+                    .await;
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (422, Some("VAL_001")),
+                    "{ctx}"
+                );
+            }
+            _ => {
+                let Some(id) = self.pick_patient(rng, |o| o == t) else {
+                    return;
+                };
+                let mut body = new_doc(&format!("t{t} patient doc {op}"));
+                body["patient_id"] = json!(id);
+                let reply = w
+                    .call(Method::POST, "/api/v1/documents", writer, Some(&body))
+                    .await;
+                assert_eq!(reply.status, 201, "{ctx}: {:?}", reply.body);
+                self.check_document(t, &reply.body, &ctx);
+                let doc = reply.body["id"].as_str().unwrap().to_owned();
+                let mut model = self.model.lock().unwrap();
+                model.owner.insert(doc.clone(), t);
+                model.live[t].push(doc);
+            }
+        }
+    }
+
     async fn run(&self, op: u64) {
         let mut rng = Rng(SEED ^ op.wrapping_mul(0x2545_f491_4f6c_dd1d));
         let t = rng.below(TENANTS);
@@ -109,6 +220,9 @@ impl Fuzz {
         let writer = &self.tenants[t].tokens[rng.below(2)];
         let w = &self.world;
         let ctx = format!("op {op} t{t}");
+        if op >= OPERATIONS {
+            return self.run_patient(op, &mut rng, t, token, writer).await;
+        }
         match rng.below(100) {
             0..=29 => {
                 let mut body = new_doc(&format!("t{t} doc {op}"));
@@ -240,7 +354,7 @@ async fn concurrent_random_traffic_of_ten_tenants_never_crosses_a_tenant_boundar
     let started = std::time::Instant::now();
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut tasks = JoinSet::new();
-    for op in 0..OPERATIONS {
+    for op in 0..OPERATIONS + PATIENT_OPERATIONS {
         let fuzz = fuzz.clone();
         let permit = permits.clone().acquire_owned().await.unwrap();
         tasks.spawn(async move {

@@ -182,7 +182,15 @@ async fn each_audited_request_writes_exactly_one_event_with_who_what_and_from_wh
         .request(Method::GET, &path, &editor)
         .header("x-request-id", "client-chosen-id-42");
     let read = World::send(read).await;
-    assert_eq!(read.request_id(), "client-chosen-id-42");
+    // The server's own id answers; the client's is kept apart in the audit event.
+    assert_ne!(read.request_id(), "client-chosen-id-42");
+    let client_id: Option<String> =
+        sqlx::query_scalar("select client_request_id from audit_events where request_id = $1")
+            .bind(read.request_id())
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(client_id.as_deref(), Some("client-chosen-id-42"));
     let list = w.get("/api/v1/documents?limit=5", &editor).await;
     let update = w
         .call(

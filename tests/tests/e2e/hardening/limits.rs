@@ -91,6 +91,49 @@ async fn a_handler_slower_than_the_request_timeout_gets_504_req_004() {
 }
 
 #[tokio::test]
+async fn a_client_too_slow_to_send_its_body_gets_408_req_006_not_a_504() {
+    let app = spawn_app_with(|env| {
+        env.insert("REQUEST_TIMEOUT_SECONDS".into(), "2".into());
+        env.insert("LOG_LEVEL".into(), "info".into());
+    })
+    .await;
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    // Headers promise 100 bytes; 10 arrive, the rest never does.
+    client
+        .write_all(
+            b"POST /api/v1/auth/callback HTTP/1.1\r\nHost: haven\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"code\":\"",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0_u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !String::from_utf8_lossy(&answer).contains("}}") {
+            match client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server answered within the request timeout"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"REQ_006\""), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("x-request-id:"),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn overload_beyond_the_concurrency_cap_is_shed_at_once_while_requests_within_it_succeed() {
     let app = spawn_app_with(|env| {
         env.insert("MAX_CONCURRENT_REQUESTS".into(), "3".into());

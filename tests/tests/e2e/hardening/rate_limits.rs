@@ -72,9 +72,13 @@ async fn an_anonymous_burst_over_the_limit_gets_429_with_retry_after_and_then_re
     assert_eq!((status, code.as_str()), (429, "RATE_001"));
     assert_eq!(header(&headers, "retry-after"), "1");
     assert_eq!(header(&headers, "ratelimit-remaining"), "0");
-    // Probes are exempt, and other clients have their own budget.
+    // Probes are exempt, by exact path: nothing else under /health/ is.
     let probe = get_as(&app, client, None, "/api/v1/health/live").await;
     assert_eq!(probe.status(), 200);
+    for not_a_probe in ["/api/v1/health/live/", "/api/v1/health/other"] {
+        let (status, code, _) = envelope(get_as(&app, client, None, not_a_probe).await).await;
+        assert_eq!((status, code.as_str()), (429, "RATE_001"), "{not_a_probe}");
+    }
     let other = get_as(&app, "198.51.100.2", None, "/api/v1/_test/sleep?ms=0").await;
     assert_eq!(other.status(), 200);
     // One request a second refills: the client is served again within Retry-After.

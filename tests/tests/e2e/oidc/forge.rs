@@ -76,9 +76,12 @@ impl<'a> Forge<'a> {
         .expect("hs256")
     }
 
-    /// Signed by the real provider's key under a `kid` it never published.
+    /// Signed by the real provider's key under a `kid` it never published, issued a few
+    /// seconds ago (so a key set fetched now is newer than the token: a definite 401).
     pub(crate) async fn unknown_kid(&self) -> String {
-        self.idp.token(json!({"kid": "no-such-key"})).await
+        self.idp
+            .token(json!({"kid": "no-such-key", "claims": {"iat": issued_earlier()}}))
+            .await
     }
 
     /// Signed by the attacker's key, whose header points at that key with `param` (`jwk`,
@@ -93,7 +96,11 @@ impl<'a> Forge<'a> {
         let mut header = json!({"kid": "attacker-rsa"});
         header[param] = pointer;
         self.idp
-            .token(json!({"signer": "attacker", "header": header}))
+            .token(json!({
+                "signer": "attacker",
+                "header": header,
+                "claims": {"iat": issued_earlier()},
+            }))
             .await
     }
 
@@ -146,4 +153,9 @@ impl<'a> Forge<'a> {
     pub(crate) async fn oversized(&self) -> String {
         self.with_claims(json!({"pad": "x".repeat(9000)})).await
     }
+}
+
+/// An `iat` a few seconds in the past.
+fn issued_earlier() -> i64 {
+    super::now() - 5
 }

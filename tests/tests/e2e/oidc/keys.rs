@@ -137,7 +137,7 @@ async fn validation_waits_for_discovery_which_retries_until_the_idp_is_up() {
 }
 
 #[tokio::test]
-async fn stale_keys_are_refreshed_in_the_background_and_kept_when_the_refresh_fails() {
+async fn stale_keys_are_refetched_before_use_and_kept_when_the_refetch_fails() {
     let idp = Idp::start();
     let mut settings = idp.settings(Duration::from_millis(300));
     settings.jwks_ttl = Duration::from_secs(1);
@@ -148,7 +148,7 @@ async fn stale_keys_are_refreshed_in_the_background_and_kept_when_the_refresh_fa
     idp.reset_stats().await;
     idp.fail(json!({"jwks": true})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    // Stale: served from the cache at once while one background refresh runs (and fails).
+    // Stale: refetched first; the refetch fails and the cached keys are used.
     assert!(validator.validate(&token).await.is_ok());
     assert_eq!(jwks_requests_settle(&idp, 1).await, 1);
     assert!(
@@ -161,7 +161,7 @@ async fn stale_keys_are_refreshed_in_the_background_and_kept_when_the_refresh_fa
     assert_eq!(
         jwks_requests_settle(&idp, 2).await,
         2,
-        "one more background refresh after the cooldown"
+        "one more refetch once the cooldown after the failure has passed"
     );
     assert_eq!(oidc.jwks().expect("jwks").failure_count(), 1);
 }
@@ -218,4 +218,136 @@ async fn slow_or_oversized_jwks_responses_are_cut_off() {
     idp.fail(json!({"jwks_huge": false})).await;
     tokio::time::sleep(cooldown).await;
     assert!(validator.validate(&rotated).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_key_published_right_after_discovery_is_accepted_on_first_use() {
+    let idp = Idp::start();
+    let oidc = idp.oidc(Duration::from_secs(30)).await;
+    idp.rotate().await;
+    idp.reset_stats().await;
+    let token = idp.token(json!({})).await;
+    oidc.validator()
+        .validate(&token)
+        .await
+        .expect("discovery's key fetch does not start the unknown-kid cooldown");
+    assert_eq!(idp.jwks_requests().await, 1, "one refetch for the new kid");
+}
+
+#[tokio::test]
+async fn a_key_published_right_after_a_scheduled_refresh_is_accepted_on_first_use() {
+    let idp = Idp::start();
+    let mut settings = idp.settings(Duration::from_secs(30));
+    settings.jwks_ttl = Duration::from_secs(1);
+    let oidc = Oidc::start(settings).expect("settings");
+    assert!(oidc.wait_ready(Duration::from_secs(10)).await);
+    let validator = oidc.validator();
+    let old = idp.token(json!({})).await;
+    idp.reset_stats().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(validator.validate(&old).await.is_ok());
+    assert_eq!(
+        idp.jwks_requests().await,
+        1,
+        "the stale key set was refetched"
+    );
+    idp.rotate().await;
+    let new = idp.token(json!({})).await;
+    validator
+        .validate(&new)
+        .await
+        .expect("a scheduled refresh does not start the unknown-kid cooldown");
+    assert_eq!(idp.jwks_requests().await, 2);
+}
+
+#[tokio::test]
+async fn during_the_cooldown_an_unknown_kid_is_retryable_unless_the_keys_are_newer_than_the_token()
+{
+    let idp = Idp::start();
+    let oidc = idp.oidc(Duration::from_secs(30)).await;
+    let validator = oidc.validator();
+    let earlier = now() - 5;
+    let stale_unknown = idp
+        .token(json!({"kid": "never-published", "claims": {"iat": earlier}}))
+        .await;
+    // First miss: one refetch, and the key is still not there.
+    assert_eq!(
+        validator.validate(&stale_unknown).await,
+        Err(AuthError::UnknownKid)
+    );
+    idp.rotate().await;
+    idp.reset_stats().await;
+    let fresh = idp.token(json!({})).await;
+    // A token issued after the last fetch: its key may just have been published.
+    match validator.validate(&fresh).await {
+        Err(AuthError::KeysCoolingDown { retry_after_secs }) => {
+            assert!((1..=30).contains(&retry_after_secs), "{retry_after_secs}");
+        }
+        other => panic!("expected a retryable refusal, got {other:?}"),
+    }
+    assert_eq!(
+        AuthError::KeysCoolingDown {
+            retry_after_secs: 3
+        }
+        .status(),
+        503
+    );
+    // A token issued before the last fetch names a key that really is not published.
+    assert_eq!(
+        validator.validate(&stale_unknown).await,
+        Err(AuthError::UnknownKid)
+    );
+    assert_eq!(
+        idp.jwks_requests().await,
+        0,
+        "no refetch within the cooldown"
+    );
+
+    // The operator's forced refresh ignores the cooldown: the new key works at once, and the
+    // removed one is refused.
+    let jwks = oidc.jwks().expect("discovered");
+    assert_eq!(jwks.force_refresh().await, Ok(2));
+    assert!(validator.validate(&fresh).await.is_ok());
+    let removed = idp.token(json!({})).await;
+    assert!(validator.validate(&removed).await.is_ok());
+    idp.rotate().await;
+    jwks.force_refresh().await.expect("refresh");
+    // Refused: 401, or 503 while the cooldown lasts when the token is as new as the key set.
+    let refused = validator.validate(&removed).await;
+    assert!(
+        matches!(
+            refused,
+            Err(AuthError::UnknownKid | AuthError::KeysCoolingDown { .. })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_key_sets_max_age_bounds_a_removed_key_and_its_etag_makes_refetches_cheap() {
+    let idp = Idp::start();
+    idp.jwks_cache(json!({"max_age": 1, "etag": true})).await;
+    let oidc = idp.oidc(Duration::from_secs(30)).await;
+    let validator = oidc.validator();
+    // A new key: the refetch it causes reads the key set's max-age and ETag.
+    idp.rotate().await;
+    let token = idp.token(json!({})).await;
+    assert!(validator.validate(&token).await.is_ok());
+    idp.reset_stats().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Older than its max-age: revalidated before use, and unchanged (304).
+    assert!(validator.validate(&token).await.is_ok());
+    assert_eq!(
+        (idp.jwks_requests().await, idp.jwks_not_modified().await),
+        (1, 1)
+    );
+    // The key is removed at the IdP: once the max-age has passed it is refused, although the
+    // TTL setting (an hour) and the unknown-kid cooldown have not.
+    idp.rotate().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(validator.validate(&token).await, Err(AuthError::UnknownKid));
+    assert_eq!(
+        (idp.jwks_requests().await, idp.jwks_not_modified().await),
+        (2, 1)
+    );
 }

@@ -95,8 +95,8 @@ async fn forged_and_malformed_tokens_are_rejected_with_their_error() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         idp.jwks_requests().await,
-        1,
-        "no case may cause a JWKS refetch within the cooldown"
+        2,
+        "discovery, then one refetch for the first unknown kid: none after it within the cooldown"
     );
 }
 

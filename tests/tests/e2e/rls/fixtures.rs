@@ -1,7 +1,7 @@
 //! Fixtures for the database-layer tests: a migrated database, tenants, users, rows.
 
-use haven_db::audit::{self, AuditOutcome, NewAuditEvent};
-use haven_db::documents::{DocumentStatus, NewDocument};
+use haven_db::audit::{AuditOutcome, NewAuditEvent};
+use haven_db::documents::{self, CreateOutcome, Document, DocumentStatus, NewDocument};
 use haven_db::ids::{AuditEventId, TenantId, UserId};
 use haven_db::tenant::TenantTx;
 use haven_db::{PgPool, PoolSettings};
@@ -48,7 +48,7 @@ pub(crate) async fn tenant(pool: &PgPool, external_id: &str) -> TenantId {
 
 pub(crate) async fn user(pool: &PgPool, tenant: TenantId, subject: &str) -> UserId {
     let mut tx = TenantTx::begin(pool, tenant).await.unwrap();
-    let user = haven_db::users::upsert_seen(&mut tx, tenant, subject)
+    let user = haven_db::users::upsert_seen(&mut tx, subject)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -64,6 +64,19 @@ pub(crate) fn new_document(title: &str) -> NewDocument {
         status: DocumentStatus::Pending,
         metadata: serde_json::json!({"source": "test"}),
         storage_location: None,
+        patient_id: None,
+    }
+}
+
+/// Creates a document without an idempotency key.
+pub(crate) async fn create_document(
+    tx: &mut TenantTx<'_>,
+    user: UserId,
+    new: &NewDocument,
+) -> Result<Document, sqlx::Error> {
+    match documents::create(tx, user, new, None).await? {
+        CreateOutcome::Created(document) => Ok(document),
+        other => panic!("a create without a key created nothing: {other:?}"),
     }
 }
 
@@ -77,6 +90,7 @@ pub(crate) fn event<'a>(tenant: TenantId, action: &'a str) -> NewAuditEvent<'a> 
         resource_id: None,
         outcome: AuditOutcome::Success,
         request_id: Some("req-1"),
+        client_request_id: Some("client-1"),
         client_ip: Some("192.0.2.7".parse().unwrap()),
         user_agent: Some("tests/1.0"),
         changed_fields: None,
@@ -87,9 +101,7 @@ pub(crate) fn event<'a>(tenant: TenantId, action: &'a str) -> NewAuditEvent<'a> 
 /// Records one event in its own committed tenant transaction.
 pub(crate) async fn record(pool: &PgPool, tenant: TenantId, action: &str) -> AuditEventId {
     let mut tx = TenantTx::begin(pool, tenant).await.unwrap();
-    let id = audit::record(&mut tx, &event(tenant, action))
-        .await
-        .unwrap();
+    let id = tx.record(&event(tenant, action)).await.unwrap();
     tx.commit().await.unwrap();
     id
 }

@@ -1,13 +1,14 @@
 //! The owner's own access: the pre-authentication tenant lookup, operator commands, and a
 //! non-superuser owner, for whom FORCE ROW LEVEL SECURITY applies too.
 
-use haven_db::documents;
 use haven_db::tenant::TenantTx;
 use haven_db::tenants::{self, TenantStatus};
 use haven_tests::TestDatabase;
 use sqlx::{Connection, Executor};
 
-use super::fixtures::{migrate, migrated, new_document, pool, record, sqlstate, tenant, user};
+use super::fixtures::{
+    create_document, migrate, migrated, new_document, pool, record, sqlstate, tenant, user,
+};
 
 #[tokio::test]
 async fn the_tenant_lookup_by_claim_matches_exactly_and_leaves_nothing_set_on_the_connection() {
@@ -112,11 +113,13 @@ async fn operators_create_list_suspend_and_activate_tenants_and_a_tenant_sees_on
     );
 
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
-    assert_eq!(
-        tenants::get(&mut tx, a).await.unwrap().map(|t| t.id),
-        Some(a)
-    );
-    assert_eq!(tenants::get(&mut tx, b).await.unwrap(), None);
+    assert_eq!(tenants::get(&mut tx).await.unwrap().map(|t| t.id), Some(a));
+    let other: Option<uuid::Uuid> = sqlx::query_scalar("select id from tenants where id = $1")
+        .bind(b)
+        .fetch_optional(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(other, None);
 }
 
 #[tokio::test]
@@ -144,7 +147,7 @@ async fn a_non_superuser_owner_sees_nothing_outside_tenant_and_maintenance_trans
     let b = tenant(&owner_pool, "org-b").await;
     let alice = user(&owner_pool, a, "alice").await;
     let mut tx = TenantTx::begin(&owner_pool, a).await.unwrap();
-    documents::create(&mut tx, a, alice, &new_document("a1"))
+    create_document(&mut tx, alice, &new_document("a1"))
         .await
         .unwrap();
     tx.commit().await.unwrap();

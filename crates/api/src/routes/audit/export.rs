@@ -5,16 +5,13 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use haven_db::PgPool;
-use haven_db::audit::{AuditEvent, AuditFilter, AuditOutcome};
+use haven_db::audit::{AuditEvent, AuditFilter};
 use haven_db::ids::TenantId;
 use haven_db::page::{Cursor, Page, PageLimit};
 use haven_db::tenant::TenantTx;
 
-use super::{AuditEventResponse, RESOURCE};
-use crate::audit_log::{Access, AuditContext};
-use crate::error::ApiError;
-use crate::principal::Principal;
-use crate::state::AppState;
+use super::AuditEventResponse;
+use crate::scope::Scope;
 
 /// The media type of the export.
 pub const NDJSON: &str = "application/x-ndjson";
@@ -39,15 +36,11 @@ impl Export {
         if let Some(page) = self.first.take() {
             return Ok(page);
         }
+        // Later pages are part of the one recorded export: they record nothing themselves.
         let mut tx = TenantTx::begin(&self.pool, self.tenant).await?;
-        let page = haven_db::audit::list(
-            &mut tx,
-            self.tenant,
-            &self.filter,
-            self.after.as_ref(),
-            PageLimit::MAX,
-        )
-        .await?;
+        let page =
+            haven_db::audit::list(&mut tx, &self.filter, self.after.as_ref(), PageLimit::MAX)
+                .await?;
         tx.commit().await?;
         Ok(page)
     }
@@ -94,34 +87,17 @@ impl Export {
     }
 }
 
-/// Records the export and reads its first page in one transaction (so a failure there is still
-/// an error status), then streams the rest.
-pub(super) async fn export(
-    state: &AppState,
-    principal: &Principal,
-    audit: &AuditContext,
+/// Streams the export from its first page, read (and the export recorded) by the handler in
+/// one transaction, so a failure there is still an error status.
+pub(super) fn export(
+    scope: &Scope,
+    first: Page<AuditEvent>,
     filter: AuditFilter,
     after: Option<Cursor>,
-) -> Result<Response, ApiError> {
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    let first = haven_db::audit::list(
-        &mut tx,
-        principal.tenant_id,
-        &filter,
-        after.as_ref(),
-        PageLimit::MAX,
-    )
-    .await?;
-    let access = Access::new("audit.export", RESOURCE);
-    haven_db::audit::record(
-        &mut tx,
-        &audit.event(principal, access, AuditOutcome::Success),
-    )
-    .await?;
-    tx.commit().await?;
+) -> Response {
     let export = Export {
-        pool: state.pool.clone(),
-        tenant: principal.tenant_id,
+        pool: scope.pool().clone(),
+        tenant: scope.principal().tenant_id,
         filter,
         first: Some(first),
         after,
@@ -135,5 +111,5 @@ pub(super) async fn export(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-    Ok(response)
+    response
 }

@@ -4,25 +4,22 @@
 mod export;
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use haven_db::audit::{AuditEvent, AuditFilter, AuditOutcome};
 use haven_db::audit_chain::LinkProblem;
 use haven_db::ids::UserId;
 use haven_db::page::{Cursor, PageLimit};
-use haven_db::tenant::TenantTx;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit_log::{Access, AuditContext};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
-use crate::principal::{Principal, Role};
+use crate::principal::Role;
 use crate::routes::params::{self, Problems};
-use crate::state::AppState;
+use crate::scope::{Access, Scope};
 
 pub use export::{EXPORT_MAX_EVENTS, NDJSON};
 
@@ -135,8 +132,12 @@ pub struct AuditEventResponse {
     /// `success`, `denied` or `error`.
     #[schema(value_type = String, example = "success")]
     pub outcome: AuditOutcome,
-    /// The request's `X-Request-ID`.
+    /// The server's id of the request (the `X-Request-ID` it answered with, and `request_id`
+    /// in its logs): unique per request.
     pub request_id: Option<String>,
+    /// The `X-Request-ID` the client sent, if it sent a usable one; clients choose it, so it
+    /// need not be unique.
+    pub client_request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// For updates: the names (never the values) of the fields that changed.
@@ -162,6 +163,7 @@ impl From<AuditEvent> for AuditEventResponse {
             resource_id: e.resource_id,
             outcome: e.outcome,
             request_id: e.request_id,
+            client_request_id: e.client_request_id,
             client_ip: e.client_ip,
             user_agent: e.user_agent,
             changed_fields: e.changed_fields,
@@ -213,39 +215,26 @@ fn wants_ndjson(headers: &HeaderMap) -> bool {
         (status = 422, description = "Bad filter, cursor or limit (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn list_audit_events(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     headers: HeaderMap,
     query: Result<ApiQuery<AuditQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let ndjson = wants_ndjson(&headers);
     let action = if ndjson { "audit.export" } else { "audit.list" };
-    let access = Access::new(action, RESOURCE);
-    audit
-        .require_any(&state, &principal, AUDIT_READERS, access)
+    let permit = scope
+        .require(AUDIT_READERS, Access::new(action, RESOURCE))
         .await?;
     let ApiQuery(query) = query?;
     let parsed = parse(query)?;
-    if ndjson {
-        return export::export(&state, &principal, &audit, parsed.filter, parsed.cursor).await;
-    }
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    // Read first, then record: the page does not show the query's own event.
-    let page = haven_db::audit::list(
-        &mut tx,
-        principal.tenant_id,
-        &parsed.filter,
-        parsed.cursor.as_ref(),
-        parsed.limit,
-    )
-    .await?;
-    haven_db::audit::record(
-        &mut tx,
-        &audit.event(&principal, access, AuditOutcome::Success),
-    )
-    .await?;
+    let mut tx = permit.begin().await?;
+    // Read first, then record at commit: the page does not show the query's own event.
+    let limit = if ndjson { PageLimit::MAX } else { parsed.limit };
+    let page =
+        haven_db::audit::list(&mut tx, &parsed.filter, parsed.cursor.as_ref(), limit).await?;
     tx.commit().await?;
+    if ndjson {
+        return Ok(export::export(&scope, page, parsed.filter, parsed.cursor));
+    }
     Ok(Json(AuditEventPage {
         items: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -294,22 +283,13 @@ fn problem_name(problem: LinkProblem) -> &'static str {
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Only admins and auditors may verify the audit trail (AUTH_009)", body = ErrorEnvelope),
     ))]
-pub async fn verify_audit_events(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
-) -> Result<Json<VerifyResponse>, ApiError> {
-    let access = Access::new("audit.verify", RESOURCE);
-    audit
-        .require_any(&state, &principal, AUDIT_READERS, access)
+pub async fn verify_audit_events(scope: Scope) -> Result<Json<VerifyResponse>, ApiError> {
+    let permit = scope
+        .require(AUDIT_READERS, Access::new("audit.verify", RESOURCE))
         .await?;
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    let result = haven_db::audit_chain::verify_tenant(&mut tx, principal.tenant_id).await?;
-    haven_db::audit::record(
-        &mut tx,
-        &audit.event(&principal, access, AuditOutcome::Success),
-    )
-    .await?;
+    let mut tx = permit.begin().await?;
+    let tenant = tx.tenant();
+    let result = haven_db::audit_chain::verify_tenant(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(Json(VerifyResponse {
         ok: result.broken.is_none(),

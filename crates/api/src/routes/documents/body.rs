@@ -2,14 +2,15 @@
 //! bound to.
 
 use haven_db::documents::{DocumentPatch, NewDocument};
-use serde::{Deserialize, Deserializer};
+use haven_db::ids::PatientId;
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::DocumentStatus;
 use super::validate;
 use crate::error::ApiError;
+use crate::routes::input::{not_null, present};
 use crate::routes::params::Problems;
 
 /// A new document. Unknown fields are refused (422).
@@ -40,6 +41,10 @@ pub struct CreateDocument {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 2048)]
     pub storage_location: Option<String>,
+    /// The patient the document belongs to, a patient of the caller's tenant.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub patient_id: Option<PatientId>,
 }
 
 /// A partial update: only the fields present change. At least one field is required; `null` is
@@ -68,13 +73,10 @@ pub struct UpdateDocument {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 2048)]
     pub storage_location: Option<Option<String>>,
-}
-
-/// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
+    /// `null` detaches the document from its patient.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub patient_id: Option<Option<PatientId>>,
 }
 
 impl CreateDocument {
@@ -97,18 +99,8 @@ impl CreateDocument {
             status: self.status.unwrap_or(DocumentStatus::Pending).into(),
             metadata,
             storage_location: self.storage_location,
+            patient_id: self.patient_id,
         })
-    }
-}
-
-/// Required in a patch when present: `null` is a problem.
-fn not_null<T>(problems: &mut Problems, field: &str, value: Option<Option<T>>) -> Option<T> {
-    match value {
-        Some(None) => {
-            problems.add(field, "must not be null");
-            None
-        }
-        other => other.flatten(),
     }
 }
 
@@ -147,6 +139,7 @@ impl UpdateDocument {
             status: status.map(Into::into),
             metadata,
             storage_location: self.storage_location,
+            patient_id: self.patient_id,
         };
         if problems.is_empty() && patch == DocumentPatch::default() {
             problems.add("body", "at least one field is required");
@@ -156,42 +149,9 @@ impl UpdateDocument {
     }
 }
 
-/// JSON with object keys sorted at every level: equal documents give equal bytes, however the
-/// client ordered its keys.
-fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// The hash an `Idempotency-Key` is bound to: the request as validated, defaults applied, so a
-/// retry that spells the same document differently (key order, an explicit default) matches.
+/// The hash an `Idempotency-Key` is bound to (see `input::request_hash`).
 pub(super) fn request_hash(new: &NewDocument) -> [u8; 32] {
-    let value = serde_json::json!({
+    let mut value = serde_json::json!({
         "title": new.title,
         "filename": new.filename,
         "content_type": new.content_type,
@@ -200,9 +160,11 @@ pub(super) fn request_hash(new: &NewDocument) -> [u8; 32] {
         "metadata": new.metadata,
         "storage_location": new.storage_location,
     });
-    let mut text = String::new();
-    canonical_json(&value, &mut text);
-    Sha256::digest(text.as_bytes()).into()
+    // Only when given, so keys issued before documents had patients keep their hashes.
+    if let Some(patient) = new.patient_id {
+        value["patient_id"] = serde_json::json!(patient);
+    }
+    crate::routes::input::request_hash(&value)
 }
 
 #[cfg(test)]
@@ -219,6 +181,7 @@ mod tests {
             status: None,
             metadata: metadata.as_object().cloned(),
             storage_location: None,
+            patient_id: None,
         }
         .validate()
         .unwrap()

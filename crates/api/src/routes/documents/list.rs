@@ -1,21 +1,17 @@
 //! `GET /api/v1/documents`: the tenant's live documents, newest first, cursor-paginated.
 
 use axum::Json;
-use axum::extract::State;
-use haven_db::audit::AuditOutcome;
 use haven_db::documents::{self, DocumentFilter};
-use haven_db::tenant::TenantTx;
+use haven_db::ids::PatientId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{DocumentResponse, DocumentStatus, READERS, RESOURCE};
-use crate::audit_log::{Access, AuditContext};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
-use crate::principal::Principal;
 use crate::routes::params::{self, Problems};
-use crate::state::AppState;
+use crate::scope::{Access, Scope};
 
 /// Query parameters of the document list. Unknown parameters are refused (422).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -30,6 +26,9 @@ pub struct ListDocumentsQuery {
     /// Only documents with this status.
     #[param(value_type = Option<DocumentStatus>)]
     pub status: Option<String>,
+    /// Only this patient's documents.
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub patient_id: Option<String>,
     /// Only documents created at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub created_from: Option<String>,
@@ -65,23 +64,24 @@ fn status(text: Option<&str>) -> Result<Option<DocumentStatus>, String> {
         (status = 200, body = DocumentPage),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "The caller's roles do not allow reading documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 422, description = "Bad cursor, limit, status or time (VAL_001, with details)", body = ErrorEnvelope),
+        (status = 422, description = "Bad cursor, limit, status, patient id or time (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn list_documents(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     query: Result<ApiQuery<ListDocumentsQuery>, ApiError>,
 ) -> Result<Json<DocumentPage>, ApiError> {
-    let access = Access::new("document.list", RESOURCE);
-    audit
-        .require_any(&state, &principal, READERS, access)
+    let permit = scope
+        .require(READERS, Access::new("document.list", RESOURCE))
         .await?;
     let ApiQuery(query) = query?;
     let mut problems = Problems::default();
     let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
     let limit = problems.take("limit", params::limit(query.limit.as_deref()));
     let status = problems.take("status", status(query.status.as_deref()));
+    let patient_id = problems.take(
+        "patient_id",
+        params::id::<PatientId>(query.patient_id.as_deref()),
+    );
     let created_from = problems.take(
         "created_from",
         params::timestamp(query.created_from.as_deref()),
@@ -90,21 +90,16 @@ pub async fn list_documents(
     problems.finish()?;
     let filter = DocumentFilter {
         status: status.flatten().map(Into::into),
+        patient_id: patient_id.flatten(),
         created_from: created_from.flatten(),
         created_to: created_to.flatten(),
     };
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+    let mut tx = permit.begin().await?;
     let page = documents::list(
         &mut tx,
-        principal.tenant_id,
         &filter,
         cursor.flatten().as_ref(),
         limit.unwrap_or_default(),
-    )
-    .await?;
-    haven_db::audit::record(
-        &mut tx,
-        &audit.event(&principal, access, AuditOutcome::Success),
     )
     .await?;
     tx.commit().await?;

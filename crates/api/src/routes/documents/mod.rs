@@ -9,22 +9,17 @@ pub mod write;
 pub use body::{CreateDocument, UpdateDocument};
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
-use haven_db::audit::{AuditOutcome, NewAuditEvent};
 use haven_db::documents::{self, Document};
-use haven_db::ids::DocumentId;
-use haven_db::tenant::TenantTx;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::audit_log::{Access, AuditContext};
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 use crate::openapi::ErrorEnvelope;
-use crate::principal::{Principal, Role};
+use crate::principal::Role;
 use crate::routes::params::RawId;
-use crate::state::AppState;
+use crate::scope::{Access, Scope};
 
 /// The audit `resource_type` of documents.
 pub const RESOURCE: &str = "document";
@@ -83,6 +78,8 @@ pub struct DocumentResponse {
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub storage_location: Option<String>,
+    /// The patient it belongs to, if any.
+    pub patient_id: Option<uuid::Uuid>,
     /// The user who created it.
     pub created_by: uuid::Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -103,27 +100,11 @@ impl From<Document> for DocumentResponse {
             status: d.status.into(),
             metadata: d.metadata,
             storage_location: d.storage_location,
+            patient_id: d.patient_id.map(|p| p.as_uuid()),
             created_by: d.created_by.as_uuid(),
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
-    }
-}
-
-/// The document id in the path, or the refusal for a segment that is not one: 404 like any id
-/// this tenant does not have, and audited as such.
-async fn document_id(
-    state: &AppState,
-    principal: &Principal,
-    audit: &AuditContext,
-    action: &str,
-    raw: &str,
-) -> Result<DocumentId, ApiError> {
-    match raw.parse::<DocumentId>() {
-        Ok(id) => Ok(id),
-        Err(_) => Err(audit
-            .not_found(state, principal, Access::new(action, RESOURCE).on(raw))
-            .await),
     }
 }
 
@@ -138,35 +119,21 @@ async fn document_id(
         (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
     ))]
 pub async fn get_document(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<DocumentResponse>, ApiError> {
-    const ACTION: &str = "document.read";
-    let access = Access::new(ACTION, RESOURCE).on(&raw);
-    audit
-        .require_any(&state, &principal, READERS, access)
+    let mut permit = scope
+        .require(
+            READERS,
+            Access::new("document.read", RESOURCE).on(raw.as_str()),
+        )
         .await?;
-    let id = document_id(&state, &principal, &audit, ACTION, &raw).await?;
-    let resource_id = id.to_string();
-    let event: NewAuditEvent<'_> = audit.event(
-        &principal,
-        Access::new(ACTION, RESOURCE).on(&resource_id),
-        AuditOutcome::Success,
-    );
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
+    let id = permit.id(&raw).await?;
+    let mut tx = permit.begin().await?;
     // The read and its audit event in one statement; a miss is recorded as denied.
-    let found = documents::get_audited(
-        &mut tx,
-        principal.tenant_id,
-        id,
-        &event,
-        AuditOutcome::Denied,
-    )
-    .await?;
+    let found = documents::get(&mut tx, id).await?;
     tx.commit().await?;
-    let document = found.ok_or_else(|| ApiError::new(crate::error::codes::RES_001))?;
+    let document = found.ok_or_else(|| ApiError::new(codes::RES_001))?;
     Ok(Json(document.into()))
 }
 
@@ -180,36 +147,24 @@ pub async fn get_document(
         (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
         (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
     ))]
-pub async fn delete_document(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
-    RawId(raw): RawId,
-) -> Result<StatusCode, ApiError> {
-    const ACTION: &str = "document.delete";
-    audit
-        .require_any(
-            &state,
-            &principal,
+pub async fn delete_document(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
+    let mut permit = scope
+        .require(
             WRITERS,
-            Access::new(ACTION, RESOURCE).on(&raw),
+            Access::new("document.delete", RESOURCE).on(raw.as_str()),
         )
         .await?;
-    let id = document_id(&state, &principal, &audit, ACTION, &raw).await?;
-    let resource_id = id.to_string();
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    let deleted = documents::soft_delete(&mut tx, principal.tenant_id, id).await?;
-    let outcome = if deleted {
-        AuditOutcome::Success
-    } else {
-        AuditOutcome::Denied
-    };
-    let access = Access::new(ACTION, RESOURCE).on(&resource_id);
-    haven_db::audit::record(&mut tx, &audit.event(&principal, access, outcome)).await?;
+    let id = permit.id(&raw).await?;
+    let mut tx = permit.begin().await?;
+    let deleted = documents::soft_delete(&mut tx, id).await?;
+    if !deleted {
+        // Missing, deleted before or another tenant's: recorded as refused.
+        tx.deny();
+    }
     tx.commit().await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(crate::error::codes::RES_001))
+        Err(ApiError::new(codes::RES_001))
     }
 }

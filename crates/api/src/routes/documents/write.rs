@@ -1,37 +1,31 @@
 //! `POST /api/v1/documents` (with `Idempotency-Key`) and `PATCH /api/v1/documents/{id}`.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use haven_db::audit::AuditOutcome;
-use haven_db::documents::{self, CreateOutcome, Document};
-use haven_db::tenant::TenantTx;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use haven_db::documents::{self, Document};
+use haven_db::idempotency::Key;
 
 use super::body::{CreateDocument, UpdateDocument, request_hash};
-use super::validate::{self, write_error};
-use super::{DocumentResponse, RESOURCE, WRITERS, document_id};
-use crate::audit_log::{Access, AuditContext};
-use crate::error::{ApiError, codes};
+use super::{DocumentResponse, RESOURCE, WRITERS};
+use crate::error::{ApiError, FieldError, codes};
 use crate::extract::ApiJson;
 use crate::openapi::ErrorEnvelope;
-use crate::principal::Principal;
+use crate::routes::input::{self, created, is_violation};
 use crate::routes::params::RawId;
-use crate::state::AppState;
+use crate::scope::{Access, Created, Permit, Scope, settle_create};
 
-fn created(document: Document, replayed: bool) -> Response {
-    let location = format!("/api/v1/documents/{}", document.id);
-    let mut response =
-        (StatusCode::CREATED, Json(DocumentResponse::from(document))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
+/// A write's database error: a broken CHECK is the client's input (422); a `patient_id` that
+/// names no patient of this tenant is 422 too, and recorded as a refusal.
+async fn write_error(permit: &Permit<'_>, error: sqlx::Error) -> ApiError {
+    if is_violation(&error, "23503", "documents_patient_fkey") {
+        let refusal = ApiError::new(codes::VAL_001).with_details(vec![FieldError {
+            field: "patient_id".to_owned(),
+            message: "names no patient of this tenant".to_owned(),
+        }]);
+        return permit.refuse(refusal).await;
     }
-    if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
+    input::write_error("documents", error)
 }
 
 /// Creates a document (editor or admin). With an `Idempotency-Key` (1 to 255 printable ASCII
@@ -49,67 +43,46 @@ fn created(document: Document, replayed: bool) -> Response {
         (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
         (status = 409, description = "The document created under this Idempotency-Key was deleted since (RES_002)", body = ErrorEnvelope),
         (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
-        (status = 422, description = "Invalid body or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
+        (status = 422, description = "Invalid body (a patient_id of no patient of this tenant too) or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
     ))]
 pub async fn create_document(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     headers: HeaderMap,
     body: Result<ApiJson<CreateDocument>, ApiError>,
 ) -> Result<Response, ApiError> {
-    const ACTION: &str = "document.create";
-    audit
-        .require_any(&state, &principal, WRITERS, Access::new(ACTION, RESOURCE))
+    let permit = scope
+        .require(WRITERS, Access::new("document.create", RESOURCE))
         .await?;
-    let key = validate::idempotency_key(&headers)?;
+    let key = input::idempotency_key(&headers)?;
     let ApiJson(body) = body?;
     let new = body.validate()?;
-    let tenant = principal.tenant_id;
-    let mut tx = TenantTx::begin(&state.pool, tenant).await?;
-    let (document, replayed) = match &key {
-        None => (
-            documents::create(&mut tx, tenant, principal.user_id, &new)
-                .await
-                .map_err(write_error)?,
-            false,
-        ),
-        Some(key) => {
-            let hash = request_hash(&new);
-            match documents::create_idempotent(&mut tx, tenant, principal.user_id, key, &hash, &new)
-                .await
-                .map_err(write_error)?
-            {
-                CreateOutcome::Created(document) => (document, false),
-                CreateOutcome::Replayed(document) => (document, true),
-                CreateOutcome::KeyReusedWithDifferentBody => {
-                    tx.rollback().await?;
-                    return Err(ApiError::new(codes::IDEM_001));
-                }
-            }
+    let hash = request_hash(&new);
+    let user = scope.principal().user_id;
+    let key = key.as_deref().map(|key| Key {
+        user,
+        key,
+        request_hash: &hash,
+    });
+    let mut tx = permit.begin().await?;
+    let outcome = match documents::create(&mut tx, user, &new, key).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            drop(tx);
+            return Err(write_error(&permit, error).await);
         }
     };
-    let resource_id = document.id.to_string();
-    // A replay creates nothing: it is recorded as what it is, a read of the first result.
-    let action = if replayed {
-        "document.create_replayed"
-    } else {
-        ACTION
+    let row = Created {
+        id: &|d: &Document| d.id.to_string(),
+        deleted: &|d: &Document| d.deleted_at.is_some(),
+        replayed_action: "document.create_replayed",
     };
-    let access = Access::new(action, RESOURCE).on(&resource_id);
-    let outcome = if document.deleted_at.is_some() {
-        AuditOutcome::Denied
-    } else {
-        AuditOutcome::Success
-    };
-    haven_db::audit::record(&mut tx, &audit.event(&principal, access, outcome)).await?;
-    tx.commit().await?;
-    if document.deleted_at.is_some() {
-        return Err(ApiError::new(codes::RES_002).with_message(
-            "The document created under this Idempotency-Key has been deleted since",
-        ));
-    }
-    Ok(created(document, replayed))
+    let (document, replayed) = settle_create(tx, outcome, row).await?;
+    let location = format!("/api/v1/documents/{}", document.id);
+    Ok(created(
+        location,
+        DocumentResponse::from(document),
+        replayed,
+    ))
 }
 
 /// Changes some fields of a document (editor or admin). The audit event names the fields whose
@@ -125,46 +98,37 @@ pub async fn create_document(
         (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
         (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
         (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
-        (status = 422, description = "Invalid or empty body (VAL_001, with details)", body = ErrorEnvelope),
+        (status = 422, description = "Invalid or empty body, or a patient_id of no patient of this tenant (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn update_document(
-    State(state): State<AppState>,
-    principal: Principal,
-    audit: AuditContext,
+    scope: Scope,
     RawId(raw): RawId,
     body: Result<ApiJson<UpdateDocument>, ApiError>,
 ) -> Result<Json<DocumentResponse>, ApiError> {
-    const ACTION: &str = "document.update";
-    audit
-        .require_any(
-            &state,
-            &principal,
+    let mut permit = scope
+        .require(
             WRITERS,
-            Access::new(ACTION, RESOURCE).on(&raw),
+            Access::new("document.update", RESOURCE).on(raw.as_str()),
         )
         .await?;
-    let id = document_id(&state, &principal, &audit, ACTION, &raw).await?;
+    let id = permit.id(&raw).await?;
     let ApiJson(body) = body?;
     let patch = body.validate()?;
-    let resource_id = id.to_string();
-    let access = Access::new(ACTION, RESOURCE).on(&resource_id);
-    let mut tx = TenantTx::begin(&state.pool, principal.tenant_id).await?;
-    let updated = documents::update(&mut tx, principal.tenant_id, id, patch)
-        .await
-        .map_err(write_error)?;
+    let mut tx = permit.begin().await?;
+    let updated = match documents::update(&mut tx, id, patch).await {
+        Ok(updated) => updated,
+        Err(error) => {
+            drop(tx);
+            return Err(write_error(&permit, error).await);
+        }
+    };
     let Some(updated) = updated else {
         // Missing, deleted or another tenant's: nothing changed; the attempt is recorded.
-        haven_db::audit::record(
-            &mut tx,
-            &audit.event(&principal, access, AuditOutcome::Denied),
-        )
-        .await?;
+        tx.deny();
         tx.commit().await?;
         return Err(ApiError::new(codes::RES_001));
     };
-    let mut event = audit.event(&principal, access, AuditOutcome::Success);
-    event.changed_fields = Some(&updated.changed_fields);
-    haven_db::audit::record(&mut tx, &event).await?;
+    tx.audit_changed(&updated.changed_fields);
     tx.commit().await?;
-    Ok(Json(updated.document.into()))
+    Ok(Json(updated.row.into()))
 }

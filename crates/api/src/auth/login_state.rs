@@ -1,5 +1,6 @@
-//! PKCE (S256) and the sealed login state: the server keeps no session, the `state` parameter
-//! carries the PKCE verifier, OIDC nonce and redirect URI encrypted and authenticated.
+//! The sealed login state (what openidconnect leaves to the caller): the server keeps no
+//! session, the `state` parameter carries the PKCE verifier, OIDC nonce and redirect URI
+//! encrypted and authenticated.
 //!
 //! Sealing is AES-256-GCM (aws-lc-rs, already our TLS and JWT crypto) with a random 96-bit
 //! nonce, so the verifier never appears in clear in a URL (a signed-only state would hand it to
@@ -12,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::error::AuthError;
 
@@ -23,33 +24,8 @@ const AAD: &[u8] = b"haven/oidc-login-state/v1";
 /// A sealed state longer than this is not ours.
 const MAX_SEALED_LEN: usize = 4096;
 
-/// A fresh PKCE pair: 256 random bits as a 43-character verifier, and its S256 challenge.
-pub struct Pkce {
-    /// Sent to the token endpoint only.
-    pub verifier: SecretString,
-    /// `BASE64URL(SHA256(verifier))`, sent in the authorization URL.
-    pub challenge: String,
-}
-
-impl Pkce {
-    /// Generates a new pair.
-    pub fn generate() -> Self {
-        let verifier = random_token(32);
-        let challenge = pkce_challenge(&verifier);
-        Self {
-            verifier: SecretString::from(verifier),
-            challenge,
-        }
-    }
-}
-
-/// The S256 code challenge of `verifier` (RFC 7636 §4.2).
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
 /// `bytes` random bytes, base64url without padding.
-pub(crate) fn random_token(bytes: usize) -> String {
+fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::fill(buf.as_mut_slice());
     URL_SAFE_NO_PAD.encode(buf)
@@ -185,11 +161,6 @@ pub fn open_state(sealed: &str, key: &StateKey, now: i64) -> Result<StateData, A
     })
 }
 
-/// Constant-time equality for secrets of public length (nonce, state).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,17 +178,6 @@ mod tests {
 
     fn key() -> StateKey {
         StateKey::derive(&SecretString::from("k".repeat(32))).expect("key")
-    }
-
-    #[test]
-    fn pkce_challenge_matches_rfc7636_appendix_b() {
-        assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-        let p = Pkce::generate();
-        assert_eq!(p.verifier.expose_secret().len(), 43);
-        assert_eq!(p.challenge, pkce_challenge(p.verifier.expose_secret()));
     }
 
     #[test]
@@ -278,12 +238,5 @@ mod tests {
         assert_eq!(format!("{:?}", key()), "StateKey([REDACTED])");
         let shown = format!("{:?}", data());
         assert!(!shown.contains("vvv") && !shown.contains("nonce-1"));
-    }
-
-    #[test]
-    fn constant_time_eq_compares_content_and_length() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -16,7 +16,8 @@ use axum::response::Response;
 use ipnet::IpNet;
 use tracing::Instrument;
 
-use crate::{client_ip, error, metrics, request_id, security, telemetry};
+use super::{client_ip, metrics, request_id, security};
+use crate::{error, telemetry};
 
 /// What the middleware needs from the configuration.
 #[derive(Debug)]

@@ -148,7 +148,7 @@ pub fn start(request: &Request) -> Option<Timing> {
     })
 }
 
-/// Counts and times a response (by [`crate::front::serve`], before the envelope is rendered, so
+/// Counts and times a response (by `http::front::serve`, before the envelope is rendered, so
 /// it still sees the handler's error code).
 pub fn record(timing: Timing, response: &Response) {
     let Timing { method, started } = timing;

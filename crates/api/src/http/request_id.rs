@@ -1,4 +1,6 @@
-//! Request ids: reuse a caller's `X-Request-ID` when it is short and safe, else make one.
+//! Request ids: the server makes one for every request (logs, the envelope, `X-Request-ID` on
+//! the response, audit events); a caller's own `X-Request-ID`, when short and safe, is kept
+//! beside it as the client's id, never in its place.
 
 use std::sync::Arc;
 
@@ -12,9 +14,12 @@ const MAX_LEN: usize = 64;
 /// The id of the request being served; in request and response extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId {
+    /// The server's id: always generated, so unique per request.
     text: Arc<str>,
     /// The same id as a header value, made once for the request's and the response's headers.
     header: HeaderValue,
+    /// The caller's own `X-Request-ID`, when short and safe.
+    client: Option<Arc<str>>,
 }
 
 impl RequestId {
@@ -22,40 +27,41 @@ impl RequestId {
         &self.text
     }
 
-    /// Only ids of safe ASCII characters are made (see `from_inbound`, `generate`).
-    fn new(text: &str, header: HeaderValue) -> Self {
-        Self {
-            text: Arc::from(text),
-            header,
-        }
+    /// The id the client sent, if it was usable.
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
     }
 
-    /// An inbound id is kept only if it cannot smuggle anything into logs or headers.
-    fn from_inbound(value: &HeaderValue) -> Option<Self> {
+    /// An inbound id is kept only if it cannot smuggle anything into logs or audit events.
+    fn client_from(value: &HeaderValue) -> Option<Arc<str>> {
         let text = value.to_str().ok()?;
         let safe = !text.is_empty()
             && text.len() <= MAX_LEN
             && text
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        safe.then(|| Self::new(text, value.clone()))
+        safe.then(|| Arc::from(text))
     }
 
-    fn generate() -> Self {
+    fn generate(client: Option<Arc<str>>) -> Self {
         let text = uuid::Uuid::new_v4().hyphenated().to_string();
         let header = HeaderValue::from_str(&text).expect("a UUID is a valid header value");
-        Self::new(&text, header)
+        Self {
+            text: Arc::from(text),
+            header,
+            client,
+        }
     }
 }
 
-/// The request's id (the caller's if safe, else a new one), put on the request's headers and
-/// extensions. Called first of all by [`crate::front::serve`].
+/// The request's id (a new one; the caller's own kept beside it), put on the request's headers
+/// and extensions. Called first of all by `http::front::serve`.
 pub fn assign(request: &mut Request) -> RequestId {
-    let id = request
+    let client = request
         .headers()
         .get(&X_REQUEST_ID)
-        .and_then(RequestId::from_inbound)
-        .unwrap_or_else(RequestId::generate);
+        .and_then(RequestId::client_from);
+    let id = RequestId::generate(client);
     request
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), id.header.clone());
@@ -75,12 +81,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn safe_inbound_ids_are_kept_and_others_replaced() {
+    fn the_server_id_is_always_new_and_a_safe_client_id_is_kept_beside_it() {
         let keep = HeaderValue::from_static("abc-123_x.y");
-        assert_eq!(
-            RequestId::from_inbound(&keep).unwrap().as_str(),
-            "abc-123_x.y"
+        let client = RequestId::client_from(&keep);
+        assert_eq!(client.as_deref(), Some("abc-123_x.y"));
+        let (a, b) = (
+            RequestId::generate(client.clone()),
+            RequestId::generate(client),
         );
+        assert_ne!(
+            a.as_str(),
+            b.as_str(),
+            "two requests never share a server id"
+        );
+        assert_eq!(a.client(), Some("abc-123_x.y"));
         for bad in [
             "",
             "has space",
@@ -90,8 +104,8 @@ mod tests {
         ] {
             let value = HeaderValue::from_str(bad).unwrap();
             assert!(
-                RequestId::from_inbound(&value).is_none(),
-                "{bad:?} must be replaced"
+                RequestId::client_from(&value).is_none(),
+                "{bad:?} must be dropped"
             );
         }
     }

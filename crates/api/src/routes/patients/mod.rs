@@ -1,0 +1,280 @@
+//! `/api/v1/patients`: create (with `Idempotency-Key`), read, partial update, soft delete, and
+//! the list with exact-match filters, built only with the kit (`Scope`, `TenantTx`). Every
+//! access, and every refused attempt, leaves one audit event.
+
+mod body;
+
+pub use body::{CreatePatient, PatientResponse, UpdatePatient};
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use haven_db::idempotency::Key;
+use haven_db::ids::PatientId;
+use haven_db::patients::{self, MRN_UNIQUE, Patient, PatientFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, codes};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::ErrorEnvelope;
+use crate::routes::documents::{READERS, WRITERS};
+use crate::routes::input::{self, created, is_violation};
+use crate::routes::params::{self, Problems, RawId};
+use crate::scope::{Access, Created, Permit, Scope, settle_create};
+
+/// The audit `resource_type` of patients.
+pub const RESOURCE: &str = "patient";
+
+/// A write's database error: a taken `mrn` is 409 RES_002, recorded as a refusal; a broken
+/// CHECK is the client's input (422).
+async fn write_error(permit: &Permit<'_>, error: sqlx::Error) -> ApiError {
+    if is_violation(&error, "23505", MRN_UNIQUE) {
+        let conflict = ApiError::new(codes::RES_002)
+            .with_message("Another patient of this tenant has this mrn");
+        return permit.refuse(conflict).await;
+    }
+    input::write_error("patients", error)
+}
+
+/// Fetches one patient of the caller's tenant (viewer, editor, admin or break-glass).
+#[utoipa::path(get, path = "/patients/{id}", tag = "patients", operation_id = "get_patient",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The patient id")),
+    responses(
+        (status = 200, body = PatientResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "The caller's roles do not allow reading patients (AUTH_009)", body = ErrorEnvelope),
+        (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
+    ))]
+pub async fn get_patient(
+    scope: Scope,
+    RawId(raw): RawId,
+) -> Result<Json<PatientResponse>, ApiError> {
+    let mut permit = scope
+        .require(
+            READERS,
+            Access::new("patient.read", RESOURCE).on(raw.as_str()),
+        )
+        .await?;
+    let id: PatientId = permit.id(&raw).await?;
+    let mut tx = permit.begin().await?;
+    let found = patients::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(
+        found.ok_or_else(|| ApiError::new(codes::RES_001))?.into(),
+    ))
+}
+
+/// Query parameters of the patient list: exact matches only. Unknown parameters are refused.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListPatientsQuery {
+    /// The `next_cursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Only the patient with exactly this medical record number.
+    pub mrn: Option<String>,
+    /// Only patients with this family name (exact, case-insensitive).
+    pub family_name: Option<String>,
+    /// Only patients born on this date (`YYYY-MM-DD`).
+    #[param(value_type = Option<String>, format = Date)]
+    pub birth_date: Option<String>,
+}
+
+/// One page of patients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientPage {
+    pub items: Vec<PatientResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists the caller's tenant's patients, newest first, filtered by exact matches (viewer,
+/// editor, admin or break-glass). Walking the pages returns every patient that existed when the
+/// walk began exactly once, whatever is created meanwhile.
+#[utoipa::path(get, path = "/patients", tag = "patients", operation_id = "list_patients",
+    security(("bearer" = [])),
+    params(ListPatientsQuery),
+    responses(
+        (status = 200, body = PatientPage),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "The caller's roles do not allow reading patients (AUTH_009)", body = ErrorEnvelope),
+        (status = 422, description = "Bad cursor, limit or filter (VAL_001, with details)", body = ErrorEnvelope),
+    ))]
+pub async fn list_patients(
+    scope: Scope,
+    query: Result<ApiQuery<ListPatientsQuery>, ApiError>,
+) -> Result<Json<PatientPage>, ApiError> {
+    let permit = scope
+        .require(READERS, Access::new("patient.list", RESOURCE))
+        .await?;
+    let ApiQuery(query) = query?;
+    let mut problems = Problems::default();
+    let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
+    let limit = problems.take("limit", params::limit(query.limit.as_deref()));
+    let filter = PatientFilter {
+        mrn: problems
+            .take("mrn", params::text(query.mrn.as_deref(), 64))
+            .flatten(),
+        family_name: problems
+            .take(
+                "family_name",
+                params::text(query.family_name.as_deref(), 200),
+            )
+            .flatten(),
+        birth_date: problems
+            .take("birth_date", params::date(query.birth_date.as_deref()))
+            .flatten(),
+    };
+    problems.finish()?;
+    let mut tx = permit.begin().await?;
+    let page = patients::list(
+        &mut tx,
+        &filter,
+        cursor.flatten().as_ref(),
+        limit.unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(PatientPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}
+
+/// Creates a patient (editor or admin). With an `Idempotency-Key` (1 to 255 printable ASCII
+/// characters, scoped to the caller), a retry with the same body answers 201 with the patient
+/// first created (header `Idempotent-Replayed: true`) and creates nothing; the same key with a
+/// different body is 422 IDEM_001.
+#[utoipa::path(post, path = "/patients", tag = "patients", operation_id = "create_patient",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Makes retries safe: 1 to 255 printable ASCII characters")),
+    request_body = CreatePatient,
+    responses(
+        (status = 201, body = PatientResponse, headers(("Location" = String, description = "The new patient's URL"))),
+        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "The caller's roles do not allow changing patients (AUTH_009)", body = ErrorEnvelope),
+        (status = 409, description = "Another patient has this mrn, or the patient created under this Idempotency-Key was deleted since (RES_002)", body = ErrorEnvelope),
+        (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
+        (status = 422, description = "Invalid body or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
+    ))]
+pub async fn create_patient(
+    scope: Scope,
+    headers: HeaderMap,
+    body: Result<ApiJson<CreatePatient>, ApiError>,
+) -> Result<Response, ApiError> {
+    let permit = scope
+        .require(WRITERS, Access::new("patient.create", RESOURCE))
+        .await?;
+    let key = input::idempotency_key(&headers)?;
+    let ApiJson(body) = body?;
+    let new = body.validate()?;
+    let hash = body::request_hash(&new);
+    let user = scope.principal().user_id;
+    let key = key.as_deref().map(|key| Key {
+        user,
+        key,
+        request_hash: &hash,
+    });
+    let mut tx = permit.begin().await?;
+    let outcome = match patients::create(&mut tx, &new, key).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            drop(tx);
+            return Err(write_error(&permit, error).await);
+        }
+    };
+    let row = Created {
+        id: &|p: &Patient| p.id.to_string(),
+        deleted: &|p: &Patient| p.deleted_at.is_some(),
+        replayed_action: "patient.create_replayed",
+    };
+    let (patient, replayed) = settle_create(tx, outcome, row).await?;
+    let location = format!("/api/v1/patients/{}", patient.id);
+    Ok(created(location, PatientResponse::from(patient), replayed))
+}
+
+/// Changes some fields of a patient (editor or admin). The audit event names the fields whose
+/// value changed, never the values.
+#[utoipa::path(patch, path = "/patients/{id}", tag = "patients", operation_id = "update_patient",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The patient id")),
+    request_body = UpdatePatient,
+    responses(
+        (status = 200, body = PatientResponse),
+        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "The caller's roles do not allow changing patients (AUTH_009)", body = ErrorEnvelope),
+        (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        (status = 409, description = "Another patient has this mrn (RES_002)", body = ErrorEnvelope),
+        (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
+        (status = 422, description = "Invalid or empty body (VAL_001, with details)", body = ErrorEnvelope),
+    ))]
+pub async fn update_patient(
+    scope: Scope,
+    RawId(raw): RawId,
+    body: Result<ApiJson<UpdatePatient>, ApiError>,
+) -> Result<Json<PatientResponse>, ApiError> {
+    let mut permit = scope
+        .require(
+            WRITERS,
+            Access::new("patient.update", RESOURCE).on(raw.as_str()),
+        )
+        .await?;
+    let id: PatientId = permit.id(&raw).await?;
+    let ApiJson(body) = body?;
+    let patch = body.validate()?;
+    let mut tx = permit.begin().await?;
+    let updated = match patients::update(&mut tx, id, patch).await {
+        Ok(updated) => updated,
+        Err(error) => {
+            drop(tx);
+            return Err(write_error(&permit, error).await);
+        }
+    };
+    let Some(updated) = updated else {
+        tx.deny();
+        tx.commit().await?;
+        return Err(ApiError::new(codes::RES_001));
+    };
+    tx.audit_changed(&updated.changed_fields);
+    tx.commit().await?;
+    Ok(Json(updated.row.into()))
+}
+
+/// Soft-deletes a patient (editor or admin): gone from reads and lists afterwards; its mrn may
+/// be given to a new patient.
+#[utoipa::path(delete, path = "/patients/{id}", tag = "patients", operation_id = "delete_patient",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The patient id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "The caller's roles do not allow changing patients (AUTH_009)", body = ErrorEnvelope),
+        (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
+    ))]
+pub async fn delete_patient(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
+    let mut permit = scope
+        .require(
+            WRITERS,
+            Access::new("patient.delete", RESOURCE).on(raw.as_str()),
+        )
+        .await?;
+    let id: PatientId = permit.id(&raw).await?;
+    let mut tx = permit.begin().await?;
+    let deleted = patients::soft_delete(&mut tx, id).await?;
+    if !deleted {
+        tx.deny();
+    }
+    tx.commit().await?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(codes::RES_001))
+    }
+}
