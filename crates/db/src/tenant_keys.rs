@@ -92,7 +92,7 @@ pub async fn admin_list(pool: &PgPool, tenant: TenantId) -> Result<Vec<TenantKey
 
 /// Announces the change to every replica when `tx` commits.
 async fn notify(tx: &mut UnscopedTx, event: Invalidation) -> Result<(), sqlx::Error> {
-    crate::invalidation::notify(&mut **tx, &event).await
+    crate::invalidation::notify(tx, &event).await
 }
 
 async fn audit(tx: &mut UnscopedTx, tenant: TenantId, action: &str) -> Result<(), sqlx::Error> {
