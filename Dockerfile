@@ -1,6 +1,7 @@
 # Haven: the `haven` binary on a small Debian runtime.
 #   docker build -t haven .
-#   docker run -p 8000:8000 -e DATABASE_URL=... haven            (serve)
+#   docker run -p 8000:8000 -e DATABASE_URL=... -e OIDC_ISSUER_URL=... ... haven   (serve; production
+#                                                                   unless ENVIRONMENT says otherwise)
 #   docker run --rm -e DATABASE_URL=... haven <subcommand>       (operator commands)
 
 # ---- build ------------------------------------------------------------------------------------
@@ -36,21 +37,32 @@ RUN find crates migrations -type f -exec touch {} + \
     && cargo build --release --locked -p haven-api --bin haven \
     && cp target/release/haven /usr/local/bin/haven
 
-# ---- runtime ----------------------------------------------------------------------------------
-FROM debian:bookworm-slim
-
-# CA roots for TLS to the IdP, AWS and managed PostgreSQL; nothing else.
+# ---- CA roots ---------------------------------------------------------------------------------
+# Debian's CA bundle, built in a stage of its own: the package depends on openssl (and libssl3),
+# which nothing in the image uses (TLS is rustls), so only the bundle file is carried over.
+FROM debian:bookworm-slim AS certs
 # Debian removes superseded package versions from its mirrors, so an exact version pin would break
 # future builds; bookworm's stable updates are what we want.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 haven \
+    && rm -rf /var/lib/apt/lists/*
+
+# ---- runtime ----------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+
+RUN groupadd --system --gid 10001 haven \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin haven
 
+# CA roots for TLS to the IdP, AWS and managed PostgreSQL (rustls reads this file); nothing else.
+COPY --from=certs /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /usr/local/bin/haven /usr/local/bin/haven
+
+# Fail safe: the image is a production server unless ENVIRONMENT says otherwise (production
+# refuses to start without its guardrails' settings: OIDC, origins, no wildcard CORS; the docs UI
+# is off). `-e ENVIRONMENT=development` for a local run.
+ENV ENVIRONMENT=production
 
 # Railway and most platforms inject PORT; 8000 is the default elsewhere.
 ENV PORT=8000

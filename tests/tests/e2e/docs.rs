@@ -54,31 +54,128 @@ fn the_error_code_document_lists_exactly_the_codes_of_the_registry() {
     }
 }
 
+/// The non-test part of every `.rs` file under `dir` (a file's `#[cfg(test)]` module and what
+/// follows it cut off; `tests.rs` files skipped), by path.
+fn sources_under(dir: &str) -> Vec<(String, String)> {
+    fn walk(path: &std::path::Path, into: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                walk(&entry, into);
+            } else if entry.extension().is_some_and(|e| e == "rs")
+                && entry.file_name().is_none_or(|n| n != "tests.rs")
+            {
+                let text = std::fs::read_to_string(&entry).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                into.push((entry.display().to_string(), code.to_owned()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir),
+        &mut files,
+    );
+    files
+}
+
+/// Upper-case literals of the configuration code that are values, not variable names: the
+/// `JWT_ALLOWED_ALGORITHMS` entries.
+const NOT_VARIABLES: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EDDSA",
+];
+
 /// The variable names the configuration code reads: every upper-case string literal in the
-/// non-test part of `crates/api/src/config/{mod,limits,sections}.rs` and
-/// `crates/phi/src/settings.rs` (each one is a variable name there).
+/// non-test code under `crates/api/src/config/` and `crates/phi/src/settings.rs` but
+/// [`NOT_VARIABLES`]. A new file there is
+/// picked up by itself, and a new literal that is not a variable fails the tests loudly.
 fn configuration_variables() -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
-    for file in [
-        "crates/api/src/config/mod.rs",
-        "crates/api/src/config/limits.rs",
-        "crates/api/src/config/sections.rs",
-        "crates/phi/src/settings.rs",
-    ] {
-        let source = repo_file(file);
-        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let phi = repo_file("crates/phi/src/settings.rs");
+    let phi = phi.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+    let phi = ("crates/phi/src/settings.rs".to_owned(), phi);
+    for (_, code) in sources_under("crates/api/src/config").into_iter().chain([phi]) {
         for literal in code.split('"').skip(1).step_by(2) {
             let is_name = literal.len() > 2
                 && literal.starts_with(|c: char| c.is_ascii_uppercase())
                 && literal
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            if is_name {
+            if is_name && !NOT_VARIABLES.contains(&literal) {
                 names.insert(literal.to_owned());
             }
         }
     }
     names.into_iter().collect()
+}
+
+/// Whether `name` occurs in `text` as a whole identifier (`RATE_LIMIT_BURST` is not found inside
+/// `RATE_LIMIT_ANON_BURST`).
+fn mentions(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let boundary = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        boundary(text[..at].chars().next_back()) && boundary(text[at + name.len()..].chars().next())
+    })
+}
+
+#[test]
+fn every_variable_in_the_configuration_table_is_read_by_the_code() {
+    let read = configuration_variables();
+    let doc = repo_file("docs/CONFIGURATION.md");
+    let documented: Vec<&str> = doc
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(name, _)| name))
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    assert!(
+        documented.len() >= 40,
+        "the table was found: {documented:?}"
+    );
+    let unread: Vec<&&str> = documented
+        .iter()
+        .filter(|name| !read.iter().any(|r| r == *name))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "docs/CONFIGURATION.md documents variables nothing reads: {unread:?}"
+    );
+}
+
+#[test]
+fn every_error_code_of_the_registry_is_emitted_somewhere() {
+    // Everything a response can come from: the api crate minus the registry's own definitions
+    // (its `for_status` mapping counts: that is how the router's own 405 gets REQ_001).
+    let code: String = sources_under("crates/api/src")
+        .into_iter()
+        .map(|(path, text)| {
+            if path.ends_with("error/codes.rs") {
+                let start = text.find("registry! {").expect("the registry block");
+                let end = start + text[start..].find("\n}\n").expect("its end");
+                format!("{}{}", &text[..start], &text[end..])
+            } else {
+                text
+            }
+        })
+        .collect();
+    let silent: Vec<&str> = haven_api::error::codes::ALL
+        .iter()
+        .map(|c| c.code)
+        .filter(|name| !mentions(&code, name))
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "codes in docs/ERROR_CODES.md that no code path emits: {silent:?}"
+    );
 }
 
 #[test]
@@ -100,19 +197,7 @@ fn every_configuration_variable_is_documented_for_operators() {
         ".env.example",
     ] {
         let text = repo_file(doc);
-        let missing: Vec<&String> = names
-            .iter()
-            .filter(|name| {
-                // As a whole name: `RATE_LIMIT_BURST` is not found inside `RATE_LIMIT_ANON_BURST`.
-                !text.match_indices(name.as_str()).any(|(at, _)| {
-                    let before = text[..at].chars().next_back();
-                    let after = text[at + name.len()..].chars().next();
-                    let boundary =
-                        |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-                    boundary(before) && boundary(after)
-                })
-            })
-            .collect();
+        let missing: Vec<&String> = names.iter().filter(|name| !mentions(&text, name)).collect();
         assert!(missing.is_empty(), "{doc} does not mention {missing:?}");
     }
 }

@@ -447,7 +447,7 @@ async fn a_sealed_event_never_changes_and_an_unsealed_one_can_only_gain_its_seal
 /// A request dropped while its transaction's `BEGIN` is in flight (a client that disconnects, a
 /// timeout) must not leave the pooled connection inside that transaction: the next borrower
 /// would run as `haven_app` with a stale tenant, then get 25P02 for everything (sqlx 0.9.0,
-/// transact-rs/sqlx#4393; `haven_db::begin`). One connection, so every borrower gets the one a
+/// transact-rs/sqlx#4393, fixed in 0.9.1). One connection, so every borrower gets the one a
 /// cancelled begin used; the cancellation point moves across the begin's awaits.
 #[tokio::test]
 async fn a_begin_cancelled_in_flight_leaves_no_transaction_on_the_pooled_connection() {

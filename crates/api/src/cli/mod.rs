@@ -1,8 +1,9 @@
-//! The command line: `serve` (default), `migrate status|up`, `healthcheck`, `config check`,
+//! The command line: `serve` (default), `migrate status|up|new`, `healthcheck`, `config check`,
 //! `tenants create|list|suspend|activate|rotate-key|shred`, `users disable|enable`, `jwks refresh`,
 //! `audit verify`, `db create-runtime-login`, `phi reencrypt|encrypt-existing`.
 
 mod db;
+mod new_migration;
 mod operators;
 mod phi;
 mod users;
@@ -91,6 +92,15 @@ pub enum MigrateAction {
     Status,
     /// Apply pending migrations and exit (e.g. as Railway's pre-deploy command).
     Up,
+    /// Create the next migration file, `V<n>__<NAME>.sql` (needs no configuration or database;
+    /// rebuild to embed it).
+    New {
+        /// Lowercase letters, digits and underscores, e.g. `add_patients`.
+        name: String,
+        /// The migrations folder.
+        #[arg(long, default_value = "migrations")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +130,18 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(code) => code,
+        },
+        Command::Migrate {
+            action: MigrateAction::New { name, dir },
+        } => match new_migration::create(&dir, &name) {
+            Ok(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("haven: {error}");
+                ExitCode::FAILURE
+            }
         },
         Command::Migrate { action } => match load_operator_config() {
             Ok(config) => {
@@ -265,6 +287,8 @@ async fn migrate(config: &OperatorConfig, action: MigrateAction) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        // Handled in `run`: it needs neither configuration nor a database.
+        MigrateAction::New { .. } => ExitCode::FAILURE,
     }
 }
 

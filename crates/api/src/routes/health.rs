@@ -25,6 +25,9 @@ pub struct LiveResponse {
     pub status: String,
     /// Unix time in seconds.
     pub timestamp: u64,
+    /// The running build's version (the crate version, as `haven --version` prints it).
+    #[schema(example = "0.1.0")]
+    pub version: String,
 }
 
 /// The readiness answer; a 503 adds the error envelope's `error` beside these fields.
@@ -36,13 +39,31 @@ pub struct ReadyResponse {
     pub checks: Checks,
     /// Unix time in seconds.
     pub timestamp: u64,
+    /// The running build's version.
+    #[schema(example = "0.1.0")]
+    pub version: String,
 }
 
 /// Liveness: the process answers. Touches no dependency.
 #[utoipa::path(get, path = "/health/live", tag = "health", operation_id = "health_live",
     responses((status = 200, description = "The process is alive", body = LiveResponse)))]
 pub async fn live() -> Response {
-    Json(json!({"status": "ok", "timestamp": unix_now()})).into_response()
+    Json(json!({"status": "ok", "timestamp": unix_now(), "version": crate::VERSION}))
+        .into_response()
+}
+
+/// The probe paths other stacks use (`/health`, `/api/v1/health`): not aliases, so that a
+/// probe configured for another service's semantics fails loudly at the first deploy instead of
+/// meaning liveness on one platform and readiness on another. The 404 names the two probes.
+pub const OTHER_STACKS_PROBES: &[&str] = &["/health", "/api/v1/health"];
+
+/// The 404 for [`OTHER_STACKS_PROBES`], with the paths to use instead.
+pub async fn not_a_probe() -> Response {
+    ApiError::new(codes::RES_001)
+        .with_message(
+            "No probe here: use /api/v1/health/live (liveness) or /api/v1/health/ready (readiness)",
+        )
+        .into_response()
 }
 
 /// Readiness: the database answers with the expected schema and secrets are loaded. Answers
@@ -68,13 +89,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     .map(|(_, code)| code)
     .or(shutting_down.then_some(codes::SYS_004));
     match failing {
-        None => Json(json!({"status": "ready", "checks": checks, "timestamp": unix_now()}))
-            .into_response(),
+        None => Json(json!({
+            "status": "ready",
+            "checks": checks,
+            "timestamp": unix_now(),
+            "version": crate::VERSION,
+        }))
+        .into_response(),
         Some(code) => {
             let mut extra = serde_json::Map::new();
             extra.insert("status".into(), json!("unavailable"));
             extra.insert("checks".into(), json!(checks));
             extra.insert("timestamp".into(), json!(unix_now()));
+            extra.insert("version".into(), json!(crate::VERSION));
             let message = if shutting_down {
                 "Service is shutting down"
             } else {

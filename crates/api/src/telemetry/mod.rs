@@ -10,11 +10,30 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use request::{completed, open_span};
 
-/// Noisy dependencies are held at warn unless the directive names them.
+/// Dependencies that are noisy below warn.
+const NOISY: &[&str] = &[
+    "sqlx",
+    "hyper",
+    "h2",
+    "aws_config",
+    "aws_smithy_runtime",
+    "reqwest",
+    "refinery_core",
+];
+
+/// LOG_LEVEL plus `<crate>=warn` for each noisy dependency the directive does not name itself, so
+/// `LOG_LEVEL=info,sqlx=debug` turns SQL logging on (an appended `sqlx=warn` would override it).
 fn directive(log_level: &str) -> String {
-    format!(
-        "{log_level},sqlx=warn,hyper=warn,h2=warn,aws_config=warn,aws_smithy_runtime=warn,reqwest=warn,refinery_core=warn"
-    )
+    let named: Vec<&str> = log_level
+        .split(',')
+        .filter_map(|part| part.split_once('=').map(|(target, _)| target))
+        .map(|target| target.split('[').next().unwrap_or(target).trim())
+        .collect();
+    let mut directive = log_level.to_owned();
+    for noisy in NOISY.iter().filter(|noisy| !named.contains(noisy)) {
+        directive.push_str(&format!(",{noisy}=warn"));
+    }
+    directive
 }
 
 /// Installs the JSON subscriber for the process. Calling it twice is harmless (tests do).
@@ -51,4 +70,33 @@ fn install_panic_hook() {
             .map(|l| format!("{}:{}", l.file(), l.line()));
         tracing::error!(panic = %message, location = location.as_deref(), "panic");
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directive;
+
+    #[test]
+    fn noisy_dependencies_stay_at_warn_unless_the_directive_names_them() {
+        assert_eq!(
+            directive("debug"),
+            "debug,sqlx=warn,hyper=warn,h2=warn,aws_config=warn,aws_smithy_runtime=warn,reqwest=warn,refinery_core=warn"
+        );
+        let sql = directive("info,sqlx=debug");
+        assert!(sql.starts_with("info,sqlx=debug,"), "{sql}");
+        assert!(!sql.contains("sqlx=warn"), "{sql}");
+        assert!(sql.contains("hyper=warn"), "{sql}");
+        assert!(!directive("info,h2[conn]=trace").contains("h2=warn"));
+    }
+
+    #[test]
+    fn sql_logging_is_enabled_by_log_level_info_sqlx_debug() {
+        use tracing::level_filters::LevelFilter;
+        use tracing_subscriber::EnvFilter;
+        let filter = EnvFilter::try_new(directive("info,sqlx=debug")).expect("valid directive");
+        // The filter's most verbose level is what a `sqlx=debug` directive asks for.
+        assert_eq!(filter.max_level_hint(), Some(LevelFilter::DEBUG));
+        let quiet = EnvFilter::try_new(directive("info")).expect("valid directive");
+        assert_eq!(quiet.max_level_hint(), Some(LevelFilter::INFO));
+    }
 }

@@ -71,7 +71,7 @@ impl<'a> Forge<'a> {
         jsonwebtoken::encode(
             &header,
             &claims,
-            &EncodingKey::from_secret(public_jwk.as_bytes()),
+            &EncodingKey::from_secret(public_jwk.as_bytes()).expect("a non-empty HMAC key"),
         )
         .expect("hs256")
     }

@@ -4,6 +4,7 @@
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use haven_db::PgPool;
 use haven_db::audit::{AuditEvent, AuditFilter};
 use haven_db::ids::TenantId;
@@ -107,7 +108,9 @@ pub(super) fn export(
     let stream = futures::stream::unfold(export, |mut export| async move {
         export.next_chunk().await.map(|chunk| (chunk, export))
     });
-    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    // Fused: the compression layer may poll the body once more after its end, which `unfold`
+    // alone answers with a panic.
+    let mut response = (StatusCode::OK, Body::from_stream(stream.fuse())).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));

@@ -36,11 +36,26 @@ pub struct AuditQuery {
     /// Only events of this actor (a user id).
     #[param(value_type = Option<uuid::Uuid>)]
     pub actor: Option<String>,
-    /// Only this action, e.g. `document.read`.
+    /// Only this action, e.g. `document.read`. An empty value is refused, not ignored.
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub action: Option<String>,
     /// Only this resource type, e.g. `document`.
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub resource_type: Option<String>,
     /// Only this resource id (fastest together with `resource_type`).
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub resource_id: Option<String>,
     /// Only events at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -52,6 +67,7 @@ pub struct AuditQuery {
     #[param(value_type = Option<bool>)]
     pub emergency: Option<String>,
     /// The `next_cursor` of the previous page (for an export: where to start).
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20); not used by the NDJSON export.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]

@@ -18,13 +18,26 @@ use crate::routes::params::Problems;
 #[serde(deny_unknown_fields)]
 pub struct CreateDocument {
     /// 1 to 500 characters, not blank.
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub title: String,
     /// A file name (no `/` or `\`), 1 to 255 characters.
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\]*[^\s\u0000-\u001f\u007f-\u009f/\\][^\u0000-\u001f\u007f-\u009f/\\]*$"
+    )]
     pub filename: String,
     /// A media type such as `application/pdf`, at most 255 characters.
-    #[schema(min_length = 3, max_length = 255, example = "application/pdf")]
+    #[schema(
+        min_length = 3,
+        max_length = 255,
+        pattern = r"^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;[^\u0000-\u001f\u007f-\u009f]*)?$",
+        example = "application/pdf"
+    )]
     pub content_type: String,
     /// 0 or more; 0 when absent.
     #[serde(default)]
@@ -39,7 +52,11 @@ pub struct CreateDocument {
     pub metadata: Option<Map<String, Value>>,
     /// Where the file is stored, 1 to 2048 characters.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 2048)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub storage_location: Option<String>,
     /// The patient the document belongs to, a patient of the caller's tenant.
     #[serde(default)]
@@ -53,13 +70,13 @@ pub struct CreateDocument {
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocument {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    #[schema(value_type = String, min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 1, max_length = 255, pattern = r"^[^\u0000-\u001f\u007f-\u009f/\\]*[^\s\u0000-\u001f\u007f-\u009f/\\][^\u0000-\u001f\u007f-\u009f/\\]*$")]
     pub filename: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 3, max_length = 255, pattern = r"^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;[^\u0000-\u001f\u007f-\u009f]*)?$")]
     pub content_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = i64, minimum = 0)]
@@ -71,7 +88,7 @@ pub struct UpdateDocument {
     #[schema(value_type = Object)]
     pub metadata: Option<Option<Map<String, Value>>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
     pub storage_location: Option<Option<String>>,
     /// `null` detaches the document from its patient.
     #[serde(default, deserialize_with = "present")]

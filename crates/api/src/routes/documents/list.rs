@@ -18,7 +18,8 @@ use crate::scope::{Access, Scope};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListDocumentsQuery {
-    /// The `next_cursor` of the previous page; absent for the first page.
+    /// The `next_cursor` of the previous page; absent (not empty) for the first page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]

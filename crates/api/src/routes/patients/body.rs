@@ -26,7 +26,7 @@ pub struct PatientResponse {
     /// `YYYY-MM-DD`.
     #[schema(value_type = String, format = Date)]
     pub birth_date: String,
-    #[schema(value_type = String, example = "female")]
+    #[schema(value_type = String, example = "female", pattern = "^(female|male|other|unknown)$")]
     pub sex: Sex,
     /// A JSON object of the client's choosing (phone, email, address, ...).
     #[schema(value_type = Object)]
@@ -71,7 +71,7 @@ pub struct CreatePatient {
     #[schema(format = Date, example = "1984-03-01")]
     pub birth_date: String,
     /// `female`, `male`, `other` or `unknown`.
-    #[schema(value_type = String, example = "female")]
+    #[schema(value_type = String, example = "female", pattern = "^(female|male|other|unknown)$")]
     pub sex: Sex,
     /// A JSON object, at most 8 KiB as JSON text; `{}` when absent.
     #[serde(default)]
@@ -97,7 +97,7 @@ pub struct UpdatePatient {
     #[schema(value_type = String, format = Date)]
     pub birth_date: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(female|male|other|unknown)$")]
     pub sex: Option<Option<Sex>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Object)]

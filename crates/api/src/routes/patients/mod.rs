@@ -71,14 +71,17 @@ pub async fn get_patient(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListPatientsQuery {
-    /// The `next_cursor` of the previous page; absent for the first page.
+    /// The `next_cursor` of the previous page; absent (not empty) for the first page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// Only the patient with exactly this medical record number.
+    #[param(min_length = 1, max_length = 64)]
     pub mrn: Option<String>,
     /// Only patients with this family name (exact, case-insensitive).
+    #[param(min_length = 1, max_length = 200)]
     pub family_name: Option<String>,
     /// Only patients born on this date (`YYYY-MM-DD`).
     #[param(value_type = Option<String>, format = Date)]
