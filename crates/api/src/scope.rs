@@ -7,8 +7,8 @@
 //! ```ignore
 //! let mut permit = scope.require(READERS, Access::new("patient.read", RESOURCE)).await?;
 //! let id = permit.id(&raw).await?;
-//! let mut tx = permit.begin().await?;
-//! let found = patients::get(&mut tx, id).await?;
+//! let (mut tx, phi) = permit.begin_phi().await?;
+//! let found = patients::get(&mut tx, &phi, id).await?;
 //! tx.commit().await?;
 //! ```
 //!
@@ -19,6 +19,7 @@
 
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::USER_AGENT;
@@ -27,6 +28,7 @@ use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
 use haven_db::idempotency::CreateOutcome;
 use haven_db::tenant::TenantTx;
+use haven_phi::{Phi, TenantFields};
 
 pub use haven_db::audit_event::{Access, AuditOutcome};
 
@@ -41,6 +43,7 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct Scope {
     pool: PgPool,
+    phi: Option<Arc<Phi>>,
     principal: Principal,
     actor: Actor,
 }
@@ -98,6 +101,7 @@ impl Scope {
         };
         Self {
             pool: state.pool.clone(),
+            phi: state.phi.clone(),
             principal,
             actor,
         }
@@ -164,6 +168,20 @@ impl Permit<'_> {
             TenantTx::begin_as(&scope.pool, scope.principal.tenant_id, scope.actor.clone()).await?;
         tx.audit(self.access.clone());
         Ok(tx)
+    }
+
+    /// [`Permit::begin`] with the tenant's PHI field cipher, for query functions on tables with
+    /// encrypted columns. When the tenant's keys cannot be had (key service down: 503 PHI_002
+    /// with Retry-After; crypto-shredded: 410 PHI_003) the access is refused and recorded so.
+    pub async fn begin_phi(&self) -> Result<(TenantTx<'static>, TenantFields), ApiError> {
+        let mut tx = self.begin().await?;
+        match haven_phi::tenant_fields(self.scope.phi.as_deref(), &mut tx).await {
+            Ok(fields) => Ok((tx, fields)),
+            Err(error) => {
+                drop(tx);
+                Err(self.refuse(error.into()).await)
+            }
+        }
     }
 
     /// Records the access as `denied` in a transaction of its own and returns the error to

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod audit_event;
 pub mod documents;
+pub mod fields;
 pub mod idempotency;
 pub mod ids;
 pub mod invalidation;

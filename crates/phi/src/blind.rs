@@ -5,52 +5,30 @@
 use aws_lc_rs::{hkdf, hmac};
 use haven_db::ids::TenantId;
 
-/// What is indexed; each kind has its own derived key and normalisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlindIndexKind {
-    /// Medical record number: trimmed, inner whitespace removed, case-folded.
-    Mrn,
-    /// Family name: trimmed, runs of whitespace collapsed to one space, Unicode lowercase.
-    FamilyName,
-    /// Birth date: an ISO 8601 calendar date (`YYYY-MM-DD`), re-rendered canonically.
-    BirthDate,
-}
+pub use haven_db::fields::BlindIndexKind;
 
-impl BlindIndexKind {
-    fn label(self) -> &'static [u8] {
-        match self {
-            Self::Mrn => b"mrn",
-            Self::FamilyName => b"family_name",
-            Self::BirthDate => b"birth_date",
-        }
+fn label(kind: BlindIndexKind) -> &'static [u8] {
+    match kind {
+        BlindIndexKind::Mrn => b"mrn",
+        BlindIndexKind::FamilyName => b"family_name",
+        BlindIndexKind::BirthDate => b"birth_date",
     }
 }
 
 /// The normal form a blind index is computed over; `None` when the value cannot be normalised
 /// (blank, or not a calendar date for `BirthDate`): the caller's validation refuses it first.
 pub fn normalise(kind: BlindIndexKind, value: &str) -> Option<String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
+    if value.trim().is_empty() {
         return None;
     }
     match kind {
-        BlindIndexKind::Mrn => Some(
-            trimmed
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_lowercase)
-                .collect(),
-        ),
-        BlindIndexKind::FamilyName => Some(
-            trimmed
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase(),
-        ),
+        // Exactly as given: an mrn matches only itself (as before encryption).
+        BlindIndexKind::Mrn => Some(value.to_owned()),
+        // Case-insensitive, nothing else (as `lower(family_name) = lower($1)` was).
+        BlindIndexKind::FamilyName => Some(value.to_lowercase()),
         BlindIndexKind::BirthDate => {
             let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(trimmed, &format)
+            time::Date::parse(value.trim(), &format)
                 .ok()
                 .and_then(|date| date.format(&format).ok())
         }
@@ -64,7 +42,7 @@ const HKDF_SALT: &[u8] = b"haven-phi/blind-index/v1";
 pub(crate) fn derive_key(root: &[u8; 32], tenant: TenantId, kind: BlindIndexKind) -> hmac::Key {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(root);
     let tenant_bytes = tenant.as_uuid();
-    let info = [tenant_bytes.as_bytes().as_slice(), kind.label()];
+    let info = [tenant_bytes.as_bytes().as_slice(), label(kind)];
     let okm = prk
         .expand(&info, hmac::HMAC_SHA256)
         .expect("32 bytes is within HKDF-SHA256's output limit");
@@ -83,14 +61,18 @@ mod tests {
     fn values_are_normalised_per_kind() {
         use BlindIndexKind::*;
         assert_eq!(
-            normalise(FamilyName, "  O'Brien   Smith "),
+            normalise(FamilyName, "O'Brien Smith"),
             Some("o'brien smith".into())
+        );
+        assert_ne!(
+            normalise(FamilyName, "Smith "),
+            normalise(FamilyName, "Smith")
         );
         assert_eq!(
             normalise(FamilyName, "MÜLLER"),
             normalise(FamilyName, "müller")
         );
-        assert_eq!(normalise(Mrn, " ab-12 34 "), Some("ab-1234".into()));
+        assert_eq!(normalise(Mrn, "AB-12 34"), Some("AB-12 34".into()));
         assert_eq!(
             normalise(BirthDate, "1984-02-29"),
             Some("1984-02-29".into())

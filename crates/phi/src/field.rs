@@ -1,26 +1,8 @@
 //! Which stored value a ciphertext belongs to, and the associated data that binds it there.
 
 use haven_db::ids::TenantId;
-use uuid::Uuid;
 
-/// The place of one encrypted value: table, column and row (the tenant comes from the key
-/// handle). Table and column names are the code's own constants, never client input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Field<'a> {
-    pub table: &'a str,
-    pub column: &'a str,
-    pub row_id: Uuid,
-}
-
-impl<'a> Field<'a> {
-    pub fn new(table: &'a str, column: &'a str, row_id: Uuid) -> Self {
-        Self {
-            table,
-            column,
-            row_id,
-        }
-    }
-}
+pub use haven_db::fields::Field;
 
 /// Domain label of the associated data; a new layout gets a new label (and format byte).
 const AD_LABEL: &[u8] = b"haven-phi/field/v1";
@@ -54,6 +36,7 @@ pub(crate) fn associated_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn associated_data_differs_for_every_component_and_cannot_be_shifted() {

@@ -231,7 +231,7 @@ pub(crate) mod tests {
     fn blind_indexes_match_equal_normal_forms_only() {
         let handle = keys(1, &[1, 2], 2);
         let a = handle
-            .blind_index(BlindIndexKind::FamilyName, "Curie ")
+            .blind_index(BlindIndexKind::FamilyName, "Curie")
             .unwrap();
         assert_eq!(
             Some(a.clone()),

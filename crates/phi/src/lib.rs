@@ -18,6 +18,7 @@ mod key;
 mod phi;
 pub mod reencrypt;
 mod settings;
+mod tenant_fields;
 mod wrap;
 
 pub use blind::{BlindIndexKind, normalise};
@@ -27,3 +28,4 @@ pub use format::{FORMAT_ENCRYPTED, FORMAT_LEGACY_PLAINTEXT, format_of, key_versi
 pub use key::TenantKeys;
 pub use phi::{KeyStatus, Phi, RotateOutcome, ShredOutcome};
 pub use settings::{LOCAL_MASTER_KEY, PhiMode, PhiSettings, SettingsError};
+pub use tenant_fields::{TenantFields, tenant_fields};

@@ -98,9 +98,16 @@ const NOT_VARIABLES: [&str; 9] = [
 fn configuration_variables() -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
     let phi = repo_file("crates/phi/src/settings.rs");
-    let phi = phi.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+    let phi = phi
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let phi = ("crates/phi/src/settings.rs".to_owned(), phi);
-    for (_, code) in sources_under("crates/api/src/config").into_iter().chain([phi]) {
+    for (_, code) in sources_under("crates/api/src/config")
+        .into_iter()
+        .chain([phi])
+    {
         for literal in code.split('"').skip(1).step_by(2) {
             let is_name = literal.len() > 2
                 && literal.starts_with(|c: char| c.is_ascii_uppercase())

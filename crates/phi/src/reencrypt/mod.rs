@@ -34,11 +34,55 @@ pub struct EncryptedTable {
     pub columns: &'static [EncryptedColumn],
 }
 
-/// Every encrypted column of the schema. EMPTY until the patients and documents queries are
-/// wired to encrypt (then: patients given_name/family_name(+bidx)/birth_date(+bidx)/contact and
-/// mrn's blind index, documents title/filename/metadata). A column missing here is invisible to
-/// re-encryption, and key retirement would then erase a key it still needs.
-pub const PHI_COLUMNS: &[EncryptedTable] = &[];
+/// Every encrypted column of the schema (migration V18). A column missing here is invisible to
+/// re-encryption, and key retirement would then erase a key it still needs: a team adding its
+/// own PHI column adds it here (docs/EXTENDING.md).
+pub const PHI_COLUMNS: &[EncryptedTable] = &[
+    EncryptedTable {
+        table: "patients",
+        id_column: "id",
+        columns: &[
+            EncryptedColumn {
+                name: "mrn",
+                blind_index: Some(("mrn_bidx", BlindIndexKind::Mrn)),
+            },
+            EncryptedColumn {
+                name: "given_name",
+                blind_index: None,
+            },
+            EncryptedColumn {
+                name: "family_name",
+                blind_index: Some(("family_name_bidx", BlindIndexKind::FamilyName)),
+            },
+            EncryptedColumn {
+                name: "birth_date",
+                blind_index: Some(("birth_date_bidx", BlindIndexKind::BirthDate)),
+            },
+            EncryptedColumn {
+                name: "contact",
+                blind_index: None,
+            },
+        ],
+    },
+    EncryptedTable {
+        table: "documents",
+        id_column: "id",
+        columns: &[
+            EncryptedColumn {
+                name: "title",
+                blind_index: None,
+            },
+            EncryptedColumn {
+                name: "filename",
+                blind_index: None,
+            },
+            EncryptedColumn {
+                name: "metadata",
+                blind_index: None,
+            },
+        ],
+    },
+];
 
 /// Which rows a pass rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -204,10 +204,7 @@ async fn encrypt_existing_converts_legacy_plaintext_rows_and_fills_their_blind_i
     }
     let mut curies = vec![legacy[0].1, legacy[1].1];
     curies.sort();
-    assert_eq!(
-        find_by_family_name(&phi, &m.pool, a, "CURIE ").await,
-        curies
-    );
+    assert_eq!(find_by_family_name(&phi, &m.pool, a, "CURIE").await, curies);
     assert_eq!(
         find_by_family_name(&phi, &m.pool, b, "curie").await,
         vec![legacy[3].1]

@@ -95,9 +95,10 @@ pub async fn list_documents(
         created_from: created_from.flatten(),
         created_to: created_to.flatten(),
     };
-    let mut tx = permit.begin().await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
     let page = documents::list(
         &mut tx,
+        &phi,
         &filter,
         cursor.flatten().as_ref(),
         limit.unwrap_or_default(),

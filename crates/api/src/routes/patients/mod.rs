@@ -58,8 +58,8 @@ pub async fn get_patient(
         )
         .await?;
     let id: PatientId = permit.id(&raw).await?;
-    let mut tx = permit.begin().await?;
-    let found = patients::get(&mut tx, id).await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let found = patients::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
     Ok(Json(
         found.ok_or_else(|| ApiError::new(codes::RES_001))?.into(),
@@ -134,9 +134,10 @@ pub async fn list_patients(
             .flatten(),
     };
     problems.finish()?;
-    let mut tx = permit.begin().await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
     let page = patients::list(
         &mut tx,
+        &phi,
         &filter,
         cursor.flatten().as_ref(),
         limit.unwrap_or_default(),
@@ -184,8 +185,8 @@ pub async fn create_patient(
         key,
         request_hash: &hash,
     });
-    let mut tx = permit.begin().await?;
-    let outcome = match patients::create(&mut tx, &new, key).await {
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let outcome = match patients::create(&mut tx, &phi, &new, key).await {
         Ok(outcome) => outcome,
         Err(error) => {
             drop(tx);
@@ -232,8 +233,8 @@ pub async fn update_patient(
     let id: PatientId = permit.id(&raw).await?;
     let ApiJson(body) = body?;
     let patch = body.validate()?;
-    let mut tx = permit.begin().await?;
-    let updated = match patients::update(&mut tx, id, patch).await {
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let updated = match patients::update(&mut tx, &phi, id, patch).await {
         Ok(updated) => updated,
         Err(error) => {
             drop(tx);
