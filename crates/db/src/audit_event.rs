@@ -2,8 +2,9 @@
 //!
 //! Tenant transactions queue their request's events and write them with this insert when they
 //! commit, or inside the statement of an audited read (`TenantTx` (`tenant.rs`)). The table
-//! is append-only (triggers refuse UPDATE, DELETE and TRUNCATE, SQLSTATE
-//! [`APPEND_ONLY_SQLSTATE`]); `audit_chain` seals events into each tenant's hash chain later.
+//! is append-only for everyone (triggers refuse UPDATE, DELETE and TRUNCATE, SQLSTATE
+//! [`APPEND_ONLY_SQLSTATE`]); `audit_chain` seals events into each tenant's hash chain later,
+//! in rows of its own (`audit_seals`): an event is written once and never updated.
 
 use std::net::IpAddr;
 

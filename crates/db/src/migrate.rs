@@ -95,10 +95,28 @@ async fn connect(
 
 /// Applies every pending migration and returns the ones applied by this call. Connecting may
 /// take at most `connect_timeout`; waiting for another replica's migration lock is not bounded.
-#[tracing::instrument(skip_all)]
 pub async fn run(
     url: &SecretString,
     connect_timeout: Duration,
+) -> Result<Vec<MigrationInfo>, MigrationError> {
+    run_until(url, connect_timeout, None).await
+}
+
+/// Like [`run`], but stops after migration `version`: for testing a migration over data that
+/// the schema before it wrote.
+pub async fn run_up_to(
+    url: &SecretString,
+    connect_timeout: Duration,
+    version: i32,
+) -> Result<Vec<MigrationInfo>, MigrationError> {
+    run_until(url, connect_timeout, Some(version)).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn run_until(
+    url: &SecretString,
+    connect_timeout: Duration,
+    version: Option<i32>,
 ) -> Result<Vec<MigrationInfo>, MigrationError> {
     let mut conn = connect(url, connect_timeout).await?;
     sqlx::query("select pg_advisory_lock($1)")
@@ -111,7 +129,11 @@ pub async fn run(
         Ok(true) => (Ok(refinery::Report::new(Vec::new())), conn),
         Ok(false) => {
             let mut driver = Driver(conn);
-            let result = runner().run_async(&mut driver).await;
+            let runner = match version {
+                Some(version) => runner().set_target(refinery::Target::Version(version)),
+                None => runner(),
+            };
+            let result = runner.run_async(&mut driver).await;
             (result, driver.0)
         }
         Err(error) => {

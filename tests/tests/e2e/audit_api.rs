@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::documents::support::{World, new_doc};
+use crate::rls::fixtures::SEALED_EVENTS;
 
 /// Every event of a query, walking the pages.
 async fn walk(w: &World, token: &str, query: &str) -> Vec<Value> {
@@ -186,8 +187,10 @@ async fn verify_reports_an_intact_chain_and_then_the_exact_event_a_superuser_cha
     }
     // The sealer runs every second; wait until everything before now is sealed.
     let sealed = haven_tests::eventually(Duration::from_secs(10), || async {
-        w.count("select count(*) from audit_events where sealed_at is null")
-            .await
+        w.count(&format!(
+            "select count(*) from {SEALED_EVENTS} where s.sealed_at is null"
+        ))
+        .await
             == 0
     })
     .await;
@@ -198,9 +201,10 @@ async fn verify_reports_an_intact_chain_and_then_the_exact_event_a_superuser_cha
     assert!(ok.body["events_checked"].as_u64().unwrap() >= 11);
     assert_eq!(ok.body["first_broken"], Value::Null);
 
-    let (victim, seq): (uuid::Uuid, i64) = sqlx::query_as(
-        "select id, seq from audit_events where action = 'document.read' order by seq limit 1 offset 4",
-    )
+    let (victim, seq): (uuid::Uuid, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select e.id, s.seq from {SEALED_EVENTS} where e.action = 'document.read' \
+         order by s.seq limit 1 offset 4"
+    )))
     .fetch_one(&w.pool)
     .await
     .unwrap();
@@ -213,7 +217,10 @@ async fn verify_reports_an_intact_chain_and_then_the_exact_event_a_superuser_cha
     .await
     .unwrap();
 
-    let broken = w.get("/api/v1/audit-events/verify", &auditor).await;
+    // The change is in the range the first check verified: only a full check reads it again.
+    let broken = w
+        .get("/api/v1/audit-events/verify?full=true", &auditor)
+        .await;
     assert_eq!(broken.status, 200);
     assert_eq!(broken.body["ok"], false, "{:?}", broken.body);
     assert_eq!(broken.body["first_broken"]["event_id"], victim.to_string());
@@ -225,7 +232,7 @@ async fn verify_reports_an_intact_chain_and_then_the_exact_event_a_superuser_cha
     env.insert("DATABASE_URL".to_owned(), w.app.db.url.clone());
     env.insert("ENVIRONMENT".to_owned(), "development".to_owned());
     let mut verify =
-        haven_tests::HavenProcess::spawn(&["audit", "verify", "--tenant", "org-1"], &env);
+        haven_tests::HavenProcess::spawn(&["audit", "verify", "--tenant", "org-1", "--full"], &env);
     let status = verify
         .wait_exit(Duration::from_secs(30))
         .expect("verify exits");
@@ -235,4 +242,48 @@ async fn verify_reports_an_intact_chain_and_then_the_exact_event_a_superuser_cha
         out.contains(&victim.to_string()) && out.contains("hash_mismatch"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn a_second_verification_of_a_tenant_meanwhile_is_429_with_retry_after_and_audited() {
+    let w = World::start(&["org-1", "org-2"]).await;
+    let auditor = w.token("org-1", "aud", &["auditor"]).await;
+    let other = w.token("org-2", "aud", &["auditor"]).await;
+    let org1 = haven_db::ids::TenantId::from_uuid(w.tenant_id("org-1").await);
+    // A verification of org-1 in progress (its transaction holds the tenant's verify lock).
+    let mut running = haven_db::tenant::TenantTx::begin(&w.pool, org1)
+        .await
+        .unwrap();
+    let options = haven_db::audit_chain::VerifyOptions::default();
+    assert!(
+        haven_db::audit_chain::check_tenant(&mut running, options)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let busy = w.get("/api/v1/audit-events/verify", &auditor).await;
+    assert_eq!(busy.status, 429, "{:?}", busy.body);
+    assert_eq!(busy.body["error"]["code"], "RATE_001");
+    assert_eq!(busy.headers["retry-after"], "5");
+    let events = w.events_of_request(&busy.request_id()).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.action.as_str(), e.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("audit.verify", "denied")]
+    );
+    let elsewhere = w.get("/api/v1/audit-events/verify", &other).await;
+    assert_eq!(elsewhere.status, 200, "another tenant is not held up");
+    let bad = w.get("/api/v1/audit-events/verify?full=yes", &other).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["error"]["details"][0]["field"], "full");
+
+    running.commit().await.unwrap();
+    let done = w
+        .get("/api/v1/audit-events/verify?full=true", &auditor)
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(done.body["checked_from_seq"], 0);
 }

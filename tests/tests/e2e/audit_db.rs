@@ -1,7 +1,10 @@
 //! The audit trail in the database: recording, sealing by concurrent sealers, verifying, and
 //! the documents layer whose changes it records (in `documents`).
 
+mod canonical;
 mod documents;
+mod legacy;
+mod seals;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,14 +16,16 @@ use haven_db::page::PageLimit;
 use haven_db::tenant::TenantTx;
 use sqlx::PgConnection;
 
-use crate::rls::fixtures::{event, migrated, record, tenant};
+use crate::rls::fixtures::{SEALED_EVENTS, event, migrated, record, tenant};
 
-/// Runs `sql` as the superuser with the audit triggers disabled: what an attacker with the
-/// database's keys could do, and what the hash chain must expose.
-async fn tamper(conn: &mut PgConnection, sql: &str) {
+/// Runs `sql` as the superuser with the audit triggers (of events and seals) disabled: what an
+/// attacker with the database's keys could do, and what the hash chain must expose.
+pub(crate) async fn tamper(conn: &mut PgConnection, sql: &str) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "alter table audit_events disable trigger user; {sql}; \
-         alter table audit_events enable trigger user"
+        "alter table audit_events disable trigger user; \
+         alter table audit_seals disable trigger user; {sql}; \
+         alter table audit_events enable trigger user; \
+         alter table audit_seals enable trigger user"
     )))
     .execute(conn)
     .await
@@ -70,7 +75,7 @@ async fn recorded_events_are_sealed_in_order_and_verify_finds_the_chain_intact()
             audit::AuditOutcome::Success
         )
     );
-    let own = audit_chain::verify_tenant(&mut tx, a).await.unwrap();
+    let own = audit_chain::verify_tenant(&mut tx).await.unwrap();
     assert_eq!(
         (own.events_checked, own.events_unsealed, own.broken),
         (5, 0, None)
@@ -121,11 +126,15 @@ async fn changing_one_stored_event_is_reported_at_exactly_that_event() {
     );
 
     // Rewriting the hash to match the change moves the break to the next link, never away.
+    // (Since V15 the event's hash is kept in its seal, at its place in the batch.)
     tamper(
         &mut conn,
         &format!(
-            "update audit_events set hash = decode(repeat('11', 32), 'hex') where id = '{}'",
-            ids[6]
+            "update audit_seals set event_hashes = overlay(event_hashes \
+               placing decode(repeat('11', 32), 'hex') \
+               from 32 * (array_position(event_ids, '{}') - 1) + 1 for 32) \
+             where '{}' = any(event_ids)",
+            ids[6], ids[6]
         ),
     )
     .await;
@@ -180,11 +189,12 @@ async fn deleting_an_event_or_cutting_the_end_of_the_chain_is_reported() {
 
 /// Per tenant: (number of events, sorted seqs).
 async fn chains(conn: &mut PgConnection) -> HashMap<TenantId, Vec<i64>> {
-    let rows: Vec<(TenantId, Option<i64>)> =
-        sqlx::query_as("select tenant_id, seq from audit_events order by tenant_id, seq")
-            .fetch_all(conn)
-            .await
-            .unwrap();
+    let rows: Vec<(TenantId, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select e.tenant_id, s.seq from {SEALED_EVENTS} order by e.tenant_id, s.seq"
+    )))
+    .fetch_all(conn)
+    .await
+    .unwrap();
     let mut chains: HashMap<TenantId, Vec<i64>> = HashMap::new();
     for (tenant, seq) in rows {
         chains
@@ -237,11 +247,12 @@ async fn three_sealers_racing_inserts_seal_every_event_once_with_gapless_sequenc
         writer.await.unwrap();
     }
     let drained = haven_tests::eventually(Duration::from_secs(20), || async {
-        let pending: i64 =
-            sqlx::query_scalar("select count(*) from audit_events where sealed_at is null")
-                .fetch_one(&m.pool)
-                .await
-                .unwrap();
+        let pending: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select count(*) from {SEALED_EVENTS} where s.sealed_at is null"
+        )))
+        .fetch_one(&m.pool)
+        .await
+        .unwrap();
         pending == 0
     })
     .await;
@@ -272,11 +283,13 @@ async fn the_background_sealer_seals_within_a_second_and_stops_on_shutdown() {
         audit_chain::spawn_sealer(m.pool.clone(), Duration::from_millis(100), stopped, |_| {});
     let id = record(&m.pool, a, "document.read").await;
     let sealed = haven_tests::eventually(Duration::from_secs(2), || async {
-        let seq: Option<i64> = sqlx::query_scalar("select seq from audit_events where id = $1")
-            .bind(id)
-            .fetch_one(&m.pool)
-            .await
-            .unwrap();
+        let seq: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select s.seq from {SEALED_EVENTS} where e.id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&m.pool)
+        .await
+        .unwrap();
         seq == Some(1)
     })
     .await;

@@ -112,6 +112,21 @@ async fn metrics_are_served_on_the_private_port_only_by_route_template_and_witho
     ] {
         assert!(text.contains(expected), "missing {expected}:\n{text}");
     }
+    // The sealer sets the backlog gauges after each round (every second).
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let gauges = haven_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let text = client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("audit_unsealed_events ") && text.contains("audit_seal_lag_seconds ")
+    })
+    .await;
+    assert!(gauges, "the sealing backlog gauges are exported");
     for secret in [
         user_id.as_str(),
         tenant_id.as_str(),

@@ -34,8 +34,9 @@ async fn every_table_with_a_tenant_id_has_row_level_security_enabled_forced_and_
     let tables = tenant_tables(&mut conn).await;
     let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
     for expected in [
-        "audit_chain_heads",
         "audit_events",
+        "audit_seals",
+        "audit_verifications",
         "documents",
         "idempotency_keys",
         "tenant_keys",
@@ -90,7 +91,7 @@ async fn the_runtime_role_cannot_log_in_bypass_security_own_anything_or_delete()
         "select a.attname::text from pg_attribute a \
          where a.attrelid = 'audit_events'::regclass and a.attnum > 0 and not a.attisdropped \
            and (has_column_privilege('haven_app', 'audit_events', a.attname, 'UPDATE') \
-             or (a.attname in ('id', 'occurred_at', 'seq', 'prev_hash', 'hash', 'sealed_at') \
+             or (a.attname in ('id', 'occurred_at', 'txid', 'seq', 'prev_hash', 'hash', 'sealed_at') \
                  and has_column_privilege('haven_app', 'audit_events', a.attname, 'INSERT')))",
     )
     .fetch_all(&mut conn)
@@ -126,7 +127,8 @@ async fn with_no_tenant_set_the_runtime_role_sees_zero_rows_and_gets_no_error() 
             "documents",
             "idempotency_keys",
             "audit_events",
-            "audit_chain_heads",
+            "audit_seals",
+            "audit_verifications",
         ] {
             let count: i64 =
                 sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
@@ -381,35 +383,62 @@ async fn update_delete_and_truncate_of_audit_events_fail_for_the_runtime_role_an
     conn.close().await.unwrap();
 }
 
-/// The seal-only trigger names the recorded columns in its WHEN condition (V11, for speed): a
-/// column added to audit_events later must be added there too, or updates to it would pass.
+/// Since V15 nothing may update an event, the sealer included: the update trigger is
+/// statement-level with no condition, so it covers every column, those added later too
+/// (`client_request_id`, V14), the seal-only trigger V14 re-created is gone, and the seals are
+/// append-only the same way.
 #[tokio::test]
-async fn every_recorded_audit_column_is_guarded_by_the_seal_only_trigger() {
+async fn no_audit_column_can_be_updated_and_no_seal_only_exception_remains() {
     let m = migrated().await;
+    let a = tenant(&m.pool, "org-a").await;
+    let id = record(&m.pool, a, "document.read").await;
+    haven_db::audit_chain::seal_pending(&m.pool, 100)
+        .await
+        .unwrap();
     let mut conn = m.db.connect().await;
     let columns: Vec<String> = sqlx::query_scalar(
         "select attname::text from pg_attribute \
          where attrelid = 'audit_events'::regclass and attnum > 0 and not attisdropped \
-           and attname not in ('seq', 'prev_hash', 'hash', 'sealed_at') order by attnum",
+         order by attnum",
     )
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    let definition: String = sqlx::query_scalar(
-        "select pg_get_triggerdef(oid) from pg_trigger \
-         where tgrelid = 'audit_events'::regclass and tgname = 'audit_events_seal_only'",
+    assert!(columns.len() >= 20, "{columns:?}");
+    assert!(
+        columns.iter().any(|c| c == "client_request_id"),
+        "{columns:?}"
+    );
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "select tgname::text from pg_trigger \
+         where tgrelid = 'audit_events'::regclass and not tgisinternal order by tgname",
     )
-    .fetch_one(&mut conn)
+    .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert!(columns.len() >= 14, "{columns:?}");
+    assert!(
+        !triggers.iter().any(|t| t == "audit_events_seal_only"),
+        "{triggers:?}"
+    );
     for column in &columns {
-        for side in ["old", "new"] {
-            assert!(
-                definition.contains(&format!("{side}.{column}")),
-                "{side}.{column} missing from the seal-only trigger: {definition}"
-            );
-        }
+        let statement = format!("update audit_events set {column} = {column} where id = '{id}'");
+        assert_eq!(
+            fails_with(&mut conn, &statement).await,
+            haven_db::audit::APPEND_ONLY_SQLSTATE,
+            "{statement}"
+        );
+    }
+    for statement in [
+        "update audit_seals set sealed_at = now()",
+        "delete from audit_seals where false",
+        "truncate audit_seals",
+        "update audit_events set action = action where false",
+    ] {
+        assert_eq!(
+            fails_with(&mut conn, statement).await,
+            haven_db::audit::APPEND_ONLY_SQLSTATE,
+            "{statement}"
+        );
     }
     conn.close().await.unwrap();
 }

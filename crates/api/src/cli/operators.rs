@@ -52,13 +52,20 @@ pub enum TenantsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Recompute the audit hash chains. Exit 0 when intact, 1 with the first broken link when
-    /// not, 2 when the check could not run.
+    /// Recompute the audit hash chains from each tenant's last verified seal (or fully). Exit 0
+    /// when intact, 1 with the first broken link when not, 2 when the check could not run.
     Verify {
         /// Only this tenant (its external id); every tenant when absent.
         #[arg(long)]
         tenant: Option<String>,
+        /// Re-check every chain from its start, not only what was sealed since the last
+        /// verification found it intact.
+        #[arg(long)]
+        full: bool,
     },
+    /// Seal every pending audit event now and exit (the service does this every second; safe
+    /// beside running replicas). Exit 0, or 2 when sealing could not run.
+    Seal,
 }
 
 /// Could not run at all (as opposed to "ran and found a problem").
@@ -192,17 +199,32 @@ fn changed(result: Result<Option<Tenant>, sqlx::Error>, external_id: &str) -> Ex
 }
 
 pub async fn audit(config: &OperatorConfig, action: AuditAction) -> ExitCode {
-    let AuditAction::Verify { tenant } = action;
     let pool = match pool(config).await {
         Ok(pool) => pool,
         Err(code) => return code,
     };
-    let code = verify(&pool, tenant.as_deref()).await;
+    let code = match action {
+        AuditAction::Verify { tenant, full } => verify(&pool, tenant.as_deref(), full).await,
+        AuditAction::Seal => seal(&pool).await,
+    };
     pool.close().await;
     code
 }
 
-async fn verify(pool: &PgPool, external_id: Option<&str>) -> ExitCode {
+async fn seal(pool: &PgPool) -> ExitCode {
+    match haven_db::audit_chain::seal_pending(pool, haven_db::audit_chain::SEAL_BATCH).await {
+        Ok(sealed) => {
+            println!("audit events sealed: {sealed}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("haven: cannot seal: {}", describe(&error));
+            ExitCode::from(EXIT_UNABLE)
+        }
+    }
+}
+
+async fn verify(pool: &PgPool, external_id: Option<&str>, full: bool) -> ExitCode {
     let unable = |error: &sqlx::Error| {
         eprintln!("haven: cannot verify: {}", describe(error));
         ExitCode::from(EXIT_UNABLE)
@@ -223,7 +245,8 @@ async fn verify(pool: &PgPool, external_id: Option<&str>) -> ExitCode {
             }
         },
     };
-    let report = match haven_db::audit_chain::verify(pool, only).await {
+    let options = haven_db::audit_chain::VerifyOptions { full, wait: true };
+    let report = match haven_db::audit_chain::verify_with(pool, only, options).await {
         Ok(report) => report,
         Err(error) => return unable(&error),
     };

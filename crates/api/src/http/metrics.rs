@@ -90,6 +90,14 @@ fn describe() {
         "db_pool_connections",
         "Pooled database connections, by state"
     );
+    describe_gauge!(
+        haven_db::audit_chain::UNSEALED_METRIC,
+        "Audit events recorded and not sealed yet, database-wide (the same on every replica)"
+    );
+    describe_gauge!(
+        haven_db::audit_chain::SEAL_LAG_METRIC,
+        "Age in seconds of the oldest audit event not sealed yet, database-wide"
+    );
     describe_gauge!("db_pool_max_connections", "DB_MAX_CONNECTIONS");
     describe_counter!("jwks_fetches_total", "JWKS fetch attempts");
     describe_counter!(

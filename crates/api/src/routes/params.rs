@@ -53,6 +53,16 @@ impl Problems {
     }
 }
 
+/// A boolean parameter: absent, `true` or `false`.
+pub fn flag(text: Option<&str>) -> Result<Option<bool>, String> {
+    match text {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err("must be true or false".to_owned()),
+    }
+}
+
 /// The `cursor` parameter: absent, or a cursor this service issued.
 pub fn cursor(text: Option<&str>) -> Result<Option<Cursor>, String> {
     match text {

@@ -18,10 +18,18 @@
 //! | user_agent | optional text |
 //! | changed_fields | optional: 0x00, or 0x01, u32 count, then each as text |
 //! | emergency | one byte: 0x00, or 0x01 for break-glass access |
+//! | client_request_id | only when present: 0x01 and the text; nothing at all when absent |
 //!
 //! Text is a u32 big-endian byte length and the UTF-8 bytes; an optional value is 0x00 when
 //! absent, 0x01 followed by the value when present. The chain columns other than seq are not
 //! part of the encoding; seq is, so moving an event within the chain breaks it.
+//!
+//! `client_request_id` (V14) is a trailing field that is left out entirely when absent, so an
+//! event without one encodes exactly as before it existed, and every field before it is
+//! self-delimiting, so the two forms cannot be confused. Events sealed in `audit_seals` (V15 on)
+//! include it when present. Events sealed the old way (their own chain columns, before V15)
+//! were hashed without it by the sealer of that time ([`Encoding::Legacy`]); for those events
+//! only the append-only triggers guard it.
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -48,13 +56,24 @@ pub(crate) struct ChainEvent {
     pub user_agent: Option<String>,
     pub changed_fields: Option<Vec<String>>,
     pub emergency: bool,
+    pub client_request_id: Option<String>,
+}
+
+/// Which fields an event's hash covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// Every field in the table above: events sealed in `audit_seals`.
+    Current,
+    /// Without `client_request_id`: events sealed before V15 with their own chain columns.
+    Legacy,
 }
 
 /// The columns `ChainEvent` reads, in SQL.
 macro_rules! chain_event_columns {
     () => {
         "id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
-         resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, emergency"
+         resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, \
+         emergency, client_request_id"
     };
 }
 pub(crate) use chain_event_columns;
@@ -77,7 +96,7 @@ fn optional<T: ?Sized>(out: &mut Vec<u8>, value: Option<&T>, put: impl Fn(&mut V
 }
 
 /// The canonical encoding of `event` at position `seq`.
-pub(crate) fn encode(seq: i64, event: &ChainEvent) -> Vec<u8> {
+pub(crate) fn encode(seq: i64, event: &ChainEvent, encoding: Encoding) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(event.id.as_bytes());
     out.extend_from_slice(event.tenant_id.as_bytes());
@@ -103,15 +122,24 @@ pub(crate) fn encode(seq: i64, event: &ChainEvent) -> Vec<u8> {
         }
     });
     out.push(u8::from(event.emergency));
+    if let (Encoding::Current, Some(id)) = (encoding, event.client_request_id.as_deref()) {
+        out.push(1);
+        text(&mut out, id);
+    }
     out
 }
 
 /// The hash that links `event` at `seq` to the chain ending in `prev_hash`.
-pub(crate) fn link_hash(prev_hash: &[u8], seq: i64, event: &ChainEvent) -> [u8; 32] {
+pub(crate) fn link_hash(
+    prev_hash: &[u8],
+    seq: i64,
+    event: &ChainEvent,
+    encoding: Encoding,
+) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update(prev_hash);
-    hasher.update(encode(seq, event));
+    hasher.update(encode(seq, event, encoding));
     hasher.finalize().into()
 }
 
@@ -135,23 +163,50 @@ mod tests {
             user_agent: None,
             changed_fields: Some(vec!["title".into()]),
             emergency: false,
+            client_request_id: None,
         }
+    }
+
+    fn hash(seq: i64, event: &ChainEvent) -> [u8; 32] {
+        link_hash(&GENESIS_HASH, seq, event, Encoding::Current)
     }
 
     #[test]
     fn every_field_and_the_position_change_the_hash() {
-        let base = link_hash(&GENESIS_HASH, 1, &event());
-        assert_ne!(base, link_hash(&GENESIS_HASH, 2, &event()));
-        assert_ne!(base, link_hash(&[1; 32], 1, &event()));
+        let base = hash(1, &event());
+        assert_ne!(base, hash(2, &event()));
+        assert_ne!(base, link_hash(&[1; 32], 1, &event(), Encoding::Current));
         let mut moved_text = event();
         moved_text.actor_subject = Some("alic".into());
         moved_text.action = "edocument.update".into();
-        assert_ne!(base, link_hash(&GENESIS_HASH, 1, &moved_text));
+        assert_ne!(base, hash(1, &moved_text));
         let mut absent = event();
         absent.changed_fields = Some(vec![]);
-        assert_ne!(base, link_hash(&GENESIS_HASH, 1, &absent));
+        assert_ne!(base, hash(1, &absent));
         absent.changed_fields = None;
-        assert_ne!(base, link_hash(&GENESIS_HASH, 1, &absent));
-        assert_eq!(base, link_hash(&GENESIS_HASH, 1, &event()));
+        assert_ne!(base, hash(1, &absent));
+        let mut client = event();
+        client.client_request_id = Some(String::new());
+        assert_ne!(base, hash(1, &client));
+        client.client_request_id = Some("r-1".into());
+        let with_id = hash(1, &client);
+        assert_ne!(base, with_id);
+        client.client_request_id = Some("r-2".into());
+        assert_ne!(with_id, hash(1, &client));
+        assert_eq!(base, hash(1, &event()));
+    }
+
+    #[test]
+    fn an_event_without_a_client_request_id_encodes_as_before_the_field_existed() {
+        let before = encode(1, &event(), Encoding::Current);
+        // The last field of the original encoding is the emergency byte.
+        assert_eq!(before.last(), Some(&0));
+        let mut client = event();
+        client.client_request_id = Some("r-1".into());
+        let with_id = encode(1, &client, Encoding::Current);
+        assert_eq!(&with_id[..before.len()], &before[..]);
+        assert_eq!(&with_id[before.len()..], b"\x01\x00\x00\x00\x03r-1");
+        // The old sealer's form leaves it out whatever the column holds.
+        assert_eq!(encode(1, &client, Encoding::Legacy), before);
     }
 }

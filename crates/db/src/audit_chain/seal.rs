@@ -1,48 +1,67 @@
-//! The sealer: gives unsealed events their place in their tenant's chain, one tenant at a time.
+//! The sealer: appends a seal per tenant per batch of new events; events are never updated.
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::canonical::{ChainEvent, chain_event_columns, link_hash};
+use super::backlog::{self, Backlog};
+use super::canonical::{ChainEvent, Encoding, chain_event_columns, link_hash};
+use super::head::{ChainEnd, TenantLock, chain_end};
 use crate::ids::TenantId;
 use crate::unscoped::UnscopedTx;
 
-/// First key of the per-tenant advisory lock ("HVCH"); the second is folded from the tenant id.
-const LOCK_CLASS: i32 = 0x4856_4348;
-
-/// The tenant's half of the advisory lock key. Two tenants may share it; that only makes one of
-/// them wait for the next round.
-fn lock_key(tenant: TenantId) -> i32 {
-    let bytes = tenant.as_uuid().into_bytes();
-    bytes
-        .chunks_exact(4)
-        .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .fold(0, |acc, part| acc ^ part)
+/// An event with its chain key `(txid, id)`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyedEvent {
+    #[sqlx(flatten)]
+    pub event: ChainEvent,
+    pub txid: i64,
 }
 
-/// Seals every pending event: for each tenant with unsealed events, in batches of up to `batch`
-/// events per transaction, in (occurred_at, id) order, sets `seq` = the chain head's last seq + 1,
-/// `prev_hash` = the head's last hash (32 zero bytes for the first event) and
-/// `hash` = sha256 over `prev_hash` and the event's canonical encoding (see `canonical`), then
-/// moves the head. Returns how many events this call sealed.
+/// Seals every pending event: for each tenant with events above its chain's end, in batches of
+/// up to `batch` events per transaction, in chain-key order `(txid, id)`, appends one row to
+/// `audit_seals` holding the batch's event ids and chain hashes (see `canonical`): position
+/// `n` gets `hash(n) = sha256(domain || hash(n - 1) || canonical(event, n))`. Returns how many
+/// events this call sealed.
 ///
-/// Runs as the owner in maintenance transactions, not through `TenantTx`: it works across
-/// tenants and writes the chain columns, which the runtime role cannot.
+/// Only events whose transaction is older than every transaction still running in this database
+/// are taken (`txid < audit_seal_horizon()`, V15), so an event can never commit below a key
+/// already sealed: a request that inserted early and commits late is sealed in a later batch,
+/// never skipped. A long-running transaction in the database holds sealing back (the
+/// `audit_seal_lag_seconds` metric shows it) without breaking anything.
 ///
-/// Safe with any number of replicas running it at once: each tenant's batch runs under
-/// `pg_try_advisory_xact_lock` for that tenant, so two sealers never interleave on one chain (the
-/// loser skips the tenant this round instead of waiting), and the unique (tenant_id, seq) index
-/// would refuse a duplicate position anyway. Request transactions only insert unsealed rows and
-/// never take that lock, so recording events never waits for the sealer and requests of one
-/// tenant are not serialized.
-#[tracing::instrument(skip_all)]
+/// Safe with any number of replicas at once: each tenant's batch runs under
+/// `pg_try_advisory_xact_lock` for that tenant (the loser skips the tenant this round instead of
+/// waiting), and the table itself refuses a second seal starting at the same position or one not
+/// continuing an existing seal, so even without the lock no event is sealed twice or skipped.
+/// A crash mid-batch rolls the batch's transaction back: the next round starts at the last
+/// committed seal. Runs as the owner in maintenance transactions, not through `TenantTx`.
 pub async fn seal_pending(pool: &PgPool, batch: usize) -> Result<usize, sqlx::Error> {
+    Ok(seal_round(pool, batch).await?.0)
+}
+
+/// [`seal_pending`], also returning the backlog it started from (read in the same transaction
+/// as the pending tenants, so a round that finds nothing to seal uses one connection once).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn seal_round(
+    pool: &PgPool,
+    batch: usize,
+) -> Result<(usize, Backlog), sqlx::Error> {
     let batch = i64::try_from(batch.clamp(1, 10_000)).unwrap_or(1);
     let mut tx = UnscopedTx::begin(pool).await?;
-    let tenants: Vec<TenantId> =
-        sqlx::query_scalar("select distinct tenant_id from audit_events where sealed_at is null")
-            .fetch_all(&mut *tx)
-            .await?;
+    let backlog = backlog::read(&mut tx).await?;
+    let tenants: Vec<TenantId> = sqlx::query_scalar(
+        "select t.id from tenants t \
+         left join lateral (select s.last_txid, s.last_event_id from audit_seals s \
+                            where s.tenant_id = t.id order by s.last_seq desc limit 1) h on true \
+         where exists (select 1 from audit_events e \
+                       where e.tenant_id = t.id and e.seq is null \
+                         and (e.txid, e.id) > (coalesce(h.last_txid, 0), \
+                                               coalesce(h.last_event_id, $1))) \
+         order by t.id",
+    )
+    .bind(Uuid::nil())
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     let mut sealed = 0;
     for tenant in tenants {
@@ -53,11 +72,11 @@ pub async fn seal_pending(pool: &PgPool, batch: usize) -> Result<usize, sqlx::Er
             }
         }
     }
-    Ok(sealed)
+    Ok((sealed, backlog))
 }
 
-/// One transaction: up to `batch` of the tenant's unsealed events. `None` when another sealer
-/// holds the tenant.
+/// One transaction: one seal over up to `batch` of the tenant's sealable events. `None` when
+/// another sealer holds the tenant or won the race to the same position.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 async fn seal_tenant_batch(
     pool: &PgPool,
@@ -65,97 +84,91 @@ async fn seal_tenant_batch(
     batch: i64,
 ) -> Result<Option<usize>, sqlx::Error> {
     let mut tx = UnscopedTx::begin(pool).await?;
-    let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1, $2)")
-        .bind(LOCK_CLASS)
-        .bind(lock_key(tenant))
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
+    if !TenantLock::Seal.acquire(&mut tx, tenant, false).await? {
         tx.rollback().await?;
         return Ok(None);
     }
     // Read after taking the lock: a READ COMMITTED statement sees everything the previous holder
-    // committed. The head row is created on the tenant's first seal.
-    let (mut last_seq, mut last_hash): (i64, Vec<u8>) = sqlx::query_as(
-        "with created as ( \
-           insert into audit_chain_heads (tenant_id) values ($1) on conflict do nothing \
-           returning last_seq, last_hash) \
-         select last_seq, last_hash from created \
-         union all select last_seq, last_hash from audit_chain_heads where tenant_id = $1",
-    )
-    .bind(tenant)
-    .fetch_one(&mut *tx)
-    .await?;
-    let events: Vec<ChainEvent> = sqlx::query_as(concat!(
+    // committed.
+    let end = chain_end(&mut tx, tenant).await?;
+    let events: Vec<KeyedEvent> = sqlx::query_as(concat!(
         "select ",
         chain_event_columns!(),
-        " from audit_events where tenant_id = $1 and sealed_at is null",
-        " order by occurred_at, id limit $2"
+        ", txid from audit_events",
+        " where tenant_id = $1 and seq is null and (txid, id) > ($2, $3)",
+        "   and txid < (select audit_seal_horizon())",
+        " order by txid, id limit $4"
     ))
     .bind(tenant)
+    .bind(end.last_txid)
+    .bind(end.last_event_id)
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
-    if events.is_empty() {
+    let Some(last) = events.last() else {
         tx.rollback().await?;
         return Ok(Some(0));
-    }
-    let mut ids: Vec<Uuid> = Vec::with_capacity(events.len());
-    let mut seqs: Vec<i64> = Vec::with_capacity(events.len());
-    let mut prev_hashes: Vec<Vec<u8>> = Vec::with_capacity(events.len());
-    let mut hashes: Vec<Vec<u8>> = Vec::with_capacity(events.len());
-    for event in &events {
-        last_seq += 1;
-        let hash = link_hash(&last_hash, last_seq, event);
-        ids.push(event.id);
-        seqs.push(last_seq);
-        prev_hashes.push(std::mem::replace(&mut last_hash, hash.to_vec()));
-        hashes.push(hash.to_vec());
-    }
-    let updated = sqlx::query(
-        "update audit_events a \
-         set seq = u.seq, prev_hash = u.prev_hash, hash = u.hash, sealed_at = now() \
-         from unnest($2::uuid[], $3::int8[], $4::bytea[], $5::bytea[]) as u(id, seq, prev_hash, hash) \
-         where a.id = u.id and a.tenant_id = $1 and a.sealed_at is null",
+    };
+    let seal = Seal::over(&end, &events);
+    let inserted = sqlx::query(
+        "insert into audit_seals (tenant_id, first_seq, last_seq, prev_seq, prev_hash, \
+         last_hash, last_txid, last_event_id, event_ids, event_hashes) \
+         values ($1, $2, $3, nullif($2 - 1, 0), $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant)
-    .bind(&ids)
-    .bind(&seqs)
-    .bind(&prev_hashes)
-    .bind(&hashes)
+    .bind(end.last_seq + 1)
+    .bind(seal.last_seq)
+    .bind(&end.last_hash)
+    .bind(&seal.last_hash)
+    .bind(last.txid)
+    .bind(last.event.id)
+    .bind(&seal.ids)
+    .bind(&seal.hashes)
     .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated != ids.len() as u64 {
-        // Cannot happen while the lock holds; refuse to move the head past rows not sealed.
-        tx.rollback().await?;
-        return Err(sqlx::Error::Protocol(format!(
-            "sealed {updated} of {} audit events; rolled back",
-            ids.len()
-        )));
+    .await;
+    match inserted {
+        Ok(_) => {}
+        // 23505: a seal already starts there; 23503: the end read is no longer an end. Only
+        // possible if another sealer got past the lock (a key shared by two tenants cannot do
+        // that: it is the same lock). The other seal stands; this one is dropped.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("23505" | "23503")) => {
+            tracing::warn!(error = %e, "another sealer sealed these audit events first");
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
     }
-    sqlx::query(
-        "update audit_chain_heads set last_seq = $2, last_hash = $3, updated_at = now() \
-         where tenant_id = $1",
-    )
-    .bind(tenant)
-    .bind(last_seq)
-    .bind(&last_hash)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
-    Ok(Some(ids.len()))
+    Ok(Some(events.len()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The chain over a batch, continuing from `end`.
+struct Seal {
+    last_seq: i64,
+    last_hash: Vec<u8>,
+    ids: Vec<Uuid>,
+    /// The 32-byte hash of each position, concatenated.
+    hashes: Vec<u8>,
+}
 
-    #[test]
-    fn the_lock_key_depends_on_every_part_of_the_tenant_id() {
-        let a = TenantId::from_uuid(Uuid::from_u128(1));
-        let b = TenantId::from_uuid(Uuid::from_u128(1 << 100));
-        assert_ne!(lock_key(a), lock_key(b));
-        assert_eq!(lock_key(a), lock_key(a));
+impl Seal {
+    fn over(end: &ChainEnd, events: &[KeyedEvent]) -> Self {
+        let mut seq = end.last_seq;
+        let mut hash = end.last_hash.clone();
+        let mut ids = Vec::with_capacity(events.len());
+        let mut hashes = Vec::with_capacity(events.len() * 32);
+        for keyed in events {
+            seq += 1;
+            let next = link_hash(&hash, seq, &keyed.event, Encoding::Current);
+            hashes.extend_from_slice(&next);
+            hash = next.to_vec();
+            ids.push(keyed.event.id);
+        }
+        Self {
+            last_seq: seq,
+            last_hash: hash,
+            ids,
+            hashes,
+        }
     }
 }

@@ -106,6 +106,11 @@ pub(crate) async fn record(pool: &PgPool, tenant: TenantId, action: &str) -> Aud
     id
 }
 
+/// Every event with its chain position `s.seq` and `s.sealed_at` (from its seal), for queries as
+/// `select ... from {SEALED_EVENTS} where ...`: events no longer carry them since V15.
+pub(crate) const SEALED_EVENTS: &str =
+    "audit_events e left join lateral audit_event_seal(e) s on true";
+
 /// The SQLSTATE of a database error (`None` for any other error).
 pub(crate) fn sqlstate(error: &sqlx::Error) -> Option<String> {
     error

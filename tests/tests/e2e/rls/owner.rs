@@ -193,8 +193,6 @@ async fn a_non_superuser_owner_sees_nothing_outside_tenant_and_maintenance_trans
     assert!(report.is_intact(), "{report:?}");
     assert_eq!((report.tenants_checked, report.events_checked), (2, 2));
     let mut tx = TenantTx::begin(&owner_pool, a).await.unwrap();
-    let own = haven_db::audit_chain::verify_tenant(&mut tx, a)
-        .await
-        .unwrap();
+    let own = haven_db::audit_chain::verify_tenant(&mut tx).await.unwrap();
     assert_eq!((own.events_checked, own.broken), (1, None));
 }

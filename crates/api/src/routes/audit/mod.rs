@@ -7,14 +7,14 @@ use axum::Json;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use haven_db::audit::{AuditEvent, AuditFilter, AuditOutcome};
-use haven_db::audit_chain::LinkProblem;
+use haven_db::audit_chain::{LinkProblem, VerifyOptions};
 use haven_db::ids::UserId;
 use haven_db::page::{Cursor, PageLimit};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 use crate::extract::ApiQuery;
 use crate::openapi::ErrorEnvelope;
 use crate::principal::Role;
@@ -104,15 +104,7 @@ fn parse(query: AuditQuery) -> Result<Parsed, ApiError> {
     );
     let from = problems.take("from", params::timestamp(query.from.as_deref()));
     let to = problems.take("to", params::timestamp(query.to.as_deref()));
-    let emergency = problems.take(
-        "emergency",
-        match query.emergency.as_deref() {
-            None => Ok(None),
-            Some("true") => Ok(Some(true)),
-            Some("false") => Ok(Some(false)),
-            Some(_) => Err("must be true or false".to_owned()),
-        },
-    );
+    let emergency = problems.take("emergency", params::flag(query.emergency.as_deref()));
     let cursor = problems.take("cursor", params::cursor(query.cursor.as_deref()));
     let limit = problems.take("limit", params::limit(query.limit.as_deref()));
     problems.finish()?;
@@ -265,16 +257,36 @@ pub struct BrokenLinkResponse {
     pub seq: i64,
     pub event_id: Option<uuid::Uuid>,
     /// `hash_mismatch` (the event or its hash was changed), `prev_hash_mismatch`, `seq_gap`
-    /// (events removed) or `head_mismatch` (events cut off the end).
+    /// (events removed), `head_mismatch` (events cut off the end), `unexpected_event` (an event
+    /// inserted into or moved within a sealed range) or `checkpoint_mismatch` (the seal the last
+    /// verification stopped at changed or is gone).
     pub problem: String,
 }
+
+/// Options of the chain check. Unknown parameters are refused (422).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// `true`: re-check the whole chain; by default only what was sealed after the last seal a
+    /// verification found intact (that seal itself is always re-checked against its stored hash).
+    #[param(value_type = Option<bool>)]
+    pub full: Option<String>,
+}
+
+/// Seconds a client is told to wait when a verification of its tenant is already running.
+const VERIFY_BUSY_RETRY_AFTER: u64 = 5;
 
 /// The result of checking the tenant's hash chain.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
-    /// True when every sealed event links to the one before and the head agrees.
+    /// True when every sealed event checked links to the one before and the last seal agrees.
     pub ok: bool,
+    /// Sealed events checked: those after position `checked_from_seq`.
     pub events_checked: u64,
+    /// 0 for a full check; otherwise the last position of the seal the previous intact
+    /// verification reached.
+    pub checked_from_seq: i64,
     /// Events not sealed yet (normally only those of the last second or two).
     pub events_unsealed: u64,
     /// The first broken link; null when `ok`.
@@ -287,29 +299,55 @@ fn problem_name(problem: LinkProblem) -> &'static str {
         LinkProblem::PrevHashMismatch => "prev_hash_mismatch",
         LinkProblem::SeqGap => "seq_gap",
         LinkProblem::HeadMismatch => "head_mismatch",
+        LinkProblem::UnexpectedEvent => "unexpected_event",
+        LinkProblem::CheckpointMismatch => "checkpoint_mismatch",
     }
 }
 
-/// Recomputes the caller's tenant's audit hash chain and reports the first broken link (admin
-/// or auditor).
+/// Recomputes the caller's tenant's audit hash chain from the last seal a verification found
+/// intact (or all of it with `full=true`) and reports the first broken link (admin or auditor).
+/// One verification per tenant runs at a time: another one gets 429 with `Retry-After`.
 #[utoipa::path(get, path = "/audit-events/verify", tag = "audit", operation_id = "verify_audit_events",
     security(("bearer" = [])),
+    params(VerifyQuery),
     responses(
         (status = 200, body = VerifyResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Only admins and auditors may verify the audit trail (AUTH_009)", body = ErrorEnvelope),
+        (status = 422, description = "`full` is not true or false (VAL_001, with details)", body = ErrorEnvelope),
+        (status = 429, description = "A verification of this tenant is already running (RATE_001, with Retry-After)", body = ErrorEnvelope),
     ))]
-pub async fn verify_audit_events(scope: Scope) -> Result<Json<VerifyResponse>, ApiError> {
+pub async fn verify_audit_events(
+    scope: Scope,
+    query: Result<ApiQuery<VerifyQuery>, ApiError>,
+) -> Result<Json<VerifyResponse>, ApiError> {
     let permit = scope
         .require(AUDIT_READERS, Access::new("audit.verify", RESOURCE))
         .await?;
+    let ApiQuery(query) = query?;
+    let mut problems = Problems::default();
+    let full = problems.take("full", params::flag(query.full.as_deref()));
+    problems.finish()?;
+    let options = VerifyOptions {
+        full: full.flatten().unwrap_or(false),
+        wait: false,
+    };
     let mut tx = permit.begin().await?;
-    let tenant = tx.tenant();
-    let result = haven_db::audit_chain::verify_tenant(&mut tx, tenant).await?;
+    let result = haven_db::audit_chain::check_tenant(&mut tx, options).await?;
+    if result.is_none() {
+        // A refusal because another verification runs is on record too.
+        tx.deny();
+    }
     tx.commit().await?;
+    let Some(result) = result else {
+        return Err(ApiError::new(codes::RATE_001)
+            .with_message("a verification of this tenant's audit trail is already running")
+            .with_retry_after(VERIFY_BUSY_RETRY_AFTER));
+    };
     Ok(Json(VerifyResponse {
         ok: result.broken.is_none(),
         events_checked: result.events_checked,
+        checked_from_seq: result.checked_from_seq,
         events_unsealed: result.events_unsealed,
         first_broken: result.broken.map(|b| BrokenLinkResponse {
             seq: b.seq,

@@ -1,0 +1,57 @@
+//! What the chain's canonical form covers: `client_request_id` (V14) joins it as a trailing
+//! field when present, so changing, adding or removing it is found at that event.
+
+use haven_db::audit::NewAuditEvent;
+use haven_db::audit_chain::{self, LinkProblem};
+use haven_db::tenant::TenantTx;
+use sqlx::Connection;
+
+use super::tamper;
+use crate::rls::fixtures::{event, migrated, tenant};
+
+#[tokio::test]
+async fn changing_adding_or_removing_a_client_request_id_breaks_the_chain_at_that_event() {
+    let m = migrated().await;
+    let a = tenant(&m.pool, "org-a").await;
+    let mut ids = Vec::new();
+    for client_request_id in [Some("client-1"), None, Some("client-1")] {
+        let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
+        let event = NewAuditEvent {
+            client_request_id,
+            ..event(a, "document.read")
+        };
+        ids.push(tx.record(&event).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(audit_chain::seal_pending(&m.pool, 100).await.unwrap(), 3);
+    assert!(
+        audit_chain::verify(&m.pool, Some(a))
+            .await
+            .unwrap()
+            .is_intact()
+    );
+
+    let mut conn = m.db.connect().await;
+    // From the last event back, so that each change is the first broken link.
+    for (at, value) in [(2, "'client-2'"), (1, "'client-1'"), (0, "null")] {
+        tamper(
+            &mut conn,
+            &format!(
+                "update audit_events set client_request_id = {value} where id = '{}'",
+                ids[at]
+            ),
+        )
+        .await;
+        let broken = audit_chain::verify(&m.pool, Some(a))
+            .await
+            .unwrap()
+            .first_broken
+            .expect("the change is found");
+        assert_eq!(
+            (broken.seq, broken.event_id, broken.problem),
+            (at as i64 + 1, Some(ids[at]), LinkProblem::HashMismatch),
+            "client_request_id of event {at} set to {value}"
+        );
+    }
+    conn.close().await.unwrap();
+}
