@@ -26,6 +26,8 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
         ("DATABASE_URL", database_url),
         ("PHI_ENCRYPTION", "local"),
         ("PHI_LOCAL_MASTER_KEY", TEST_PHI_MASTER_KEY),
+        // Tests that run as production keep the local key (KMS is tested in tests/e2e/phi).
+        ("PHI_ALLOW_LOCAL_MASTER_KEY", "true"),
         ("ENVIRONMENT", "development"),
         ("ENABLE_TEST_ROUTES", "true"),
         ("LOG_LEVEL", "warn"),
