@@ -15,16 +15,17 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates/api/Cargo.toml crates/api/Cargo.toml
 COPY crates/db/Cargo.toml crates/db/Cargo.toml
+COPY crates/phi/Cargo.toml crates/phi/Cargo.toml
 COPY crates/secrets/Cargo.toml crates/secrets/Cargo.toml
 COPY crates/storage/Cargo.toml crates/storage/Cargo.toml
 COPY tests/Cargo.toml tests/Cargo.toml
-RUN for member in crates/api crates/db crates/secrets crates/storage tests; do \
+RUN for member in crates/api crates/db crates/phi crates/secrets crates/storage tests; do \
         mkdir -p "$member/src" && : > "$member/src/lib.rs"; \
     done \
     && echo 'fn main() {}' > crates/api/src/main.rs \
     && mkdir -p tests/benches && echo 'fn main() {}' > tests/benches/token_validation.rs \
     && cargo build --release --locked -p haven-api --bin haven \
-    && rm -rf crates/api/src crates/db/src crates/secrets/src crates/storage/src
+    && rm -rf crates/api/src crates/db/src crates/phi/src crates/secrets/src crates/storage/src
 
 # 2. Our sources. migrations/ is embedded into the binary at compile time (refinery), so it must
 #    be present before this build. tests/ is not copied: the image never builds it, and its stub

@@ -16,10 +16,18 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// The local PHI master key of every test app (32 bytes, base64): encryption is on in every
+/// test unless one turns it off.
+pub const TEST_PHI_MASTER_KEY: &str = "aGF2ZW4tdGVzdC1waGktbWFzdGVyLWtleS0zMmJ5dGU=";
+
 /// The environment every test app starts from; tests add or override variables.
 pub fn base_env(database_url: &str) -> HashMap<String, String> {
     [
         ("DATABASE_URL", database_url),
+        ("PHI_ENCRYPTION", "local"),
+        ("PHI_LOCAL_MASTER_KEY", TEST_PHI_MASTER_KEY),
+        // Tests that run as production keep the local key (KMS is tested in tests/e2e/phi).
+        ("PHI_ALLOW_LOCAL_MASTER_KEY", "true"),
         ("ENVIRONMENT", "development"),
         ("ENABLE_TEST_ROUTES", "true"),
         ("LOG_LEVEL", "warn"),

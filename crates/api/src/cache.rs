@@ -84,7 +84,7 @@ impl IdentityCaches {
                 self.users
                     .remove_where(|(tenant, _), _| tenant == tenant_id);
             }
-            Invalidation::SigningKeys => {}
+            Invalidation::SigningKeys | Invalidation::KeyRotated { .. } => {}
         }
     }
 

@@ -1,10 +1,11 @@
-//! The invalidation listener: one `LISTEN` connection per replica that drops cached tenants and
-//! users, and refetches the signing keys, when any replica or operator command announces a change.
+//! The invalidation listener: one `LISTEN` connection per replica that drops cached tenants,
+//! users and PHI keys, and refetches the signing keys, when any replica or operator command
+//! announces a change.
 //!
 //! Not on the request path and not part of readiness: while the connection is down (reconnected
 //! with capped exponential backoff) the caches' TTLs bound staleness, 10 s for tenants and 60 s
-//! for users. Messages sent meanwhile are lost, so every (re)connection clears the caches, and a
-//! reconnection also refetches the signing keys.
+//! for users, PHI_KEY_CACHE_TTL_SECONDS for PHI keys. Messages sent meanwhile are lost, so every
+//! (re)connection clears the caches, and a reconnection also refetches the signing keys.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 pub struct Targets {
     pub identity: Arc<IdentityCaches>,
     pub oidc: Option<Arc<Oidc>>,
+    /// The PHI key cache (rotated and shredded tenants' keys are dropped at once).
+    pub phi: Option<Arc<haven_phi::Phi>>,
 }
 
 impl Targets {
@@ -41,6 +44,9 @@ impl Targets {
         metrics::counter!("invalidations_received_total", "kind" => kind(&event)).increment(1);
         tracing::info!(kind = kind(&event), "invalidation received");
         self.identity.invalidate(&event);
+        if let Some(phi) = &self.phi {
+            phi.invalidate(&event);
+        }
         if event == Invalidation::SigningKeys {
             self.refresh_keys().await;
         }
@@ -62,6 +68,7 @@ fn kind(event: &Invalidation) -> &'static str {
         Invalidation::UserStatus { .. } => "user_status",
         Invalidation::SigningKeys => "signing_keys",
         Invalidation::KeyShredded { .. } => "key_shredded",
+        Invalidation::KeyRotated { .. } => "key_rotated",
     }
 }
 
@@ -107,6 +114,9 @@ async fn listen_forever(pool: &PgPool, targets: &Targets) {
         );
         // Whatever was announced while nobody listened is unknown: start from empty caches.
         targets.identity.clear();
+        if let Some(phi) = &targets.phi {
+            phi.clear_cache();
+        }
         if connected_before {
             targets.refresh_keys().await;
         }

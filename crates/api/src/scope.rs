@@ -7,8 +7,8 @@
 //! ```ignore
 //! let mut permit = scope.require(READERS, Access::new("patient.read", RESOURCE)).await?;
 //! let id = permit.id(&raw).await?;
-//! let mut tx = permit.begin().await?;
-//! let found = patients::get(&mut tx, id).await?;
+//! let (mut tx, phi) = permit.begin_phi().await?;
+//! let found = patients::get(&mut tx, &phi, id).await?;
 //! tx.commit().await?;
 //! ```
 //!
@@ -29,6 +29,7 @@ use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
 use haven_db::idempotency::CreateOutcome;
 use haven_db::ids::{TenantId, UserId};
 use haven_db::tenant::TenantTx;
+use haven_phi::{Phi, TenantFields};
 
 pub use haven_db::audit_event::{Access, AuditOutcome};
 
@@ -45,6 +46,7 @@ use crate::state::AppState;
 pub struct Scope {
     pool: PgPool,
     shares: TenantShares,
+    phi: Option<Arc<Phi>>,
     principal: Principal,
     actor: Actor,
 }
@@ -103,6 +105,7 @@ impl Scope {
         Self {
             pool: state.pool.clone(),
             shares: state.shares.clone(),
+            phi: state.phi.clone(),
             principal,
             actor,
         }
@@ -197,6 +200,20 @@ impl Permit<'_> {
         match self.scope.shares.take(self.scope.principal.tenant_id, kind) {
             Ok(share) => Ok(share),
             Err(refusal) => Err(self.refuse(refusal).await),
+        }
+    }
+
+    /// [`Permit::begin`] with the tenant's PHI field cipher, for query functions on tables with
+    /// encrypted columns. When the tenant's keys cannot be had (key service down: 503 PHI_002
+    /// with Retry-After; crypto-shredded: 410 PHI_003) the access is refused and recorded so.
+    pub async fn begin_phi(&self) -> Result<(TenantTx<'static>, TenantFields), ApiError> {
+        let mut tx = self.begin().await?;
+        match haven_phi::tenant_fields(self.scope.phi.as_deref(), &mut tx).await {
+            Ok(fields) => Ok((tx, fields)),
+            Err(error) => {
+                drop(tx);
+                Err(self.refuse(error.into()).await)
+            }
         }
     }
 

@@ -44,14 +44,22 @@ pub async fn database_url(
     secrets: Option<&SecretsConfig>,
     database: &DatabaseConfig,
 ) -> Result<Option<SecretString>, SecretsError> {
+    let handle = load_for_operator(secrets, database).await?;
+    Ok(resolve_database_url(&handle, database))
+}
+
+/// The secrets as an operator command sees them: read once, no key required, no refresh.
+pub async fn load_for_operator(
+    secrets: Option<&SecretsConfig>,
+    database: &DatabaseConfig,
+) -> Result<SecretsHandle, SecretsError> {
     let from_env = AppSecrets {
         database_url: database.url.clone(),
         ..AppSecrets::default()
     };
     // The sender is dropped on return: no refresh task outlives the lookup.
     let (_stop, stopped) = watch::channel(false);
-    let handle = load_from(secrets, from_env, Vec::new(), stopped).await?;
-    Ok(resolve_database_url(&handle, database))
+    load_from(secrets, from_env, Vec::new(), stopped).await
 }
 
 /// The secret's DATABASE_URL, else the environment's.

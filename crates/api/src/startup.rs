@@ -27,6 +27,8 @@ pub enum StartupError {
     DatabaseUrl(#[from] haven_db::pool::InvalidDatabaseUrl),
     #[error("database migration failed (SYS_001): {0}")]
     Migration(#[source] MigrationError),
+    #[error("PHI encryption cannot start (SYS_003): {0}")]
+    Phi(#[source] haven_phi::PhiError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -40,7 +42,7 @@ impl StartupError {
         match self {
             Self::Secrets(_) => "SYS_002",
             Self::Migration(_) | Self::NoDatabaseUrl | Self::DatabaseUrl(_) => "SYS_001",
-            Self::Bind { .. } | Self::Auth(_) => "SYS_003",
+            Self::Bind { .. } | Self::Auth(_) | Self::Phi(_) => "SYS_003",
         }
     }
 }
@@ -109,7 +111,17 @@ impl Application {
             }
             None => None,
         };
-        let mut state = AppState::new(config.clone(), pool, secrets, oidc);
+        // No KMS call here: keys are unwrapped on each tenant's first request.
+        let secret_master_key = secrets
+            .current()
+            .extra
+            .get(haven_phi::LOCAL_MASTER_KEY)
+            .cloned();
+        let phi = haven_phi::Phi::from_settings(&config.phi, secret_master_key.as_ref())
+            .await
+            .map_err(StartupError::Phi)?
+            .map(Arc::new);
+        let mut state = AppState::new(config.clone(), pool, secrets, oidc, phi);
         // Builds the client only (credentials resolve lazily): no call to the store at start,
         // so a storage outage never blocks a deploy.
         if let Some(settings) = &config.storage {
@@ -123,6 +135,7 @@ impl Application {
             crate::invalidation::Targets {
                 identity: state.identity.clone(),
                 oidc: state.oidc.clone(),
+                phi: state.phi.clone(),
             },
             background.subscribe(),
         );

@@ -30,6 +30,9 @@ pub struct AppState {
     pub shares: TenantShares,
     /// Document content storage; `None` without STORAGE_BUCKET (content endpoints answer 503).
     pub storage: Option<Arc<crate::storage::ContentStore>>,
+    /// Field-level PHI encryption (keys cached per process); `None` when PHI_ENCRYPTION is off
+    /// (PHI columns are then written in the legacy plaintext format).
+    pub phi: Option<Arc<haven_phi::Phi>>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
         pool: PgPool,
         secrets: SecretsHandle,
         oidc: Option<Arc<Oidc>>,
+        phi: Option<Arc<haven_phi::Phi>>,
     ) -> Self {
         let readiness = Arc::new(Readiness::new(pool.clone()));
         let shared_limits = config.limits.redis_url.as_ref().and_then(|url| {
@@ -61,6 +65,7 @@ impl AppState {
                 config.database.tenant_max_exports,
             ),
             storage: None,
+            phi,
             config,
         }
     }

@@ -52,6 +52,17 @@ pub enum CreateOutcome<T> {
     KeyReusedWithDifferentBody,
 }
 
+impl<T> CreateOutcome<T> {
+    /// The same outcome with its row converted (a stored row opened, for instance).
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<CreateOutcome<U>, E> {
+        Ok(match self {
+            Self::Created(row) => CreateOutcome::Created(f(row)?),
+            Self::Replayed(row) => CreateOutcome::Replayed(f(row)?),
+            Self::KeyReusedWithDifferentBody => CreateOutcome::KeyReusedWithDifferentBody,
+        })
+    }
+}
+
 /// Runs the `insert ... returning` that `push_insert` appends, under `key` when there is one.
 /// `push_fetch` appends the select of a replayed row by id (soft-deleted rows included).
 pub async fn create<T>(

@@ -35,8 +35,12 @@ pub enum Invalidation {
     },
     /// Refetch the identity provider's signing keys now (`haven jwks refresh`).
     SigningKeys,
-    /// A tenant's data key was shredded: drop everything cached for that tenant.
+    /// A tenant's PHI keys were crypto-shredded (`haven tenants shred`): drop everything cached
+    /// for that tenant, its unwrapped keys first.
     KeyShredded { tenant_id: TenantId },
+    /// A tenant's PHI key was rotated (`haven tenants rotate-key`) or an old version retired:
+    /// drop its cached keys so new writes use the new version at once.
+    KeyRotated { tenant_id: TenantId },
 }
 
 #[derive(Serialize)]
@@ -132,6 +136,7 @@ mod tests {
             },
             Invalidation::SigningKeys,
             Invalidation::KeyShredded { tenant_id: tenant },
+            Invalidation::KeyRotated { tenant_id: tenant },
         ] {
             let payload = event.payload();
             assert!(payload.starts_with(r#"{"v":1,"kind":""#), "{payload}");

@@ -34,7 +34,7 @@ pub const RUNTIME_ROLE: &str = "haven_app";
 ///
 /// ```no_run
 /// # async fn f(tx: &mut haven_db::tenant::TenantTx<'_>, id: haven_db::ids::DocumentId) {
-/// let _ = haven_db::documents::get(tx, id).await;
+/// let _ = haven_db::documents::soft_delete(tx, id).await;
 /// # }
 /// ```
 ///
@@ -43,7 +43,7 @@ pub const RUNTIME_ROLE: &str = "haven_app";
 /// ```compile_fail
 /// # async fn f(conn: &mut sqlx::PgConnection, id: haven_db::ids::DocumentId) {
 /// // A pool connection is not a tenant transaction: this does not compile.
-/// let _ = haven_db::documents::get(conn, id).await;
+/// let _ = haven_db::documents::soft_delete(conn, id).await;
 /// # }
 /// ```
 ///

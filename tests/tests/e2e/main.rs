@@ -25,6 +25,7 @@ mod migrations;
 mod oidc;
 mod openapi;
 mod patients;
+mod phi;
 mod refusals;
 mod release;
 mod replicas;

@@ -39,6 +39,7 @@ async fn every_table_with_a_tenant_id_has_row_level_security_enabled_forced_and_
         "audit_verifications",
         "documents",
         "idempotency_keys",
+        "tenant_keys",
         "tenants",
         "users",
     ] {
@@ -181,9 +182,15 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         .await
         .unwrap();
     assert_eq!(role, "haven_app");
-    let page = documents::list(&mut tx, &DocumentFilter::default(), None, PageLimit::MAX)
-        .await
-        .unwrap();
+    let page = documents::list(
+        &mut tx,
+        &haven_phi::TenantFields::Plaintext,
+        &DocumentFilter::default(),
+        None,
+        PageLimit::MAX,
+    )
+    .await
+    .unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(page.items.iter().all(|d| d.tenant_id == a));
     // Even queries that do not filter by tenant see only this tenant.
@@ -196,13 +203,18 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         assert_eq!(count, expected, "{table}");
     }
     // Another tenant's id behaves exactly like a missing one, even when asked for by its tenant.
-    assert_eq!(documents::get(&mut tx, b_docs[0]).await.unwrap(), None);
+    assert_eq!(
+        documents::get(&mut tx, &haven_phi::TenantFields::Plaintext, b_docs[0])
+            .await
+            .unwrap(),
+        None
+    );
     let patch = documents::DocumentPatch {
         title: Some("stolen".into()),
         ..Default::default()
     };
     assert_eq!(
-        documents::update(&mut tx, b_docs[0], patch).await.unwrap(),
+        documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, b_docs[0], patch).await.unwrap(),
         documents::UpdateOutcome::Missing
     );
     assert!(!documents::soft_delete(&mut tx, b_docs[0]).await.unwrap());
@@ -224,12 +236,14 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
     );
     tx.rollback().await.unwrap();
 
-    let titles: Vec<String> =
-        sqlx::query_scalar("select title from documents where tenant_id = $1")
-            .bind(b)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    // (The fixtures store the plaintext form: 0x00 || text.)
+    let titles: Vec<String> = sqlx::query_scalar(
+        "select convert_from(substring(title from 2), 'UTF8') from documents where tenant_id = $1",
+    )
+    .bind(b)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(titles.len(), 2);
     assert!(!titles.iter().any(|t| t == "stolen" || t == "planted"));
 }
@@ -303,10 +317,12 @@ async fn nothing_leaks_through_the_pool_after_commit_rollback_or_a_dropped_trans
         (owner, String::new(), pid)
     );
     let mut conn = one.acquire().await.unwrap();
-    let count: i64 = sqlx::query_scalar("select count(*) from documents where title = 'b1'")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let count: i64 = sqlx::query_scalar(
+        "select count(*) from documents where title = '\\x00'::bytea || convert_to('b1', 'UTF8')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
     assert_eq!(count, 0);
 }
 

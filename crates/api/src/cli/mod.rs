@@ -1,11 +1,13 @@
 //! The command line: `serve` (default), `migrate status|up|new`, `healthcheck`, `config check`,
-//! `tenants create|list|suspend|activate|offboard`, `users disable|enable`, `jwks refresh`,
-//! `audit verify`, `db create-runtime-login`, `documents purge`, `storage check`.
+//! `tenants create|list|suspend|activate|offboard|rotate-key|shred`, `users disable|enable`,
+//! `jwks refresh`, `audit verify`, `db create-runtime-login`, `documents purge`, `storage check`,
+//! `phi reencrypt|encrypt-existing`.
 
 mod content;
 mod db;
 mod new_migration;
 mod operators;
+mod phi;
 mod users;
 
 use std::process::ExitCode;
@@ -19,6 +21,7 @@ use crate::telemetry;
 pub use content::{DocumentsAction, StorageAction};
 pub use db::DbAction;
 pub use operators::{AuditAction, TenantsAction};
+pub use phi::PhiAction;
 pub use users::{JwksAction, OPERATOR_ACTOR, UsersAction};
 
 #[derive(Debug, Parser)]
@@ -88,6 +91,11 @@ pub enum Command {
     Storage {
         #[command(subcommand)]
         action: StorageAction,
+    },
+    /// Field-level PHI encryption: re-encryption after a key rotation, encrypting old rows.
+    Phi {
+        #[command(subcommand)]
+        action: PhiAction,
     },
 }
 
@@ -181,6 +189,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Storage { action } => match load_config() {
             Ok(config) => content::storage_command(&config, action).await,
+            Err(code) => code,
+        },
+        Command::Phi { action } => match load_operator_config() {
+            Ok(config) => phi::run(&config, action).await,
             Err(code) => code,
         },
         Command::Serve => {

@@ -29,7 +29,7 @@ pub enum TenantsAction {
         /// The tenant's external id.
         external_id: String,
     },
-    /// Activate a suspended tenant.
+    /// Activate a suspended tenant (refused once it was shredded).
     Activate {
         /// The tenant's external id.
         external_id: String,
@@ -40,6 +40,20 @@ pub enum TenantsAction {
     Offboard {
         /// The tenant's external id.
         external_id: String,
+    },
+    /// Make a new PHI encryption key version the one new writes use (`haven phi reencrypt`
+    /// then moves older rows onto it).
+    RotateKey {
+        /// The tenant's external id.
+        external_id: String,
+    },
+    /// Crypto-shred a suspended tenant: destroy its PHI keys on every replica, for good.
+    Shred {
+        /// The tenant's external id.
+        external_id: String,
+        /// The same external id again, to confirm.
+        #[arg(long)]
+        confirm: String,
     },
 }
 
@@ -131,10 +145,22 @@ pub async fn tenants(config: &OperatorConfig, action: TenantsAction) -> ExitCode
             tenants::admin_suspend(&pool, &external_id).await,
             &external_id,
         ),
-        TenantsAction::Activate { external_id } => changed(
-            tenants::admin_activate(&pool, &external_id).await,
-            &external_id,
-        ),
+        TenantsAction::Activate { external_id } => {
+            match super::phi::refuse_if_shredded(&pool, &external_id).await {
+                Err(code) => code,
+                Ok(()) => changed(
+                    tenants::admin_activate(&pool, &external_id).await,
+                    &external_id,
+                ),
+            }
+        }
+        TenantsAction::RotateKey { external_id } => {
+            super::phi::rotate_key(config, &external_id).await
+        }
+        TenantsAction::Shred {
+            external_id,
+            confirm,
+        } => super::phi::shred(config, &external_id, &confirm).await,
         TenantsAction::Offboard { external_id } => {
             super::content::offboard(config, &pool, &external_id).await
         }

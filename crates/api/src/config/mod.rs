@@ -100,6 +100,8 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     /// Document content storage (STORAGE_*); `None` when STORAGE_BUCKET is unset.
     pub storage: Option<haven_storage::StorageSettings>,
+    /// Field-level PHI encryption (PHI_* variables, parsed by haven-phi).
+    pub phi: haven_phi::PhiSettings,
 }
 
 /// What the operator commands (`migrate`, `tenants`, `audit`, `documents`) need: the database
@@ -114,6 +116,8 @@ pub struct OperatorConfig {
     /// STORAGE_* (without the production-only rules: no command here issues URLs); `None`
     /// when STORAGE_BUCKET is unset.
     pub storage: Option<haven_storage::StorageSettings>,
+    /// PHI_* (off unless set): `tenants rotate-key` and `phi reencrypt|encrypt-existing` use it.
+    pub phi: haven_phi::PhiSettings,
 }
 
 impl OperatorConfig {
@@ -129,11 +133,14 @@ impl OperatorConfig {
         let database = sections::database(&env, secrets.is_some());
         let log_level = env.log_level("LOG_LEVEL");
         let storage = storage::storage(&env, false);
+        let production = sections::environment(&env) == Environment::Production;
+        let phi = sections::phi(&env, vars, production, secrets.is_some());
         env.finish(Self {
             log_level,
             database,
             secrets,
             storage,
+            phi,
         })
     }
 }
@@ -148,17 +155,7 @@ impl Config {
     /// Every bad variable is reported, one line each.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigErrors> {
         let env = Env::new(vars);
-        let environment = env.choice(
-            "ENVIRONMENT",
-            Environment::Development,
-            &[
-                ("development", Environment::Development),
-                ("dev", Environment::Development),
-                ("staging", Environment::Staging),
-                ("production", Environment::Production),
-                ("prod", Environment::Production),
-            ],
-        );
+        let environment = sections::environment(&env);
         let production = environment == Environment::Production;
 
         let log_level = env.log_level("LOG_LEVEL");
@@ -193,6 +190,7 @@ impl Config {
             }
         }
 
+        let phi = sections::phi(&env, vars, production, secrets.is_some());
         let config = Config {
             environment,
             log_level,
@@ -225,6 +223,7 @@ impl Config {
             limits: limits::limits(&env),
             metrics: limits::metrics(&env, port),
             storage: storage::storage(&env, production),
+            phi,
         };
         env.finish(config)
     }

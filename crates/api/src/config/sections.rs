@@ -1,6 +1,7 @@
-//! The sections that more than one command reads: the identity provider (straight into
-//! `AuthSettings`), the database and the Secrets Manager secret.
+//! The sections that more than one command reads: the environment, the identity provider
+//! (straight into `AuthSettings`), the database, the Secrets Manager secret and PHI encryption.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::auth::{AudienceMode, AudienceParam, AuthSettings, LoginSettings};
@@ -144,4 +145,36 @@ pub(super) fn database(env: &Env, secret_configured: bool) -> DatabaseConfig {
         run_migrations_on_start: env.flag("RUN_MIGRATIONS_ON_START", true),
         connect_retry: Duration::from_secs(env.bounded("DB_CONNECT_RETRY_SECONDS", 30, 0, 600)),
     }
+}
+
+/// ENVIRONMENT: development (the default), staging or production.
+pub(super) fn environment(env: &Env) -> Environment {
+    env.choice(
+        "ENVIRONMENT",
+        Environment::Development,
+        &[
+            ("development", Environment::Development),
+            ("dev", Environment::Development),
+            ("staging", Environment::Staging),
+            ("production", Environment::Production),
+            ("prod", Environment::Production),
+        ],
+    )
+}
+
+/// PHI_* (parsed by haven-phi); each bad variable is recorded like any other.
+pub(super) fn phi(
+    env: &Env,
+    vars: &HashMap<String, String>,
+    production: bool,
+    secret_configured: bool,
+) -> haven_phi::PhiSettings {
+    haven_phi::PhiSettings::from_vars(vars, production, secret_configured).unwrap_or_else(
+        |errors| {
+            for error in errors {
+                env.invalid(error.variable, error.problem);
+            }
+            haven_phi::PhiSettings::default()
+        },
+    )
 }

@@ -221,6 +221,27 @@ fn a_malformed_database_url_is_refused_at_start_without_echoing_it() {
 }
 
 #[test]
+fn production_refuses_the_local_phi_master_key_unless_explicitly_allowed() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let mut vars = with(PRODUCTION, &[]);
+    vars.insert("PHI_ENCRYPTION".into(), "local".into());
+    vars.insert("PHI_LOCAL_MASTER_KEY".into(), key.into());
+    let error = Config::from_map(&vars).unwrap_err();
+    assert_eq!(error.variables(), ["PHI_ENCRYPTION"]);
+    assert!(!error.to_string().contains(key));
+    vars.insert("PHI_ALLOW_LOCAL_MASTER_KEY".into(), "true".into());
+    assert!(Config::from_map(&vars).is_ok());
+    vars.insert("PHI_ENCRYPTION".into(), "kms".into());
+    vars.insert("PHI_KEY_CACHE_TTL_SECONDS".into(), "1".into());
+    let error = Config::from_map(&vars).unwrap_err();
+    assert_eq!(
+        error.variables(),
+        ["PHI_KMS_KEY_ID", "PHI_KEY_CACHE_TTL_SECONDS"],
+        "every PHI mistake in one run"
+    );
+}
+
+#[test]
 fn every_mistake_of_a_production_environment_is_reported_in_one_run_one_line_each() {
     let error = Config::from_map(&with(
         PRODUCTION,

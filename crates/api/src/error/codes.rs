@@ -62,6 +62,9 @@ registry! {
     UPLOAD_003 = (CONFLICT, "No object has been uploaded for this document yet");
     CONTENT_001 = (CONFLICT, "The document's content is not available for download");
     CONTENT_002 = (CONFLICT, "The document's content fields are set by its upload");
+    PHI_001 = (INTERNAL_SERVER_ERROR, "Stored data failed an integrity check");
+    PHI_002 = (SERVICE_UNAVAILABLE, "Key service is unavailable");
+    PHI_003 = (GONE, "Tenant data was erased");
 }
 
 /// The registry entry for a code string (codes produced outside this module, e.g. by `auth`).

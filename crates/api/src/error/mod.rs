@@ -2,6 +2,7 @@
 
 pub mod codes;
 mod envelope;
+mod phi;
 
 use std::borrow::Cow;
 
@@ -93,6 +94,14 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        // A PHI field that could not be opened (integrity, key version) has its own code.
+        let error = match error {
+            sqlx::Error::Decode(source) => match source.downcast::<haven_phi::PhiError>() {
+                Ok(phi) => return (*phi).into(),
+                Err(source) => sqlx::Error::Decode(source),
+            },
+            other => other,
+        };
         match &error {
             // Pool exhausted or database gone: the client may retry; this is not a bug.
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {

@@ -4,7 +4,9 @@
 use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
+use super::sealed::StoredDocument;
 use super::{Document, DocumentStatus, columns};
+use crate::fields::FieldCipher;
 use crate::ids::PatientId;
 use crate::page::{Cursor, Page, PageLimit};
 use crate::tenant::TenantTx;
@@ -30,6 +32,7 @@ pub struct DocumentFilter {
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
 pub async fn list(
     tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
     filter: &DocumentFilter,
     after: Option<&Cursor>,
     limit: PageLimit,
@@ -63,8 +66,14 @@ pub async fn list(
     query
         .push(" order by created_at desc, id desc limit ")
         .push_bind(limit.fetch());
-    let rows: Vec<Document> = query.build_query_as().fetch_all(tx.as_mut()).await?;
-    Ok(Page::from_rows(rows, limit, |d| {
-        Cursor::new(d.created_at, d.id.as_uuid())
-    }))
+    let rows: Vec<StoredDocument> = query.build_query_as().fetch_all(tx.as_mut()).await?;
+    let page = Page::from_rows(rows, limit, |d| Cursor::new(d.created_at, d.id.as_uuid()));
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|d| d.open(cipher))
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    })
 }

@@ -1,8 +1,10 @@
-//! Documents of a tenant: the row type, reads and soft delete here; list and writes in submodules.
+//! Documents of a tenant: the row type, reads and soft delete here; list and writes in submodules;
+//! the stored form of the PHI columns (`title`, `filename`, `metadata`) in `sealed.rs`.
 
 pub mod content;
 mod list;
 pub mod purge;
+mod sealed;
 mod write;
 
 pub use list::{DocumentFilter, list};
@@ -13,6 +15,8 @@ pub use crate::patch::Updated;
 
 use time::OffsetDateTime;
 
+use self::sealed::StoredDocument;
+use crate::fields::FieldCipher;
 use crate::ids::{DocumentId, PatientId, TenantId, UserId};
 use crate::tenant::TenantTx;
 
@@ -57,7 +61,8 @@ impl DocumentStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A document, its PHI opened.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub id: DocumentId,
     pub tenant_id: TenantId,
@@ -88,21 +93,27 @@ pub(crate) use columns;
 /// The document, unless it is missing, soft-deleted, or another tenant's (all alike: `None`).
 /// The transaction's queued audit events are written in the same statement (denied on a miss).
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
-pub async fn get(tx: &mut TenantTx<'_>, id: DocumentId) -> Result<Option<Document>, sqlx::Error> {
+pub async fn get(
+    tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
+    id: DocumentId,
+) -> Result<Option<Document>, sqlx::Error> {
     let tenant = tx.tenant();
-    tx.fetch_optional_audited(|query| {
-        query
-            .push(concat!(
-                "select ",
-                columns!(),
-                " from documents where tenant_id = "
-            ))
-            .push_bind(tenant)
-            .push(" and id = ")
-            .push_bind(id)
-            .push(" and deleted_at is null");
-    })
-    .await
+    let found: Option<StoredDocument> = tx
+        .fetch_optional_audited(|query| {
+            query
+                .push(concat!(
+                    "select ",
+                    columns!(),
+                    " from documents where tenant_id = "
+                ))
+                .push_bind(tenant)
+                .push(" and id = ")
+                .push_bind(id)
+                .push(" and deleted_at is null");
+        })
+        .await?;
+    found.map(|d| d.open(cipher)).transpose()
 }
 
 /// Soft delete: sets `deleted_at`. `false` when there was nothing live to delete.

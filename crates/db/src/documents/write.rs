@@ -1,6 +1,10 @@
 //! Document writes: create (optionally idempotent) and partial update.
 
+use uuid::Uuid;
+
+use super::sealed::{StoredDocument, seal};
 use super::{Document, DocumentStatus, columns};
+use crate::fields::FieldCipher;
 use crate::idempotency::{self, CreateOutcome, Key, Link};
 use crate::ids::{DocumentId, PatientId, UserId};
 use crate::patch::{Updated, apply};
@@ -22,33 +26,37 @@ pub struct NewDocument {
 }
 
 /// Creates a document in the caller's transaction, under an `Idempotency-Key` when there is
-/// one (see [`idempotency`]).
+/// one (see [`idempotency`]). The row id is chosen here: it is bound into every sealed field.
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), user_id = %created_by))]
 pub async fn create(
     tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
     created_by: UserId,
     new: &NewDocument,
     key: Option<Key<'_>>,
 ) -> Result<CreateOutcome<Document>, sqlx::Error> {
     let tenant = tx.tenant();
-    idempotency::create(
+    let id = Uuid::new_v4();
+    let [title, filename, metadata] = seal(cipher, id, &new.title, &new.filename, &new.metadata);
+    let outcome: CreateOutcome<StoredDocument> = idempotency::create(
         tx,
         key,
         Link::Document,
         |query| {
             query.push(
-                "insert into documents (tenant_id, created_by, title, filename, content_type, \
-                 size_bytes, status, metadata, storage_location, patient_id) ",
+                "insert into documents (tenant_id, id, created_by, title, filename, \
+                 content_type, size_bytes, status, metadata, storage_location, patient_id) ",
             );
             query.push_values([new], |mut row, new| {
                 row.push_bind(tenant)
+                    .push_bind(id)
                     .push_bind(created_by)
-                    .push_bind(new.title.clone())
-                    .push_bind(new.filename.clone())
+                    .push_bind(title.clone())
+                    .push_bind(filename.clone())
                     .push_bind(new.content_type.clone())
                     .push_bind(new.size_bytes)
                     .push_bind(new.status)
-                    .push_bind(new.metadata.clone())
+                    .push_bind(metadata.clone())
                     .push_bind(new.storage_location.clone())
                     .push_bind(new.patient_id);
             });
@@ -66,7 +74,8 @@ pub async fn create(
                 .push_bind(id);
         },
     )
-    .await
+    .await?;
+    outcome.try_map(|d| d.open(cipher))
 }
 
 /// A partial update: `None` leaves a field as it is. `storage_location` is not here: the server
@@ -100,15 +109,17 @@ pub const CONTENT_FIELDS: [&str; 3] = ["content_type", "size_bytes", "status"];
 #[derive(sqlx::FromRow)]
 struct Locked {
     #[sqlx(flatten)]
-    doc: Document,
+    doc: StoredDocument,
     has_content: bool,
 }
 
 /// Applies `patch` to a live document. The row is locked first, so concurrent updates apply one
-/// after the other and each reports exactly the fields it changed.
+/// after the other and each reports exactly the fields it changed. A change re-seals the PHI
+/// columns under the tenant's active key version.
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn update(
     tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
     id: DocumentId,
     patch: DocumentPatch,
 ) -> Result<UpdateOutcome, sqlx::Error> {
@@ -122,13 +133,10 @@ pub async fn update(
     .bind(id)
     .fetch_optional(tx.as_mut())
     .await?;
-    let Some(Locked {
-        mut doc,
-        has_content,
-    }) = current
-    else {
+    let Some(Locked { doc, has_content }) = current else {
         return Ok(UpdateOutcome::Missing);
     };
+    let mut doc = doc.open(cipher)?;
     let mut changed = Vec::new();
     apply("title", &mut doc.title, patch.title, &mut changed);
     apply("filename", &mut doc.filename, patch.filename, &mut changed);
@@ -168,7 +176,14 @@ pub async fn update(
             changed_fields: changed,
         })));
     }
-    let document = sqlx::query_as(concat!(
+    let [title, filename, metadata] = seal(
+        cipher,
+        id.as_uuid(),
+        &doc.title,
+        &doc.filename,
+        &doc.metadata,
+    );
+    let document: StoredDocument = sqlx::query_as(concat!(
         "update documents set title = $3, filename = $4, content_type = $5, size_bytes = $6,",
         " status = $7, metadata = $8, patient_id = $9, updated_at = now()",
         " where tenant_id = $1 and id = $2 returning ",
@@ -176,17 +191,17 @@ pub async fn update(
     ))
     .bind(tx.tenant())
     .bind(id)
-    .bind(&doc.title)
-    .bind(&doc.filename)
+    .bind(title)
+    .bind(filename)
     .bind(&doc.content_type)
     .bind(doc.size_bytes)
     .bind(doc.status)
-    .bind(&doc.metadata)
+    .bind(metadata)
     .bind(doc.patient_id)
     .fetch_one(tx.as_mut())
     .await?;
     Ok(UpdateOutcome::Updated(Box::new(Updated {
-        row: document,
+        row: document.open(cipher)?,
         changed_fields: changed,
     })))
 }

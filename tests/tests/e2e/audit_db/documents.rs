@@ -29,6 +29,7 @@ async fn create_with_key(
     let mut tx = TenantTx::begin(pool, t).await.unwrap();
     let outcome = documents::create(
         &mut tx,
+        &haven_phi::TenantFields::Plaintext,
         u,
         &new_document("same"),
         Some(Key {
@@ -56,6 +57,7 @@ async fn the_same_idempotency_key_sent_concurrently_creates_one_document() {
     let mut first = TenantTx::begin(&m.pool, a).await.unwrap();
     let created = documents::create(
         &mut first,
+        &haven_phi::TenantFields::Plaintext,
         alice,
         &new_document("same"),
         Some(Key {
@@ -116,6 +118,7 @@ async fn a_key_reused_with_a_different_body_is_refused_and_a_rolled_back_claim_f
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
     documents::create(
         &mut tx,
+        &haven_phi::TenantFields::Plaintext,
         alice,
         &new_document("x"),
         Some(Key {
@@ -207,6 +210,7 @@ async fn walking_all_document_pages_returns_every_document_once_under_concurrent
         let filter = DocumentFilter::default();
         let page = documents::list(
             &mut tx,
+            &haven_phi::TenantFields::Plaintext,
             &filter,
             cursor.as_ref(),
             PageLimit::new(8).unwrap(),
@@ -252,20 +256,32 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
     let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
     assert!(documents::soft_delete(&mut tx, docs[0].id).await.unwrap());
     assert!(!documents::soft_delete(&mut tx, docs[0].id).await.unwrap());
-    assert_eq!(documents::get(&mut tx, docs[0].id).await.unwrap(), None);
+    assert_eq!(
+        documents::get(&mut tx, &haven_phi::TenantFields::Plaintext, docs[0].id)
+            .await
+            .unwrap(),
+        None
+    );
     let ready = DocumentFilter {
         status: Some(DocumentStatus::Ready),
         ..Default::default()
     };
-    let page = documents::list(&mut tx, &ready, None, PageLimit::DEFAULT)
-        .await
-        .unwrap();
+    let page = documents::list(
+        &mut tx,
+        &haven_phi::TenantFields::Plaintext,
+        &ready,
+        None,
+        PageLimit::DEFAULT,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         page.items.iter().map(|d| d.id).collect::<Vec<_>>(),
         [docs[2].id]
     );
     let all = documents::list(
         &mut tx,
+        &haven_phi::TenantFields::Plaintext,
         &DocumentFilter::default(),
         None,
         PageLimit::DEFAULT,
@@ -280,11 +296,17 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
         ..Default::default()
     };
     assert_eq!(
-        documents::list(&mut tx, &window, None, PageLimit::DEFAULT)
-            .await
-            .unwrap()
-            .items
-            .len(),
+        documents::list(
+            &mut tx,
+            &haven_phi::TenantFields::Plaintext,
+            &window,
+            None,
+            PageLimit::DEFAULT
+        )
+        .await
+        .unwrap()
+        .items
+        .len(),
         4
     );
     let after = DocumentFilter {
@@ -292,11 +314,17 @@ async fn lists_filter_by_status_and_time_and_skip_deleted_documents() {
         ..Default::default()
     };
     assert!(
-        documents::list(&mut tx, &after, None, PageLimit::DEFAULT)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
+        documents::list(
+            &mut tx,
+            &haven_phi::TenantFields::Plaintext,
+            &after,
+            None,
+            PageLimit::DEFAULT
+        )
+        .await
+        .unwrap()
+        .items
+        .is_empty()
     );
 }
 
@@ -317,7 +345,7 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
         metadata: Some(serde_json::json!({"pages": 3})),
         ..Default::default()
     };
-    let UpdateOutcome::Updated(updated) = documents::update(&mut tx, doc.id, patch).await.unwrap()
+    let UpdateOutcome::Updated(updated) = documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, doc.id, patch).await.unwrap()
     else {
         panic!("the document is live");
     };
@@ -327,7 +355,7 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
         status: Some(DocumentStatus::Ready),
         ..Default::default()
     };
-    let UpdateOutcome::Updated(unchanged) = documents::update(&mut tx, doc.id, same).await.unwrap()
+    let UpdateOutcome::Updated(unchanged) = documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, doc.id, same).await.unwrap()
     else {
         panic!("the document is live");
     };
@@ -403,7 +431,9 @@ async fn a_read_and_its_audit_event_go_in_one_statement_with_the_outcome_the_cal
     let mut tx = TenantTx::begin_as(&m.pool, a, actor).await.unwrap();
     for (id, found) in [(mine.id, true), (theirs.id, false)] {
         tx.audit(Access::new("document.read", "document").on(id.to_string()));
-        let doc = documents::get(&mut tx, id).await.unwrap();
+        let doc = documents::get(&mut tx, &haven_phi::TenantFields::Plaintext, id)
+            .await
+            .unwrap();
         assert_eq!(doc.is_some(), found);
     }
     let page = audit::list(

@@ -1,6 +1,7 @@
 //! Several `haven serve` processes over one database, as a scaled-out deployment runs them.
 
 mod invalidation;
+mod phi;
 mod shared_limits;
 
 use std::collections::HashMap;

@@ -74,7 +74,7 @@ pub(crate) async fn create_document(
     user: UserId,
     new: &NewDocument,
 ) -> Result<Document, sqlx::Error> {
-    match documents::create(tx, user, new, None).await? {
+    match documents::create(tx, &haven_phi::TenantFields::Plaintext, user, new, None).await? {
         CreateOutcome::Created(document) => Ok(document),
         other => panic!("a create without a key created nothing: {other:?}"),
     }

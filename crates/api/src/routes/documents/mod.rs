@@ -132,9 +132,9 @@ pub async fn get_document(
         )
         .await?;
     let id = permit.id(&raw).await?;
-    let mut tx = permit.begin().await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
     // The read and its audit event in one statement; a miss is recorded as denied.
-    let found = documents::get(&mut tx, id).await?;
+    let found = documents::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
     let document = found.ok_or_else(|| ApiError::new(codes::RES_001))?;
     Ok(Json(document.into()))

@@ -84,8 +84,8 @@ pub async fn create_document(
         key,
         request_hash: &hash,
     });
-    let mut tx = permit.begin().await?;
-    let outcome = match documents::create(&mut tx, user, &new, key).await {
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let outcome = match documents::create(&mut tx, &phi, user, &new, key).await {
         Ok(outcome) => outcome,
         Err(error) => {
             drop(tx);
@@ -152,8 +152,8 @@ pub async fn update_document(
     let patch = permit
         .input(body.and_then(|ApiJson(body)| body.validate()))
         .await?;
-    let mut tx = permit.begin().await?;
-    let updated = match documents::update(&mut tx, id, patch).await {
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let updated = match documents::update(&mut tx, &phi, id, patch).await {
         Ok(updated) => updated,
         Err(error) => {
             drop(tx);

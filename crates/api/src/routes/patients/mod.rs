@@ -58,8 +58,8 @@ pub async fn get_patient(
         )
         .await?;
     let id: PatientId = permit.id(&raw).await?;
-    let mut tx = permit.begin().await?;
-    let found = patients::get(&mut tx, id).await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let found = patients::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
     Ok(Json(
         found.ok_or_else(|| ApiError::new(codes::RES_001))?.into(),
@@ -135,8 +135,8 @@ pub async fn list_patients(
         .require(READERS, Access::new("patient.list", RESOURCE))
         .await?;
     let (filter, paging) = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
-    let mut tx = permit.begin().await?;
-    let page = patients::list(&mut tx, &filter, paging.cursor.as_ref(), paging.limit).await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let page = patients::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
     tx.commit().await?;
     Ok(Json(PatientPage {
         items: page.items.into_iter().map(Into::into).collect(),
@@ -178,8 +178,8 @@ pub async fn create_patient(
         key,
         request_hash: &hash,
     });
-    let mut tx = permit.begin().await?;
-    let outcome = match patients::create(&mut tx, &new, key).await {
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let outcome = match patients::create(&mut tx, &phi, &new, key).await {
         Ok(outcome) => outcome,
         Err(error) => {
             drop(tx);
@@ -228,8 +228,8 @@ pub async fn update_patient(
     let patch = permit
         .input(body.and_then(|ApiJson(body)| body.validate()))
         .await?;
-    let mut tx = permit.begin().await?;
-    let updated = match patients::update(&mut tx, id, patch).await {
+    let (mut tx, phi) = permit.begin_phi().await?;
+    let updated = match patients::update(&mut tx, &phi, id, patch).await {
         Ok(updated) => updated,
         Err(error) => {
             drop(tx);
