@@ -234,7 +234,14 @@ impl Permit<'_> {
     async fn record(&self, outcome: AuditOutcome, answer: ApiError) -> ApiError {
         let scope = self.scope;
         let (tenant, actor) = (scope.principal.tenant_id, scope.actor.clone());
-        record_in(&scope.pool, tenant, actor, (self.access.clone(), outcome), answer).await
+        record_in(
+            &scope.pool,
+            tenant,
+            actor,
+            (self.access.clone(), outcome),
+            answer,
+        )
+        .await
     }
 }
 

@@ -214,7 +214,14 @@ async fn a_tenant_transaction_on_a_superuser_connection_sees_only_its_own_tenant
         ..Default::default()
     };
     assert_eq!(
-        documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, b_docs[0], patch).await.unwrap(),
+        documents::update(
+            &mut tx,
+            &haven_phi::TenantFields::Plaintext,
+            b_docs[0],
+            patch
+        )
+        .await
+        .unwrap(),
         documents::UpdateOutcome::Missing
     );
     assert!(!documents::soft_delete(&mut tx, b_docs[0]).await.unwrap());

@@ -345,7 +345,10 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
         metadata: Some(serde_json::json!({"pages": 3})),
         ..Default::default()
     };
-    let UpdateOutcome::Updated(updated) = documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, doc.id, patch).await.unwrap()
+    let UpdateOutcome::Updated(updated) =
+        documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, doc.id, patch)
+            .await
+            .unwrap()
     else {
         panic!("the document is live");
     };
@@ -355,7 +358,10 @@ async fn an_update_reports_the_names_of_the_fields_it_changed_and_writes_nothing
         status: Some(DocumentStatus::Ready),
         ..Default::default()
     };
-    let UpdateOutcome::Updated(unchanged) = documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, doc.id, same).await.unwrap()
+    let UpdateOutcome::Updated(unchanged) =
+        documents::update(&mut tx, &haven_phi::TenantFields::Plaintext, doc.id, same)
+            .await
+            .unwrap()
     else {
         panic!("the document is live");
     };

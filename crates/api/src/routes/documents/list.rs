@@ -100,7 +100,8 @@ pub async fn list_documents(
         .await?;
     let (filter, paging) = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
-    let page = documents::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
+    let page =
+        documents::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
     tx.commit().await?;
     Ok(Json(DocumentPage {
         items: page.items.into_iter().map(Into::into).collect(),
