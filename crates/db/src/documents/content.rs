@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 
 use super::DocumentStatus;
+use crate::fields::{Field, FieldCipher, open_text};
 use crate::ids::{DocumentId, TenantId};
 use crate::tenant::{AccessGrant, TenantTx};
 
@@ -11,7 +12,9 @@ use crate::tenant::{AccessGrant, TenantTx};
 pub struct ContentState {
     pub id: DocumentId,
     pub tenant_id: TenantId,
-    pub filename: String,
+    /// Sealed like every PHI column: [`ContentState::filename`] opens it.
+    #[sqlx(rename = "filename")]
+    sealed_filename: Vec<u8>,
     pub content_type: String,
     pub size_bytes: i64,
     pub status: DocumentStatus,
@@ -22,6 +25,16 @@ pub struct ContentState {
 }
 
 impl ContentState {
+    /// The file name, opened with the tenant's cipher (for the download's
+    /// `Content-Disposition`); a value that fails authentication is an error.
+    pub fn filename(&self, cipher: &dyn FieldCipher) -> Result<String, sqlx::Error> {
+        open_text(
+            cipher,
+            Field::new("documents", "filename", self.id.as_uuid()),
+            &self.sealed_filename,
+        )
+    }
+
     /// Completed and ready: a download URL may be issued.
     pub fn is_downloadable(&self) -> bool {
         self.status == DocumentStatus::Ready && self.content_verified_at.is_some()

@@ -295,7 +295,7 @@ pub async fn download_content(
         Err(refusal) => return Err(permit.refuse(refusal).await),
     };
     let store = store(&state, &permit).await?;
-    let mut tx = permit.begin().await?;
+    let (mut tx, phi) = permit.begin_phi().await?;
     let tenant = tx.tenant();
     // The read and its audit event in one statement: success only for a downloadable row.
     let document = match content::download(&mut tx, id).await? {
@@ -311,7 +311,7 @@ pub async fn download_content(
     };
     // The key is rebuilt from the caller's tenant and the id, never read from the row.
     let key = object_key(tenant.as_uuid(), id.as_uuid());
-    let disposition = haven_storage::attachment(&document.filename);
+    let disposition = haven_storage::attachment(&document.filename(&phi)?);
     // Presigning is local; should it fail, the success event rolls back with the URL never
     // issued, and the attempt is recorded as failed instead.
     let link = match store
