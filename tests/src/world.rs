@@ -237,8 +237,8 @@ impl World {
     pub async fn events_of_request(&self, request_id: &str) -> Vec<AuditRow> {
         sqlx::query_as(
             "select tenant_id, actor_user_id, actor_subject, action, resource_type, resource_id, \
-             outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields \
-             from audit_events where request_id = $1",
+             outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, \
+             returned_ids from audit_events where request_id = $1",
         )
         .bind(request_id)
         .fetch_all(&self.pool)
@@ -267,6 +267,7 @@ pub struct AuditRow {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     pub changed_fields: Option<Vec<String>>,
+    pub returned_ids: Option<Vec<uuid::Uuid>>,
 }
 
 /// A valid patient create body.

@@ -31,6 +31,8 @@ pub struct AuditEvent {
     pub changed_fields: Option<Vec<String>>,
     /// Made under break-glass (emergency) access.
     pub emergency: bool,
+    /// For lists: the ids of the rows returned, in order.
+    pub returned_ids: Option<Vec<uuid::Uuid>>,
     /// Its place in the tenant's hash chain (from its seal); `None` until sealed.
     pub seq: Option<i64>,
     pub sealed_at: Option<OffsetDateTime>,
@@ -65,7 +67,7 @@ pub async fn list(
     let mut query = QueryBuilder::<Postgres>::new(
         "select id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
          resource_id, outcome, request_id, client_request_id, host(client_ip) as client_ip, \
-         user_agent, changed_fields, emergency, s.seq, s.sealed_at \
+         user_agent, changed_fields, emergency, returned_ids, s.seq, s.sealed_at \
          from audit_events e left join lateral audit_event_seal(e) s on true where tenant_id = ",
     );
     query.push_bind(tx.tenant());

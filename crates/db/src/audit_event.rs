@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 
 use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
 
 use crate::ids::{TenantId, UserId};
 
@@ -63,6 +64,8 @@ pub struct NewAuditEvent<'a> {
     pub changed_fields: Option<&'a [&'a str]>,
     /// Made under break-glass (emergency) access.
     pub emergency: bool,
+    /// For lists of PHI-bearing rows: the ids of the rows returned, in order.
+    pub returned_ids: Option<&'a [Uuid]>,
 }
 
 /// Who acts in a tenant transaction, and from where: what every event of one request shares.
@@ -90,6 +93,8 @@ pub struct Access {
     pub outcome: AuditOutcome,
     /// For updates: the names (never the values) of the changed fields.
     pub changed_fields: Option<Vec<&'static str>>,
+    /// For lists: the ids of the rows returned.
+    pub returned_ids: Option<Vec<Uuid>>,
 }
 
 impl Access {
@@ -101,6 +106,7 @@ impl Access {
             resource_id: None,
             outcome: AuditOutcome::Success,
             changed_fields: None,
+            returned_ids: None,
         }
     }
 
@@ -128,6 +134,7 @@ impl Access {
             user_agent: actor.user_agent.as_deref(),
             changed_fields: self.changed_fields.as_deref(),
             emergency: actor.emergency,
+            returned_ids: self.returned_ids.as_deref(),
         }
     }
 }
@@ -135,6 +142,9 @@ impl Access {
 /// Appends the one audit insert to `query`: a row per event. With `found`, a boolean SQL
 /// expression, a row's outcome is its own when `found` holds and `denied` otherwise (an audited
 /// read records a missing row, which looks like another tenant's, as refused).
+///
+/// `returned_ids` (V19) is named only when some event has it, so the insert of every other
+/// event is the one written before that column existed.
 pub(crate) fn push_insert(
     query: &mut QueryBuilder<Postgres>,
     events: &[NewAuditEvent<'_>],
@@ -143,8 +153,13 @@ pub(crate) fn push_insert(
     query.push(
         "insert into audit_events (tenant_id, actor_user_id, actor_subject, action, \
          resource_type, resource_id, outcome, request_id, client_ip, user_agent, \
-         changed_fields, emergency, client_request_id) ",
+         changed_fields, emergency, client_request_id",
     );
+    let with_returned_ids = events.iter().any(|e| e.returned_ids.is_some());
+    if with_returned_ids {
+        query.push(", returned_ids");
+    }
+    query.push(") ");
     query.push_values(events, |mut row, event| {
         row.push_bind(event.tenant_id)
             .push_bind(event.actor_user_id)
@@ -178,6 +193,9 @@ pub(crate) fn push_insert(
             )
             .push_bind(event.emergency)
             .push_bind(event.client_request_id.map(str::to_owned));
+        if with_returned_ids {
+            row.push_bind(event.returned_ids.map(<[Uuid]>::to_vec));
+        }
     });
 }
 
@@ -228,5 +246,26 @@ mod tests {
         );
         assert!(sql.contains("$9::inet"), "{sql}");
         assert!(sql.ends_with("$13)"), "{sql}");
+    }
+
+    #[test]
+    fn the_returned_ids_column_is_named_only_for_events_that_have_it() {
+        let actor = Actor::default();
+        let tenant = TenantId::from_uuid(uuid::Uuid::nil());
+        let sql = |access: &Access| {
+            let mut query = QueryBuilder::<Postgres>::new("");
+            push_insert(&mut query, &[access.event(tenant, &actor)], None);
+            query.sql().as_str().to_owned()
+        };
+        let read = Access::new("document.read", "document");
+        assert!(!sql(&read).contains("returned_ids"));
+        let mut list = Access::new("document.list", "document");
+        list.returned_ids = Some(Vec::new());
+        let list_sql = sql(&list);
+        assert!(
+            list_sql.contains("client_request_id, returned_ids)"),
+            "{list_sql}"
+        );
+        assert!(list_sql.ends_with("$14)"), "{list_sql}");
     }
 }

@@ -179,6 +179,14 @@ impl<'c> TenantTx<'c> {
         }
     }
 
+    /// The queued events name the rows a list returned (their ids, in order).
+    pub fn audit_returned(&mut self, ids: impl IntoIterator<Item = uuid::Uuid>) {
+        let ids: Vec<uuid::Uuid> = ids.into_iter().collect();
+        for access in &mut self.queued {
+            access.returned_ids = Some(ids.clone());
+        }
+    }
+
     /// The queued events record `action` instead (a replayed create is a read of the first).
     pub fn audit_as(&mut self, action: &'static str) {
         for access in &mut self.queued {

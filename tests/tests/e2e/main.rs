@@ -10,6 +10,7 @@ mod content;
 mod cors_browser;
 mod cross_tenant;
 mod deploy_files;
+mod disclosures;
 mod dockerfile_runtime;
 mod docs;
 mod docs_assets;

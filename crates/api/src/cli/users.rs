@@ -95,6 +95,7 @@ async fn set_disabled(pool: &PgPool, external_id: &str, subject: &str, disabled:
             user_agent: None,
             changed_fields: Some(&["disabled_at"]),
             emergency: false,
+            returned_ids: None,
         };
         tx.record(&event).await?;
         tx.commit().await?;

@@ -86,6 +86,7 @@ pub async fn list_users(
         .await?;
     let mut tx = permit.begin().await?;
     let page = haven_db::users::list(&mut tx, paging.cursor.as_ref(), paging.limit).await?;
+    tx.audit_returned(page.items.iter().map(|u| u.id.as_uuid()));
     tx.commit().await?;
     Ok(Json(UserPage {
         items: page.items.into_iter().map(Into::into).collect(),

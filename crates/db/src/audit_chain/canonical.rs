@@ -19,6 +19,7 @@
 //! | changed_fields | optional: 0x00, or 0x01, u32 count, then each as text |
 //! | emergency | one byte: 0x00, or 0x01 for break-glass access |
 //! | client_request_id | only when present: 0x01 and the text; nothing at all when absent |
+//! | returned_ids | only when present: 0x02, u32 count, then each id as 16 bytes |
 //!
 //! Text is a u32 big-endian byte length and the UTF-8 bytes; an optional value is 0x00 when
 //! absent, 0x01 followed by the value when present. The chain columns other than seq are not
@@ -30,6 +31,13 @@
 //! include it when present. Events sealed the old way (their own chain columns, before V15)
 //! were hashed without it by the sealer of that time ([`Encoding::Legacy`]); for those events
 //! only the append-only triggers guard it.
+//!
+//! `returned_ids` (V19) follows the same rule, with its own tag byte: the optional trailing
+//! fields are each a tag (0x01 `client_request_id`, 0x02 `returned_ids`) and a self-delimiting
+//! value, present only when the column is not NULL, in tag order. So an event without them
+//! encodes exactly as before they existed, and the tags keep one field from passing for another
+//! (a list event without a client request id cannot encode like an event with one). No event
+//! sealed before V19 has `returned_ids` (the column did not exist), so every seal stays valid.
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -38,6 +46,9 @@ use uuid::Uuid;
 /// `prev_hash` of each tenant's first event.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 const DOMAIN: &[u8] = b"haven.audit.v1\0";
+/// Tags of the optional trailing fields, written in this order when present.
+const TAG_CLIENT_REQUEST_ID: u8 = 0x01;
+const TAG_RETURNED_IDS: u8 = 0x02;
 
 /// The immutable fields of an event, as the sealer and the verifier read them.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -57,6 +68,7 @@ pub(crate) struct ChainEvent {
     pub changed_fields: Option<Vec<String>>,
     pub emergency: bool,
     pub client_request_id: Option<String>,
+    pub returned_ids: Option<Vec<Uuid>>,
 }
 
 /// Which fields an event's hash covers.
@@ -64,7 +76,7 @@ pub(crate) struct ChainEvent {
 pub(crate) enum Encoding {
     /// Every field in the table above: events sealed in `audit_seals`.
     Current,
-    /// Without `client_request_id`: events sealed before V15 with their own chain columns.
+    /// Without the trailing fields: events sealed before V15 with their own chain columns.
     Legacy,
 }
 
@@ -73,7 +85,7 @@ macro_rules! chain_event_columns {
     () => {
         "id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
          resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, \
-         emergency, client_request_id"
+         emergency, client_request_id, returned_ids"
     };
 }
 pub(crate) use chain_event_columns;
@@ -122,9 +134,21 @@ pub(crate) fn encode(seq: i64, event: &ChainEvent, encoding: Encoding) -> Vec<u8
         }
     });
     out.push(u8::from(event.emergency));
-    if let (Encoding::Current, Some(id)) = (encoding, event.client_request_id.as_deref()) {
-        out.push(1);
+    if encoding == Encoding::Legacy {
+        return out;
+    }
+    if let Some(id) = event.client_request_id.as_deref() {
+        out.push(TAG_CLIENT_REQUEST_ID);
         text(&mut out, id);
+    }
+    if let Some(ids) = event.returned_ids.as_deref() {
+        out.push(TAG_RETURNED_IDS);
+        // The column check keeps a list at 100 ids at most.
+        let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_be_bytes());
+        for id in ids {
+            out.extend_from_slice(id.as_bytes());
+        }
     }
     out
 }
@@ -164,6 +188,7 @@ mod tests {
             changed_fields: Some(vec!["title".into()]),
             emergency: false,
             client_request_id: None,
+            returned_ids: None,
         }
     }
 
@@ -208,5 +233,43 @@ mod tests {
         assert_eq!(&with_id[before.len()..], b"\x01\x00\x00\x00\x03r-1");
         // The old sealer's form leaves it out whatever the column holds.
         assert_eq!(encode(1, &client, Encoding::Legacy), before);
+    }
+
+    #[test]
+    fn returned_ids_are_a_tagged_trailing_field_and_every_id_counts() {
+        let before = encode(1, &event(), Encoding::Current);
+        let mut list = event();
+        list.returned_ids = Some(vec![Uuid::from_u128(7), Uuid::from_u128(8)]);
+        let with_ids = encode(1, &list, Encoding::Current);
+        assert_eq!(&with_ids[..before.len()], &before[..]);
+        let tail = &with_ids[before.len()..];
+        assert_eq!(&tail[..5], b"\x02\x00\x00\x00\x02");
+        assert_eq!(&tail[5..21], Uuid::from_u128(7).as_bytes());
+        assert_eq!(&tail[21..], Uuid::from_u128(8).as_bytes());
+        // After a client request id, in tag order.
+        list.client_request_id = Some("r-1".into());
+        let both = encode(1, &list, Encoding::Current);
+        assert_eq!(
+            &both[before.len()..before.len() + 8],
+            b"\x01\x00\x00\x00\x03r-1"
+        );
+        assert_eq!(&both[before.len() + 8..], tail);
+        assert_eq!(encode(1, &list, Encoding::Legacy), before);
+
+        let base = hash(1, &list);
+        let mut changed = list.clone();
+        changed.returned_ids = Some(vec![Uuid::from_u128(8), Uuid::from_u128(7)]);
+        assert_ne!(base, hash(1, &changed), "order");
+        changed.returned_ids = Some(vec![Uuid::from_u128(7)]);
+        assert_ne!(base, hash(1, &changed), "a removed id");
+        changed.returned_ids = Some(vec![]);
+        assert_ne!(base, hash(1, &changed), "an empty page");
+        let empty = hash(1, &changed);
+        changed.returned_ids = None;
+        assert_ne!(
+            empty,
+            hash(1, &changed),
+            "an empty page is not a non-list event"
+        );
     }
 }

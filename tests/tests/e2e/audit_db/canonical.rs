@@ -1,5 +1,6 @@
-//! What the chain's canonical form covers: `client_request_id` (V14) joins it as a trailing
-//! field when present, so changing, adding or removing it is found at that event.
+//! What the chain's canonical form covers: `client_request_id` (V14) and `returned_ids` (V19)
+//! join it as trailing fields when present, so changing, adding or removing either is found at
+//! that event.
 
 use haven_db::audit::NewAuditEvent;
 use haven_db::audit_chain::{self, LinkProblem};
@@ -51,6 +52,56 @@ async fn changing_adding_or_removing_a_client_request_id_breaks_the_chain_at_tha
             (broken.seq, broken.event_id, broken.problem),
             (at as i64 + 1, Some(ids[at]), LinkProblem::HashMismatch),
             "client_request_id of event {at} set to {value}"
+        );
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn changing_adding_or_removing_returned_ids_breaks_the_chain_at_that_event() {
+    let m = migrated().await;
+    let a = tenant(&m.pool, "org-a").await;
+    let shown = [uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2)];
+    let mut ids = Vec::new();
+    for returned_ids in [Some(&shown[..]), None, Some(&[][..]), Some(&shown[..])] {
+        let mut tx = TenantTx::begin(&m.pool, a).await.unwrap();
+        let event = NewAuditEvent {
+            returned_ids,
+            ..event(a, "document.list")
+        };
+        ids.push(tx.record(&event).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(audit_chain::seal_pending(&m.pool, 100).await.unwrap(), 4);
+    assert!(
+        audit_chain::verify(&m.pool, Some(a))
+            .await
+            .unwrap()
+            .is_intact()
+    );
+
+    let mut conn = m.db.connect().await;
+    let one = "'{00000000-0000-0000-0000-000000000001}'";
+    // From the last event back, so that each change is the first broken link: an id removed,
+    // an empty page made to show a row, ids added to a non-list event, a page's ids dropped.
+    for (at, value) in [(3, one), (2, one), (1, one), (0, "null")] {
+        tamper(
+            &mut conn,
+            &format!(
+                "update audit_events set returned_ids = {value} where id = '{}'",
+                ids[at]
+            ),
+        )
+        .await;
+        let broken = audit_chain::verify(&m.pool, Some(a))
+            .await
+            .unwrap()
+            .first_broken
+            .expect("the change is found");
+        assert_eq!(
+            (broken.seq, broken.event_id, broken.problem),
+            (at as i64 + 1, Some(ids[at]), LinkProblem::HashMismatch),
+            "returned_ids of event {at} set to {value}"
         );
     }
     conn.close().await.unwrap();

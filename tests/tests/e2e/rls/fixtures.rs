@@ -95,6 +95,7 @@ pub(crate) fn event<'a>(tenant: TenantId, action: &'a str) -> NewAuditEvent<'a> 
         user_agent: Some("tests/1.0"),
         changed_fields: None,
         emergency: false,
+        returned_ids: None,
     }
 }
 

@@ -155,6 +155,9 @@ pub struct AuditEventResponse {
     pub changed_fields: Option<Vec<String>>,
     /// Made under break-glass (emergency) access.
     pub emergency: bool,
+    /// For a page of documents, patients, users or audit events (`*.list`): the ids of the rows
+    /// returned, in order (what the caller saw); `[]` for an empty page, null for other events.
+    pub returned_ids: Option<Vec<uuid::Uuid>>,
     /// Position in the tenant's hash chain; null until sealed (within seconds).
     pub seq: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -179,6 +182,7 @@ impl From<AuditEvent> for AuditEventResponse {
             user_agent: e.user_agent,
             changed_fields: e.changed_fields,
             emergency: e.emergency,
+            returned_ids: e.returned_ids,
             seq: e.seq,
             sealed_at: e.sealed_at,
         }
@@ -250,6 +254,9 @@ pub async fn list_audit_events(
     let limit = if ndjson { PageLimit::MAX } else { parsed.limit };
     let page =
         haven_db::audit::list(&mut tx, &parsed.filter, parsed.cursor.as_ref(), limit).await?;
+    if export_shares.is_none() {
+        tx.audit_returned(page.items.iter().map(|e| e.id.as_uuid()));
+    }
     tx.commit().await?;
     if let Some(shares) = export_shares {
         return Ok(export::export(

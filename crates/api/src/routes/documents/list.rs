@@ -102,6 +102,7 @@ pub async fn list_documents(
     let (mut tx, phi) = permit.begin_phi().await?;
     let page =
         documents::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
+    tx.audit_returned(page.items.iter().map(|d| d.id.as_uuid()));
     tx.commit().await?;
     Ok(Json(DocumentPage {
         items: page.items.into_iter().map(Into::into).collect(),

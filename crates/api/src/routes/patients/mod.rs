@@ -137,6 +137,7 @@ pub async fn list_patients(
     let (filter, paging) = permit.input(query.and_then(|ApiQuery(q)| parse(q))).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
     let page = patients::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
+    tx.audit_returned(page.items.iter().map(|p| p.id.as_uuid()));
     tx.commit().await?;
     Ok(Json(PatientPage {
         items: page.items.into_iter().map(Into::into).collect(),
