@@ -75,6 +75,28 @@ pub(crate) async fn seal_round(
     Ok((sealed, backlog))
 }
 
+/// Fixes this transaction's picture of the server's sessions now, before the statement that
+/// computes the seal horizon takes its snapshot.
+///
+/// `audit_seal_horizon()` skips running transactions it can place in another database by
+/// looking them up in `pg_stat_activity`, and counts any it cannot find as blocking (one that
+/// ended meanwhile may have been this database's, with an event the snapshot does not show).
+/// PostgreSQL takes a transaction's copy of `pg_stat_activity` at its first read and keeps it
+/// until the transaction ends (documented under "Viewing Statistics"). Read inside the horizon's
+/// own statement, the copy is younger than the snapshot, so every short transaction of another
+/// database that ended in between held the round back, and with parallel work elsewhere on the
+/// cluster a round often sealed less than everything committed before it. Read first, the copy
+/// is older than the snapshot: a transaction the snapshot shows running and the copy does not
+/// know got its id after the copy was taken, so it is newer than every event committed before
+/// the round began and holds none of them back, while a transaction known to the copy to be in
+/// another database is that database's for good.
+async fn take_activity_picture(tx: &mut UnscopedTx) -> Result<(), sqlx::Error> {
+    sqlx::query("select count(*) from pg_stat_activity")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// One transaction: one seal over up to `batch` of the tenant's sealable events. `None` when
 /// another sealer holds the tenant or won the race to the same position.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
@@ -84,6 +106,7 @@ async fn seal_tenant_batch(
     batch: i64,
 ) -> Result<Option<usize>, sqlx::Error> {
     let mut tx = UnscopedTx::begin(pool).await?;
+    take_activity_picture(&mut tx).await?;
     if !TenantLock::Seal.acquire(&mut tx, tenant, false).await? {
         tx.rollback().await?;
         return Ok(None);

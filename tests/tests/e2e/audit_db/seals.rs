@@ -71,6 +71,56 @@ async fn sealing_never_updates_an_event_and_writes_one_seal_row_per_batch() {
     assert_sealed_once(&m.pool, a, &ids).await;
 }
 
+/// Short transactions in another database of the cluster (other services, other tests) end
+/// all the time while a round runs; none of them can hold an event of this database, so a round
+/// seals everything committed before it. (The round fixes its picture of the server's sessions
+/// before the horizon's snapshot, see `take_activity_picture`: with the picture taken inside
+/// the horizon's statement, a transaction that ended in between counted as blocking and this
+/// test sealed short in each of four runs.)
+#[tokio::test]
+async fn transactions_ending_in_another_database_never_hold_a_round_back() {
+    let m = migrated().await;
+    let a = tenant(&m.pool, "org-a").await;
+    let elsewhere = haven_tests::db::TestDatabase::create().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut noise = Vec::new();
+    for client in 0..8u32 {
+        let (url, stop) = (elsewhere.url.clone(), stop.clone());
+        noise.push(tokio::spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut round = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Each holds a transaction id for 0 to 21 ms, so some are running at every
+                // round's snapshot and end while the round reads.
+                let pause = f64::from((client * 7 + round * 3) % 22) / 1000.0;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "begin; select txid_current(); select pg_sleep({pause}); commit;"
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                round += 1;
+            }
+        }));
+    }
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        for _ in 0..3 {
+            ids.push(record(&m.pool, a, "document.read").await);
+        }
+        assert_eq!(
+            audit_chain::seal_pending(&m.pool, 100).await.unwrap(),
+            3,
+            "every event committed before the round"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in noise {
+        task.await.unwrap();
+    }
+    assert_sealed_once(&m.pool, a, &ids).await;
+}
+
 #[tokio::test]
 async fn the_backlog_counts_the_events_above_each_tenants_last_seal() {
     let m = migrated().await;
