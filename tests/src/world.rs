@@ -238,7 +238,7 @@ impl World {
         sqlx::query_as(
             "select tenant_id, actor_user_id, actor_subject, action, resource_type, resource_id, \
              outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, \
-             returned_ids from audit_events where request_id = $1",
+             returned_ids, error_code from audit_events where request_id = $1",
         )
         .bind(request_id)
         .fetch_all(&self.pool)
@@ -268,6 +268,7 @@ pub struct AuditRow {
     pub user_agent: Option<String>,
     pub changed_fields: Option<Vec<String>>,
     pub returned_ids: Option<Vec<uuid::Uuid>>,
+    pub error_code: Option<String>,
 }
 
 /// A valid patient create body.

@@ -278,7 +278,7 @@ async fn record_in(
     let recorded = async {
         let mut tx = TenantTx::begin_as(pool, tenant, actor).await?;
         tx.audit(access);
-        tx.set_outcome(outcome);
+        tx.set_outcome(outcome, Some(answer.code().code));
         tx.commit().await
     }
     .await;
@@ -310,7 +310,7 @@ pub async fn settle_create<T>(
         CreateOutcome::Replayed(created) => (created, true),
         CreateOutcome::KeyReusedWithDifferentBody => {
             // The key's claim wrote nothing (it was taken): the transaction holds only the event.
-            tx.deny();
+            tx.deny(codes::IDEM_001.code);
             tx.commit().await?;
             return Err(ApiError::new(codes::IDEM_001));
         }
@@ -321,7 +321,7 @@ pub async fn settle_create<T>(
     }
     let deleted = (row.deleted)(&created);
     if deleted {
-        tx.deny();
+        tx.deny(codes::RES_002.code);
     }
     tx.commit().await?;
     if deleted {

@@ -33,6 +33,8 @@ pub struct AuditEvent {
     pub emergency: bool,
     /// For lists: the ids of the rows returned, in order.
     pub returned_ids: Option<Vec<uuid::Uuid>>,
+    /// For a refusal or failure: the error code the caller was answered with.
+    pub error_code: Option<String>,
     /// Its place in the tenant's hash chain (from its seal); `None` until sealed.
     pub seq: Option<i64>,
     pub sealed_at: Option<OffsetDateTime>,
@@ -67,7 +69,7 @@ pub async fn list(
     let mut query = QueryBuilder::<Postgres>::new(
         "select id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
          resource_id, outcome, request_id, client_request_id, host(client_ip) as client_ip, \
-         user_agent, changed_fields, emergency, returned_ids, s.seq, s.sealed_at \
+         user_agent, changed_fields, emergency, returned_ids, error_code, s.seq, s.sealed_at \
          from audit_events e left join lateral audit_event_seal(e) s on true where tenant_id = ",
     );
     query.push_bind(tx.tenant());

@@ -66,6 +66,8 @@ pub struct NewAuditEvent<'a> {
     pub emergency: bool,
     /// For lists of PHI-bearing rows: the ids of the rows returned, in order.
     pub returned_ids: Option<&'a [Uuid]>,
+    /// For a refusal or failure: the error code the caller was answered with (`RES_001`).
+    pub error_code: Option<&'a str>,
 }
 
 /// Who acts in a tenant transaction, and from where: what every event of one request shares.
@@ -95,6 +97,8 @@ pub struct Access {
     pub changed_fields: Option<Vec<&'static str>>,
     /// For lists: the ids of the rows returned.
     pub returned_ids: Option<Vec<Uuid>>,
+    /// For a refusal or failure: the error code the caller was answered with.
+    pub error_code: Option<&'static str>,
 }
 
 impl Access {
@@ -107,6 +111,7 @@ impl Access {
             outcome: AuditOutcome::Success,
             changed_fields: None,
             returned_ids: None,
+            error_code: None,
         }
     }
 
@@ -135,20 +140,35 @@ impl Access {
             changed_fields: self.changed_fields.as_deref(),
             emergency: actor.emergency,
             returned_ids: self.returned_ids.as_deref(),
+            error_code: self.error_code,
         }
     }
 }
 
-/// Appends the one audit insert to `query`: a row per event. With `found`, a boolean SQL
-/// expression, a row's outcome is its own when `found` holds and `denied` otherwise (an audited
+/// The API's code for an id the tenant does not have (missing, deleted or another tenant's):
+/// what an audited read records when no row comes back (`RES_001` in `crates/api`'s registry; a
+/// test there keeps the two equal).
+pub const NOT_FOUND_CODE: &str = "RES_001";
+
+/// How an audited read decides its events' outcome in SQL: `granted`, a boolean over the CTE
+/// `found` (the select); when it does not hold the events are `denied`, with `refused_code`
+/// when a row was found and [`NOT_FOUND_CODE`] when none was.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GrantSql {
+    pub granted: &'static str,
+    pub refused_code: &'static str,
+}
+
+/// Appends the one audit insert to `query`: a row per event. With `grant`, a row's outcome is
+/// its own when the grant holds and `denied` (with the refusal's code) otherwise (an audited
 /// read records a missing row, which looks like another tenant's, as refused).
 ///
-/// `returned_ids` (V19) is named only when some event has it, so the insert of every other
-/// event is the one written before that column existed.
+/// `returned_ids` (V19) and `error_code` (V20) are named only when some event can have them, so
+/// the insert of every other event is the one written before those columns existed.
 pub(crate) fn push_insert(
     query: &mut QueryBuilder<Postgres>,
     events: &[NewAuditEvent<'_>],
-    found: Option<&'static str>,
+    grant: Option<GrantSql>,
 ) {
     query.push(
         "insert into audit_events (tenant_id, actor_user_id, actor_subject, action, \
@@ -158,6 +178,10 @@ pub(crate) fn push_insert(
     let with_returned_ids = events.iter().any(|e| e.returned_ids.is_some());
     if with_returned_ids {
         query.push(", returned_ids");
+    }
+    let with_error_code = grant.is_some() || events.iter().any(|e| e.error_code.is_some());
+    if with_error_code {
+        query.push(", error_code");
     }
     query.push(") ");
     query.push_values(events, |mut row, event| {
@@ -171,10 +195,10 @@ pub(crate) fn push_insert(
                     .resource_id
                     .map(|id| truncate_chars(id, RESOURCE_ID_MAX_CHARS).to_owned()),
             );
-        match found {
+        match grant {
             None => row.push_bind(event.outcome),
-            Some(found) => row
-                .push(format_args!("case when {found} then "))
+            Some(grant) => row
+                .push(format_args!("case when {} then ", grant.granted))
                 .push_bind_unseparated(event.outcome)
                 .push_unseparated(" else 'denied' end"),
         };
@@ -196,6 +220,18 @@ pub(crate) fn push_insert(
         if with_returned_ids {
             row.push_bind(event.returned_ids.map(<[Uuid]>::to_vec));
         }
+        match grant {
+            Some(grant) if with_error_code => row
+                .push(format_args!("case when {} then ", grant.granted))
+                .push_bind_unseparated(event.error_code.map(str::to_owned))
+                .push_unseparated(" when exists (select 1 from found) then ")
+                .push_bind_unseparated(grant.refused_code)
+                .push_unseparated(" else ")
+                .push_bind_unseparated(NOT_FOUND_CODE)
+                .push_unseparated(" end"),
+            _ if with_error_code => row.push_bind(event.error_code.map(str::to_owned)),
+            _ => &mut row,
+        };
     });
 }
 
@@ -238,14 +274,23 @@ mod tests {
         let access = Access::new("patient.read", "patient").on("x");
         let tenant = TenantId::from_uuid(uuid::Uuid::nil());
         let mut query = QueryBuilder::<Postgres>::new("");
-        push_insert(&mut query, &[access.event(tenant, &actor)], Some("found"));
+        let grant = GrantSql {
+            granted: "found",
+            refused_code: "CONTENT_001",
+        };
+        push_insert(&mut query, &[access.event(tenant, &actor)], Some(grant));
         let sql = query.sql().as_str().to_owned();
         assert!(
             sql.contains("case when found then $7 else 'denied' end"),
             "{sql}"
         );
         assert!(sql.contains("$9::inet"), "{sql}");
-        assert!(sql.ends_with("$13)"), "{sql}");
+        assert!(
+            sql.ends_with(
+                "case when found then $14 when exists (select 1 from found) then $15 else $16 end)"
+            ),
+            "{sql}"
+        );
     }
 
     #[test]
@@ -267,5 +312,13 @@ mod tests {
             "{list_sql}"
         );
         assert!(list_sql.ends_with("$14)"), "{list_sql}");
+        let mut refused = Access::new("document.update", "document");
+        refused.error_code = Some("RES_001");
+        let refused_sql = sql(&refused);
+        assert!(
+            refused_sql.contains("client_request_id, error_code)"),
+            "{refused_sql}"
+        );
+        assert!(refused_sql.ends_with("$14)"), "{refused_sql}");
     }
 }

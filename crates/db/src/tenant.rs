@@ -22,7 +22,7 @@ use sqlx::{
     AssertSqlSafe, Connection, FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Transaction,
 };
 
-use crate::audit_event::{self, Access, Actor, AuditOutcome, NewAuditEvent};
+use crate::audit_event::{self, Access, Actor, AuditOutcome, GrantSql, NewAuditEvent};
 use crate::ids::{AuditEventId, TenantId};
 
 /// The runtime role every tenant transaction switches to (created by migration V1).
@@ -150,18 +150,18 @@ impl<'c> TenantTx<'c> {
         self.queued.push(access);
     }
 
-    /// The queued events turn into refusals (`denied`): the thing asked for is missing or another
-    /// tenant's, and nothing was changed.
-    pub fn deny(&mut self) {
-        for access in &mut self.queued {
-            access.outcome = AuditOutcome::Denied;
-        }
+    /// The queued events turn into refusals (`denied`) answered with `error_code` (`RES_001`:
+    /// the thing asked for is missing or another tenant's), and nothing was changed.
+    pub fn deny(&mut self, error_code: &'static str) {
+        self.set_outcome(AuditOutcome::Denied, Some(error_code));
     }
 
-    /// The queued events record `outcome` (`error`: the attempt failed on a dependency).
-    pub fn set_outcome(&mut self, outcome: AuditOutcome) {
+    /// The queued events record `outcome` (`error`: the attempt failed on a dependency) and the
+    /// error code the caller is answered with, if any.
+    pub fn set_outcome(&mut self, outcome: AuditOutcome, error_code: Option<&'static str>) {
         for access in &mut self.queued {
             access.outcome = outcome;
+            access.error_code = error_code;
         }
     }
 
@@ -243,7 +243,11 @@ impl<'c> TenantTx<'c> {
             // A data-modifying WITH runs whether or not the outer query reads it.
             query.push("), recorded as (");
             let events = self.events(&queued);
-            audit_event::push_insert(&mut query, &events, Some(grant.sql));
+            let grant_sql = GrantSql {
+                granted: grant.sql,
+                refused_code: grant.refused_code,
+            };
+            audit_event::push_insert(&mut query, &events, Some(grant_sql));
             query.push(") select * from found");
         }
         let found: Option<T> = query.build_query_as().fetch_optional(&mut *self.tx).await?;
@@ -289,9 +293,12 @@ impl<'c> TenantTx<'c> {
 
 /// When an audited read grants the access: `sql`, a boolean over the CTE `found` (the select),
 /// decides the written outcome; `holds` says the same of the row read back (for the metrics).
+/// A refusal records `refused_code` when a row was found but `sql` does not hold, and
+/// [`audit_event::NOT_FOUND_CODE`] when no row was found.
 pub struct AccessGrant<T> {
     pub sql: &'static str,
     pub holds: fn(&T) -> bool,
+    pub refused_code: &'static str,
 }
 
 impl<T> AccessGrant<T> {
@@ -299,6 +306,7 @@ impl<T> AccessGrant<T> {
     pub const ROW_FOUND: Self = Self {
         sql: "exists (select 1 from found)",
         holds: |_| true,
+        refused_code: audit_event::NOT_FOUND_CODE,
     };
 }
 

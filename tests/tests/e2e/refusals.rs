@@ -1,7 +1,8 @@
 //! Every refusal inside a tenant is on the record: a bad body on any id (checked before the
 //! lookup), a bad list query, an `Idempotency-Key` reused with another body, and a sign-in or
 //! refresh refused once the caller's tenant is known. Each leaves one `denied` event in the
-//! caller's tenant naming what was attempted, and nothing else is written.
+//! caller's tenant naming what was attempted and the error code the caller was answered with,
+//! and nothing else is written.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,12 @@ async fn refusal(w: &World, reply: &Reply, tenant: uuid::Uuid, subject: &str) ->
     );
     assert_eq!(event.actor_subject.as_deref(), Some(subject));
     assert_eq!(event.changed_fields, None, "nothing changed");
+    assert_eq!(
+        event.error_code.as_deref(),
+        reply.code(),
+        "the event records the code the caller was answered with"
+    );
+    assert!(event.error_code.is_some());
     event
 }
 
@@ -147,6 +154,95 @@ async fn a_reused_idempotency_key_with_another_body_is_audited_and_creates_nothi
     }
     assert_eq!(w.count("select count(*) from documents").await, 1);
     assert_eq!(w.count("select count(*) from patients").await, 1);
+}
+
+#[tokio::test]
+async fn not_found_and_forbidden_are_audited_with_their_codes_and_the_api_shows_them() {
+    let w = World::start(&["org-a", "org-b"]).await;
+    let alice = w.token("org-a", "alice", &["admin", "auditor"]).await;
+    let bob = w.token("org-b", "bob", &["admin"]).await;
+    let reader = w.token("org-b", "rita", &["viewer"]).await;
+    let tenant_b = w.tenant_id("org-b").await;
+    let document = w.create(&alice, &new_doc("Alice's")).await;
+    let patient = w
+        .create_patient(&alice, &new_patient("MRN-1", "Lovelace"))
+        .await;
+    let (doc_id, patient_id) = (
+        document["id"].as_str().unwrap(),
+        patient["id"].as_str().unwrap(),
+    );
+    let missing = uuid::Uuid::new_v4().to_string();
+    // Another tenant's id and a missing one look alike, on every path that finds no row: the
+    // read (its event is written in the read's own statement), the update, the delete, the
+    // user switch; and text that is not an id at all.
+    let title = json!({"title": "Bob's now"});
+    let family = json!({"family_name": "Byron"});
+    let cases = [
+        (Method::GET, format!("/api/v1/documents/{doc_id}"), None),
+        (Method::GET, format!("/api/v1/patients/{patient_id}"), None),
+        (Method::GET, format!("/api/v1/documents/{missing}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/documents/{doc_id}"),
+            Some(&title),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/patients/{patient_id}"),
+            Some(&family),
+        ),
+        (Method::DELETE, format!("/api/v1/documents/{doc_id}"), None),
+        (Method::DELETE, format!("/api/v1/patients/{missing}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/users/{missing}/disable"),
+            None,
+        ),
+        (Method::GET, "/api/v1/documents/not-an-id".to_owned(), None),
+    ];
+    let mut bob_id = None;
+    for (method, path, body) in cases {
+        let reply = w.expect(404, method.clone(), &path, &bob, body).await;
+        assert_eq!(reply.code(), Some("RES_001"), "{method} {path}");
+        bob_id = refusal(&w, &reply, tenant_b, "bob").await.actor_user_id;
+    }
+    // A role the caller lacks.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v1/documents".to_owned(),
+            Some(new_doc("No")),
+        ),
+        (Method::GET, "/api/v1/audit-events".to_owned(), None),
+        (Method::DELETE, format!("/api/v1/documents/{missing}"), None),
+    ] {
+        let reply = w.expect(403, method, &path, &reader, body.as_ref()).await;
+        assert_eq!(reply.code(), Some("AUTH_009"), "{path}");
+        refusal(&w, &reply, tenant_b, "rita").await;
+    }
+
+    // A success records no code; the audit API shows each event's.
+    let read = w.get(&format!("/api/v1/documents/{doc_id}"), &alice).await;
+    assert_eq!(read.status, 200);
+    let events = w.events_of_request(&read.request_id()).await;
+    assert_eq!(events[0].error_code, None);
+    let bobs = w
+        .get(
+            &format!("/api/v1/audit-events?actor={}", bob_id.unwrap()),
+            &bob,
+        )
+        .await;
+    assert_eq!(bobs.status, 200, "{:?}", bobs.body);
+    let items = bobs.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 9);
+    assert!(
+        items
+            .iter()
+            .all(|e| e["outcome"] == "denied" && e["error_code"] == "RES_001"),
+        "{items:?}"
+    );
+    let listed = w.events_of_request(&bobs.request_id()).await;
+    assert_eq!(listed[0].error_code, None);
 }
 
 const FRONTEND: &str = "http://localhost:3000";

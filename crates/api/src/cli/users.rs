@@ -96,6 +96,7 @@ async fn set_disabled(pool: &PgPool, external_id: &str, subject: &str, disabled:
             changed_fields: Some(&["disabled_at"]),
             emergency: false,
             returned_ids: None,
+            error_code: None,
         };
         tx.record(&event).await?;
         tx.commit().await?;

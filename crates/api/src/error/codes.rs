@@ -96,6 +96,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_codes_the_database_records_for_audited_reads_are_the_registrys() {
+        // An audited read writes its refusal's code in SQL, before the handler answers.
+        assert_eq!(haven_db::audit_event::NOT_FOUND_CODE, RES_001.code);
+        assert_eq!(
+            haven_db::documents::content::DOWNLOAD_REFUSED_CODE,
+            CONTENT_001.code
+        );
+    }
+
+    #[test]
     fn codes_are_unique_and_statuses_are_errors() {
         let mut seen = std::collections::HashSet::new();
         for code in ALL {

@@ -81,7 +81,7 @@ async fn set_disabled(
     match &user {
         Some(_) => tx.audit_changed(&["disabled_at"]),
         // Missing or another tenant's: recorded as refused.
-        None => tx.deny(),
+        None => tx.deny(codes::RES_001.code),
     }
     tx.commit().await?;
     let user = user.ok_or_else(|| ApiError::new(codes::RES_001))?;

@@ -20,6 +20,7 @@
 //! | emergency | one byte: 0x00, or 0x01 for break-glass access |
 //! | client_request_id | only when present: 0x01 and the text; nothing at all when absent |
 //! | returned_ids | only when present: 0x02, u32 count, then each id as 16 bytes |
+//! | error_code | only when present: 0x03 and the text |
 //!
 //! Text is a u32 big-endian byte length and the UTF-8 bytes; an optional value is 0x00 when
 //! absent, 0x01 followed by the value when present. The chain columns other than seq are not
@@ -32,12 +33,14 @@
 //! were hashed without it by the sealer of that time ([`Encoding::Legacy`]); for those events
 //! only the append-only triggers guard it.
 //!
-//! `returned_ids` (V19) follows the same rule, with its own tag byte: the optional trailing
-//! fields are each a tag (0x01 `client_request_id`, 0x02 `returned_ids`) and a self-delimiting
+//! `returned_ids` (V19) and `error_code` (V20) follow the same rule, each with its own tag
+//! byte: the optional trailing fields are each a tag (0x01 `client_request_id`, 0x02
+//! `returned_ids`, 0x03 `error_code`) and a self-delimiting
 //! value, present only when the column is not NULL, in tag order. So an event without them
 //! encodes exactly as before they existed, and the tags keep one field from passing for another
 //! (a list event without a client request id cannot encode like an event with one). No event
-//! sealed before V19 has `returned_ids` (the column did not exist), so every seal stays valid.
+//! sealed before V19 has `returned_ids` nor before V20 `error_code` (the columns did not
+//! exist), so every seal stays valid.
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -49,6 +52,7 @@ const DOMAIN: &[u8] = b"haven.audit.v1\0";
 /// Tags of the optional trailing fields, written in this order when present.
 const TAG_CLIENT_REQUEST_ID: u8 = 0x01;
 const TAG_RETURNED_IDS: u8 = 0x02;
+const TAG_ERROR_CODE: u8 = 0x03;
 
 /// The immutable fields of an event, as the sealer and the verifier read them.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -69,6 +73,7 @@ pub(crate) struct ChainEvent {
     pub emergency: bool,
     pub client_request_id: Option<String>,
     pub returned_ids: Option<Vec<Uuid>>,
+    pub error_code: Option<String>,
 }
 
 /// Which fields an event's hash covers.
@@ -85,7 +90,7 @@ macro_rules! chain_event_columns {
     () => {
         "id, tenant_id, occurred_at, actor_user_id, actor_subject, action, resource_type, \
          resource_id, outcome, request_id, host(client_ip) as client_ip, user_agent, changed_fields, \
-         emergency, client_request_id, returned_ids"
+         emergency, client_request_id, returned_ids, error_code"
     };
 }
 pub(crate) use chain_event_columns;
@@ -150,6 +155,10 @@ pub(crate) fn encode(seq: i64, event: &ChainEvent, encoding: Encoding) -> Vec<u8
             out.extend_from_slice(id.as_bytes());
         }
     }
+    if let Some(code) = event.error_code.as_deref() {
+        out.push(TAG_ERROR_CODE);
+        text(&mut out, code);
+    }
     out
 }
 
@@ -189,6 +198,7 @@ mod tests {
             emergency: false,
             client_request_id: None,
             returned_ids: None,
+            error_code: None,
         }
     }
 
@@ -271,5 +281,30 @@ mod tests {
             hash(1, &changed),
             "an empty page is not a non-list event"
         );
+    }
+
+    #[test]
+    fn an_error_code_is_a_tagged_trailing_field_after_the_others() {
+        let mut refused = event();
+        refused.outcome = "denied".into();
+        let without = encode(1, &refused, Encoding::Current);
+        refused.error_code = Some("RES_001".into());
+        let with_code = encode(1, &refused, Encoding::Current);
+        assert_eq!(&with_code[..without.len()], &without[..]);
+        assert_eq!(&with_code[without.len()..], b"\x03\x00\x00\x00\x07RES_001");
+        refused.returned_ids = Some(vec![]);
+        let both = encode(1, &refused, Encoding::Current);
+        assert_eq!(
+            &both[without.len()..without.len() + 5],
+            b"\x02\x00\x00\x00\x00"
+        );
+        assert_eq!(&both[without.len() + 5..], b"\x03\x00\x00\x00\x07RES_001");
+        assert_eq!(encode(1, &refused, Encoding::Legacy), without);
+        let code = |code: &str| {
+            let mut e = event();
+            e.error_code = Some(code.into());
+            link_hash(&GENESIS_HASH, 1, &e, Encoding::Current)
+        };
+        assert_ne!(code("RES_001"), code("RES_002"));
     }
 }

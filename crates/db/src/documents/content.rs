@@ -94,6 +94,9 @@ pub async fn content_state(
     .await
 }
 
+/// What a download of a document found but not downloadable is refused with (`CONTENT_001`).
+pub const DOWNLOAD_REFUSED_CODE: &str = "CONTENT_001";
+
 /// The download's read: the live document, with the transaction's queued events written in the
 /// same statement (the PHI access). They keep their outcome only for a downloadable document
 /// and are `denied` otherwise (missing, another tenant's, not ready).
@@ -107,6 +110,9 @@ pub async fn download(
         sql: "exists (select 1 from found where status = 'ready' \
               and content_verified_at is not null)",
         holds: ContentState::is_downloadable,
+        // The API's code for a document not ready to download (a test in crates/api keeps
+        // the two equal).
+        refused_code: DOWNLOAD_REFUSED_CODE,
     };
     tx.fetch_optional_audited_if(grant, |query| {
         query

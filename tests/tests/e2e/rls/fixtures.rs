@@ -96,6 +96,7 @@ pub(crate) fn event<'a>(tenant: TenantId, action: &'a str) -> NewAuditEvent<'a> 
         changed_fields: None,
         emergency: false,
         returned_ids: None,
+        error_code: None,
     }
 }
 

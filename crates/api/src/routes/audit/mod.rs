@@ -158,6 +158,9 @@ pub struct AuditEventResponse {
     /// For a page of documents, patients, users or audit events (`*.list`): the ids of the rows
     /// returned, in order (what the caller saw); `[]` for an empty page, null for other events.
     pub returned_ids: Option<Vec<uuid::Uuid>>,
+    /// For a refusal (`denied`) or failure (`error`): the error code the caller was answered
+    /// with (`RES_001`, `VAL_001`, `IDEM_001`, `AUTH_009`, ...); null for a success.
+    pub error_code: Option<String>,
     /// Position in the tenant's hash chain; null until sealed (within seconds).
     pub seq: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -183,6 +186,7 @@ impl From<AuditEvent> for AuditEventResponse {
             changed_fields: e.changed_fields,
             emergency: e.emergency,
             returned_ids: e.returned_ids,
+            error_code: e.error_code,
             seq: e.seq,
             sealed_at: e.sealed_at,
         }
@@ -360,7 +364,7 @@ pub async fn verify_audit_events(
     let result = haven_db::audit_chain::check_tenant(&mut tx, options).await?;
     if result.is_none() {
         // A refusal because another verification runs is on record too.
-        tx.deny();
+        tx.deny(codes::RATE_001.code);
     }
     tx.commit().await?;
     let Some(result) = result else {

@@ -57,9 +57,10 @@ pub async fn reissue_upload_url(
         Some(_) => None,
     };
     let (None, Some(document)) = (refusal, found) else {
-        tx.deny();
+        let refusal = refusal.unwrap_or(codes::RES_001);
+        tx.deny(refusal.code);
         tx.commit().await?;
-        return Err(ApiError::new(refusal.unwrap_or(codes::RES_001)));
+        return Err(ApiError::new(refusal));
     };
     let upload = Upload {
         tenant: tx.tenant(),
@@ -154,7 +155,7 @@ pub async fn complete_upload(
             document
         }
         Answer::Done(outcome, result) => {
-            tx.set_outcome(outcome);
+            tx.set_outcome(outcome, error_code(&result));
             tx.commit().await?;
             return result;
         }
@@ -182,7 +183,7 @@ pub async fn complete_upload(
         }
         let mut tx = permit.begin().await?;
         content::mark_failed(&mut tx, id, mismatch.code()).await?;
-        tx.deny();
+        tx.deny(codes::UPLOAD_002.code);
         tx.commit().await?;
         crate::storage::completion("failed");
         return Err(refused(mismatch.code()));
@@ -199,9 +200,14 @@ pub async fn complete_upload(
         Answer::Done(outcome, result) => (outcome, result),
         Answer::Pending(_) => (AuditOutcome::Denied, Err(ApiError::new(codes::UPLOAD_001))),
     };
-    tx.set_outcome(outcome);
+    tx.set_outcome(outcome, error_code(&result));
     tx.commit().await?;
     result
+}
+
+/// The code of the error an answer carries, for its audit event.
+fn error_code<T>(result: &Result<T, ApiError>) -> Option<&'static str> {
+    result.as_ref().err().map(|error| error.code().code)
 }
 
 /// What completion can say from the row alone.

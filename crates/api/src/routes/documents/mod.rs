@@ -162,7 +162,7 @@ pub async fn delete_document(scope: Scope, RawId(raw): RawId) -> Result<StatusCo
     let deleted = documents::soft_delete(&mut tx, id).await?;
     if !deleted {
         // Missing, deleted before or another tenant's: recorded as refused.
-        tx.deny();
+        tx.deny(codes::RES_001.code);
     }
     tx.commit().await?;
     if deleted {

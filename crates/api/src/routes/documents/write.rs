@@ -164,13 +164,13 @@ pub async fn update_document(
         UpdateOutcome::Updated(updated) => updated,
         // Missing, deleted or another tenant's: nothing changed; the attempt is recorded.
         UpdateOutcome::Missing => {
-            tx.deny();
+            tx.deny(codes::RES_001.code);
             tx.commit().await?;
             return Err(ApiError::new(codes::RES_001));
         }
         UpdateOutcome::ContentFieldsLocked(fields) => {
             tx.audit_changed(&fields);
-            tx.deny();
+            tx.deny(codes::CONTENT_002.code);
             tx.commit().await?;
             return Err(content_fields_locked(&fields));
         }

@@ -238,7 +238,7 @@ pub async fn update_patient(
         }
     };
     let Some(updated) = updated else {
-        tx.deny();
+        tx.deny(codes::RES_001.code);
         tx.commit().await?;
         return Err(ApiError::new(codes::RES_001));
     };
@@ -269,7 +269,7 @@ pub async fn delete_patient(scope: Scope, RawId(raw): RawId) -> Result<StatusCod
     let mut tx = permit.begin().await?;
     let deleted = patients::soft_delete(&mut tx, id).await?;
     if !deleted {
-        tx.deny();
+        tx.deny(codes::RES_001.code);
     }
     tx.commit().await?;
     if deleted {
