@@ -9,4 +9,4 @@ mod offboard;
 mod purge;
 mod refusals;
 mod round_trip;
-mod support;
+pub(crate) mod support;

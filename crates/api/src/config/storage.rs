@@ -190,4 +190,39 @@ mod tests {
         );
         assert!(config(&[("STORAGE_BUCKET", "")]).unwrap().storage.is_none());
     }
+
+    #[test]
+    fn several_bad_storage_settings_are_all_reported_in_one_run_one_line_each() {
+        let error = config(&[
+            ("STORAGE_BUCKET", "Bad_Bucket"),
+            ("STORAGE_KMS_KEY_ID", "alias/haven"),
+            ("STORAGE_MAX_UPLOAD_BYTES", "0"),
+            ("STORAGE_ALLOWED_CONTENT_TYPES", "pdf"),
+            ("STORAGE_UPLOAD_URL_TTL_SECONDS", "86400"),
+            ("STORAGE_DOWNLOAD_URL_TTL_SECONDS", "soon"),
+        ])
+        .expect_err("refused");
+        let mut variables = error.variables();
+        variables.sort_unstable();
+        assert_eq!(
+            variables,
+            [
+                "STORAGE_ALLOWED_CONTENT_TYPES",
+                "STORAGE_BUCKET",
+                "STORAGE_DOWNLOAD_URL_TTL_SECONDS",
+                "STORAGE_KMS_KEY_ID",
+                "STORAGE_MAX_UPLOAD_BYTES",
+                "STORAGE_UPLOAD_URL_TTL_SECONDS",
+            ]
+        );
+        let text = error.to_string();
+        assert_eq!(text.lines().count(), 6, "{text}");
+        for line in text.lines() {
+            assert_eq!(
+                line.matches("STORAGE_").count(),
+                1,
+                "one variable a line: {line}"
+            );
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! The cross-tenant fuzz: 10 tenants, 3 users each, 3000 random creates, reads, lists, updates,
 //! deletes and cross-tenant probes, 32 in flight over HTTP (fixed seed). Throughout, no response
 //! carries another tenant's data and every cross-tenant id is 404; afterwards each tenant's list
-//! is exactly what it created and did not delete. 600 more operations work on patients: creates,
+//! is exactly what it created and did not delete. The probes cover every id route of a document,
+//! the content ones (upload URL, completion, download; storage is on) included. 600 more
+//! operations work on patients: creates,
 //! reads, lists, cross-tenant probes, and documents that reference a patient (their own: stored;
 //! another tenant's: 422, nothing stored).
 
@@ -14,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::documents::support::{Reply, World, new_doc};
+use haven_tests::ObjectStore;
 
 const TENANTS: usize = 10;
 const OPERATIONS: u64 = 3000;
@@ -60,6 +63,8 @@ struct Tenant {
 
 struct Fuzz {
     world: World,
+    /// The bucket the content routes use, kept for the whole run.
+    _store: ObjectStore,
     tenants: Vec<Tenant>,
     model: Mutex<Model>,
 }
@@ -297,13 +302,25 @@ impl Fuzz {
                     theirs[rng.below(theirs.len())].clone()
                 };
                 let path = format!("/api/v1/documents/{id}");
-                let reply = match rng.below(3) {
+                let reply = match rng.below(6) {
                     0 => w.get(&path, token).await,
                     1 => {
                         let patch = json!({"title": format!("t{t} stolen {op}")});
                         w.call(Method::PATCH, &path, writer, Some(&patch)).await
                     }
-                    _ => w.call(Method::DELETE, &path, writer, None).await,
+                    2 => w.call(Method::DELETE, &path, writer, None).await,
+                    3 => {
+                        let upload = format!("{path}/upload-url");
+                        w.call(Method::POST, &upload, writer, None).await
+                    }
+                    4 => {
+                        let complete = format!("{path}/complete");
+                        w.call(Method::POST, &complete, writer, None).await
+                    }
+                    _ => {
+                        w.get(&format!("{path}/content?redirect=false"), token)
+                            .await
+                    }
                 };
                 assert_eq!(
                     (reply.status, reply.code()),
@@ -332,7 +349,8 @@ impl Fuzz {
 async fn concurrent_random_traffic_of_ten_tenants_never_crosses_a_tenant_boundary() {
     let names: Vec<String> = (0..TENANTS).map(|i| format!("fuzz-{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let world = World::start_with(&refs, &[("DB_MAX_CONNECTIONS", "24")]).await;
+    let stored = crate::content::support::start(&refs, &[("DB_MAX_CONNECTIONS", "24")]).await;
+    let (world, store) = (stored.w, stored.store);
     let mut tenants = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let id = world.tenant_id(name).await.to_string();
@@ -345,6 +363,7 @@ async fn concurrent_random_traffic_of_ten_tenants_never_crosses_a_tenant_boundar
     }
     let fuzz = Arc::new(Fuzz {
         world,
+        _store: store,
         tenants,
         model: Mutex::new(Model {
             live: vec![Vec::new(); TENANTS],
