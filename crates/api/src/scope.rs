@@ -26,8 +26,9 @@ use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
-use haven_db::idempotency::CreateOutcome;
+use haven_db::idempotency::{CreateOutcome, Key};
 use haven_db::ids::{TenantId, UserId};
+use haven_db::resource::Row;
 use haven_db::tenant::TenantTx;
 use haven_phi::{Phi, TenantFields};
 
@@ -133,6 +134,20 @@ impl Scope {
         }
     }
 
+    /// [`Scope::require`] for an access to one row: the permit and the id in `raw` (a path
+    /// segment), which the access names; text that is not an id is 404 RES_001, recorded like
+    /// any id this tenant does not have.
+    pub async fn require_id<T: FromStr + Display>(
+        &self,
+        roles: &[Role],
+        access: Access,
+        raw: &str,
+    ) -> Result<(Permit<'_>, T), ApiError> {
+        let mut permit = self.require(roles, access.on(raw)).await?;
+        let id = permit.id(raw).await?;
+        Ok((permit, id))
+    }
+
     /// A permit for `access` open to every authenticated caller of the tenant.
     pub fn allow(&self, access: Access) -> Permit<'_> {
         Permit {
@@ -170,6 +185,37 @@ impl Permit<'_> {
         match checked {
             Ok(input) => Ok(input),
             Err(refusal) => Err(self.refuse(refusal).await),
+        }
+    }
+
+    /// The caller's `Idempotency-Key` (if it sent one), bound to the hash of its request.
+    pub fn key<'a>(&self, key: Option<&'a str>, request_hash: &'a [u8]) -> Option<Key<'a>> {
+        let user = self.scope.principal.user_id;
+        key.map(|key| Key {
+            user,
+            key,
+            request_hash,
+        })
+    }
+
+    /// The result of a write in `tx`, and `tx` to go on with. On a database error `tx` is
+    /// dropped (nothing is written, not even the queued events) and `classify` decides the
+    /// answer: a refusal the client caused (a taken unique key) is recorded as denied.
+    pub async fn written<T>(
+        &self,
+        result: Result<T, sqlx::Error>,
+        tx: TenantTx<'static>,
+        classify: fn(sqlx::Error) -> WriteError,
+    ) -> Result<(TenantTx<'static>, T), ApiError> {
+        match result {
+            Ok(written) => Ok((tx, written)),
+            Err(error) => {
+                drop(tx);
+                Err(match classify(error) {
+                    WriteError::Refused(refusal) => self.refuse(refusal).await,
+                    WriteError::Failed(failure) => failure,
+                })
+            }
         }
     }
 
@@ -288,22 +334,52 @@ async fn record_in(
     }
 }
 
+/// How [`Permit::written`] answers a write's database error.
+pub enum WriteError {
+    /// The client's doing (a taken unique key, a reference to no row of the tenant): recorded
+    /// as a denied access.
+    Refused(ApiError),
+    /// Anything else (a broken CHECK is already 422 here, see `input::write_error`).
+    Failed(ApiError),
+}
+
+/// Nothing to act on (missing, deleted before or another tenant's): the queued events are
+/// committed as refused, and the answer is 404 RES_001.
+pub async fn missing(mut tx: TenantTx<'static>) -> ApiError {
+    tx.deny();
+    match tx.commit().await {
+        Ok(()) => ApiError::new(codes::RES_001),
+        Err(error) => error.into(),
+    }
+}
+
 /// What a create needs to know of the row it made.
-pub struct Created<'a, T> {
-    pub id: &'a (dyn Fn(&T) -> String + Sync),
-    pub deleted: &'a (dyn Fn(&T) -> bool + Sync),
-    /// The audit action of a replay (`<resource>.create_replayed`): a read of the first result.
-    pub replayed_action: &'static str,
+pub trait CreatedRow {
+    /// Its id, for the audit event.
+    fn id_text(&self) -> String;
+    /// Soft-deleted since (only a replay can find it so).
+    fn is_deleted(&self) -> bool;
+}
+
+impl<Id: Display, F> CreatedRow for Row<Id, F> {
+    fn id_text(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
 }
 
 /// Settles a create (under an optional `Idempotency-Key`) and commits: the row and whether it
-/// replays an earlier create. The event names the new id. A key reused with another body is 422
-/// IDEM_001 and a replay of a row deleted since is 409 RES_002: nothing is written but the
-/// refusal, recorded as denied.
-pub async fn settle_create<T>(
+/// replays an earlier create. The event names the new id; a replay is recorded as
+/// `replayed_action` (`<resource>.create_replayed`: a read of the first result). A key reused
+/// with another body is 422 IDEM_001 and a replay of a row deleted since is 409 RES_002:
+/// nothing is written but the refusal, recorded as denied.
+pub async fn settle_create<T: CreatedRow>(
     mut tx: TenantTx<'static>,
     outcome: CreateOutcome<T>,
-    row: Created<'_, T>,
+    replayed_action: &'static str,
 ) -> Result<(T, bool), ApiError> {
     let (created, replayed) = match outcome {
         CreateOutcome::Created(created) => (created, false),
@@ -315,11 +391,11 @@ pub async fn settle_create<T>(
             return Err(ApiError::new(codes::IDEM_001));
         }
     };
-    tx.audit_on((row.id)(&created));
+    tx.audit_on(created.id_text());
     if replayed {
-        tx.audit_as(row.replayed_action);
+        tx.audit_as(replayed_action);
     }
-    let deleted = (row.deleted)(&created);
+    let deleted = created.is_deleted();
     if deleted {
         tx.deny();
     }

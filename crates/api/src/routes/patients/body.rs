@@ -2,7 +2,7 @@
 //! an `Idempotency-Key` is bound to.
 
 use haven_db::patients::{
-    CONTACT_MAX_BYTES, MRN_MAX_CHARS, NAME_MAX_CHARS, NewPatient, Patient, PatientPatch, Sex,
+    CONTACT_MAX_BYTES, MRN_MAX_CHARS, NAME_MAX_CHARS, Patient, PatientFields, PatientPatch, Sex,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -42,12 +42,12 @@ impl From<Patient> for PatientResponse {
         Self {
             id: p.id.as_uuid(),
             tenant_id: p.tenant_id.as_uuid(),
-            mrn: p.mrn,
-            given_name: p.given_name,
-            family_name: p.family_name,
-            birth_date: p.birth_date.to_string(),
-            sex: p.sex,
-            contact: p.contact,
+            mrn: p.fields.mrn,
+            given_name: p.fields.given_name,
+            family_name: p.fields.family_name,
+            birth_date: p.fields.birth_date.to_string(),
+            sex: p.fields.sex,
+            contact: p.fields.contact,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -126,7 +126,7 @@ fn birth_date(problems: &mut Problems, text: &str) -> Option<Date> {
 
 impl CreatePatient {
     /// The checked patient, or 422 with every problem.
-    pub(super) fn validate(self) -> Result<NewPatient, ApiError> {
+    pub(super) fn validate(self) -> Result<PatientFields, ApiError> {
         let mut problems = Problems::default();
         check_mrn(&mut problems, &self.mrn);
         check_name(&mut problems, "given_name", &self.given_name);
@@ -136,7 +136,7 @@ impl CreatePatient {
         let contact = Value::Object(self.contact.unwrap_or_default());
         json_object(&mut problems, "contact", &contact, CONTACT_MAX_BYTES);
         problems.finish()?;
-        Ok(NewPatient {
+        Ok(PatientFields {
             mrn: self.mrn,
             given_name: self.given_name,
             family_name: self.family_name,
@@ -184,7 +184,7 @@ impl UpdatePatient {
 }
 
 /// The hash an `Idempotency-Key` is bound to (see `input::request_hash`).
-pub(super) fn request_hash(new: &NewPatient) -> [u8; 32] {
+pub(super) fn request_hash(new: &PatientFields) -> [u8; 32] {
     input::request_hash(&json!({
         "resource": "patient",
         "mrn": new.mrn,

@@ -1,0 +1,189 @@
+//! Patients of a tenant: their columns, and the exact-match list filters; the kit
+//! (`crate::resource`) reads, lists, creates, updates and soft-deletes them.
+//!
+//! The PHI columns (`mrn`, `given_name`, `family_name`, `birth_date`, `contact`) are stored
+//! sealed by the tenant's field cipher; `mrn`, `family_name` (case-folded) and `birth_date` are
+//! found, and `mrn` kept unique, through their blind indexes.
+
+use time::Date;
+
+use crate::fields::{BlindIndexKind, FieldCipher};
+use crate::idempotency::{CreateOutcome, Key, Link};
+use crate::ids::PatientId;
+use crate::page::{Cursor, Page, PageLimit};
+use crate::patch::{Updated, apply};
+use crate::resource::{self, Fields, Reader, Row, Writer, date_text};
+use crate::tenant::TenantTx;
+
+/// Limits the API validates against (the columns are sealed: the database cannot check them).
+pub const MRN_MAX_CHARS: usize = 64;
+pub const NAME_MAX_CHARS: usize = 200;
+/// Size of `contact` as JSON text.
+pub const CONTACT_MAX_BYTES: usize = 8_192;
+/// The unique index behind "one `mrn` per tenant", on the mrn's blind index (SQLSTATE 23505
+/// names it).
+pub const MRN_UNIQUE: &str = "patients_tenant_mrn_key";
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, sqlx::Type,
+)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+    Unknown,
+}
+
+/// A patient, its PHI opened.
+pub type Patient = Row<PatientId, PatientFields>;
+
+/// A patient's own columns (a new patient, as the API validated it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientFields {
+    /// Medical record number: unique among the tenant's live patients.
+    pub mrn: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Date,
+    pub sex: Sex,
+    /// Always a JSON object.
+    pub contact: serde_json::Value,
+}
+
+impl Fields for PatientFields {
+    const TABLE: &'static str = "patients";
+
+    fn read(row: &Reader<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            mrn: row.text("mrn")?,
+            given_name: row.text("given_name")?,
+            family_name: row.text("family_name")?,
+            birth_date: row.date("birth_date")?,
+            sex: row.plain("sex")?,
+            contact: row.json("contact")?,
+        })
+    }
+
+    fn write(&self, row: &mut Writer<'_>) -> Result<(), sqlx::Error> {
+        let birth_date = date_text(self.birth_date);
+        row.text("mrn", &self.mrn)
+            .text("given_name", &self.given_name);
+        row.text("family_name", &self.family_name);
+        row.date("birth_date", self.birth_date)
+            .json("contact", &self.contact);
+        row.plain("sex", self.sex);
+        row.index("mrn_bidx", BlindIndexKind::Mrn, &self.mrn)?;
+        row.index(
+            "family_name_bidx",
+            BlindIndexKind::FamilyName,
+            &self.family_name,
+        )?;
+        row.index("birth_date_bidx", BlindIndexKind::BirthDate, &birth_date)?;
+        Ok(())
+    }
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PatientPatch {
+    pub mrn: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub birth_date: Option<Date>,
+    pub sex: Option<Sex>,
+    pub contact: Option<serde_json::Value>,
+}
+
+/// Exact-match filters of the list; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientFilter {
+    pub mrn: Option<String>,
+    /// Compared case-insensitively.
+    pub family_name: Option<String>,
+    pub birth_date: Option<Date>,
+}
+
+/// The live patient, unless missing, deleted or another tenant's (all alike: `None`); the
+/// queued audit events are written in the same statement (denied on a miss).
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), patient_id = %id))]
+pub async fn get(
+    tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
+    id: PatientId,
+) -> Result<Option<Patient>, sqlx::Error> {
+    resource::get(tx, cipher, id).await
+}
+
+/// One page of live patients, newest first, exact-match filtered through the blind indexes
+/// (each lookup matches the written form and, while legacy rows are read, the plaintext form).
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
+pub async fn list(
+    tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
+    filter: &PatientFilter,
+    after: Option<&Cursor>,
+    limit: PageLimit,
+) -> Result<Page<Patient>, sqlx::Error> {
+    let birth_date = filter.birth_date.map(date_text);
+    let lookups = [
+        ("mrn_bidx", BlindIndexKind::Mrn, filter.mrn.as_deref()),
+        (
+            "family_name_bidx",
+            BlindIndexKind::FamilyName,
+            filter.family_name.as_deref(),
+        ),
+        (
+            "birth_date_bidx",
+            BlindIndexKind::BirthDate,
+            birth_date.as_deref(),
+        ),
+    ];
+    let filter = |query: &mut sqlx::QueryBuilder<sqlx::Postgres>| {
+        for (column, kind, value) in lookups {
+            if let Some(value) = value {
+                query.push(format_args!(" and {column} = any("));
+                query.push_bind(cipher.blind_lookups(kind, value)).push(")");
+            }
+        }
+    };
+    resource::list(tx, cipher, filter, (after, limit)).await
+}
+
+/// Creates a patient, under an `Idempotency-Key` when there is one. A live patient with the same
+/// `mrn` fails with 23505 on [`MRN_UNIQUE`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
+pub async fn create(
+    tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
+    new: &PatientFields,
+    key: Option<Key<'_>>,
+) -> Result<CreateOutcome<Patient>, sqlx::Error> {
+    resource::create(tx, cipher, new, (key, Link::Patient)).await
+}
+
+/// Applies `patch` to a live patient; `None` when missing or another tenant's.
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), patient_id = %id))]
+pub async fn update(
+    tx: &mut TenantTx<'_>,
+    cipher: &dyn FieldCipher,
+    id: PatientId,
+    patch: PatientPatch,
+) -> Result<Option<Updated<Patient>>, sqlx::Error> {
+    resource::update(tx, cipher, id, |p: &mut PatientFields, c| {
+        apply("mrn", &mut p.mrn, patch.mrn, c);
+        apply("given_name", &mut p.given_name, patch.given_name, c);
+        apply("family_name", &mut p.family_name, patch.family_name, c);
+        apply("birth_date", &mut p.birth_date, patch.birth_date, c);
+        apply("sex", &mut p.sex, patch.sex, c);
+        apply("contact", &mut p.contact, patch.contact, c);
+    })
+    .await
+}
+
+/// Soft delete: sets `deleted_at`. `false` when there was nothing live to delete.
+#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), patient_id = %id))]
+pub async fn soft_delete(tx: &mut TenantTx<'_>, id: PatientId) -> Result<bool, sqlx::Error> {
+    crate::patch::soft_delete(tx, PatientFields::TABLE, id.into()).await
+}
