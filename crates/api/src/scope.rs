@@ -239,11 +239,16 @@ impl Permit<'_> {
         Ok(tx)
     }
 
-    /// One of the tenant's shares of `kind` (released when dropped); over its share, 429
-    /// RATE_002, recorded as denied. The refusal's own event is a single short insert outside
+    /// One of the tenant's shares of `kind` (released when dropped; a connection share waits
+    /// briefly for one of the tenant's own); over its share, 429 RATE_002, recorded as denied. The refusal's own event is a single short insert outside
     /// the shares, so a tenant at its share still leaves a trace.
     pub async fn share(&self, kind: ShareKind) -> Result<Share, ApiError> {
-        match self.scope.shares.take(self.scope.principal.tenant_id, kind) {
+        match self
+            .scope
+            .shares
+            .take(self.scope.principal.tenant_id, kind)
+            .await
+        {
             Ok(share) => Ok(share),
             Err(refusal) => Err(self.refuse(refusal).await),
         }
