@@ -5,10 +5,10 @@
 //! opens the transaction from the permit, runs one query function and commits:
 //!
 //! ```ignore
-//! let mut permit = scope.require(READERS, Access::new("patient.read", RESOURCE)).await?;
-//! let id = permit.id(&raw).await?;
+//! let access = Access::new("patient.read", RESOURCE);
+//! let (permit, id) = scope.require_id(READERS, access, &raw).await?;
 //! let (mut tx, phi) = permit.begin_phi().await?;
-//! let found = patients::get(&mut tx, &phi, id).await?;
+//! let found: Option<Patient> = resource::get(&mut tx, &phi, id).await?;
 //! tx.commit().await?;
 //! ```
 //!
@@ -28,7 +28,7 @@ use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
 use haven_db::idempotency::{CreateOutcome, Key};
 use haven_db::ids::{TenantId, UserId};
-use haven_db::resource::Row;
+use haven_db::resource::{Fields, Row};
 use haven_db::tenant::TenantTx;
 use haven_phi::{Phi, TenantFields};
 
@@ -366,7 +366,7 @@ pub trait CreatedRow {
     fn is_deleted(&self) -> bool;
 }
 
-impl<Id: Display, F> CreatedRow for Row<Id, F> {
+impl<F: Fields> CreatedRow for Row<F> {
     fn id_text(&self) -> String {
         self.id.to_string()
     }

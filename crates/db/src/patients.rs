@@ -1,5 +1,5 @@
-//! Patients of a tenant: their columns, and the exact-match list filters; the kit
-//! (`crate::resource`) reads, lists, creates, updates and soft-deletes them.
+//! Patients of a tenant: their columns, the exact-match list filters and the patch; the kit
+//! (`crate::resource`) reads, creates and soft-deletes them as it does any resource.
 //!
 //! The PHI columns (`mrn`, `given_name`, `family_name`, `birth_date`, `contact`) are stored
 //! sealed by the tenant's field cipher; `mrn`, `family_name` (case-folded) and `birth_date` are
@@ -8,7 +8,6 @@
 use time::Date;
 
 use crate::fields::{BlindIndexKind, FieldCipher};
-use crate::idempotency::{CreateOutcome, Key, Link};
 use crate::ids::PatientId;
 use crate::page::{Cursor, Page, PageLimit};
 use crate::patch::{Updated, apply};
@@ -37,9 +36,10 @@ pub enum Sex {
 }
 
 /// A patient, its PHI opened.
-pub type Patient = Row<PatientId, PatientFields>;
+pub type Patient = Row<PatientFields>;
 
-/// A patient's own columns (a new patient, as the API validated it).
+/// A patient's own columns (a new patient, as the API validated it). A live patient with the
+/// same `mrn` makes a create fail with 23505 on [`MRN_UNIQUE`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatientFields {
     /// Medical record number: unique among the tenant's live patients.
@@ -53,6 +53,7 @@ pub struct PatientFields {
 }
 
 impl Fields for PatientFields {
+    type Id = PatientId;
     const TABLE: &'static str = "patients";
 
     fn read(row: &Reader<'_>) -> Result<Self, sqlx::Error> {
@@ -105,17 +106,6 @@ pub struct PatientFilter {
     pub birth_date: Option<Date>,
 }
 
-/// The live patient, unless missing, deleted or another tenant's (all alike: `None`); the
-/// queued audit events are written in the same statement (denied on a miss).
-#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), patient_id = %id))]
-pub async fn get(
-    tx: &mut TenantTx<'_>,
-    cipher: &dyn FieldCipher,
-    id: PatientId,
-) -> Result<Option<Patient>, sqlx::Error> {
-    resource::get(tx, cipher, id).await
-}
-
 /// One page of live patients, newest first, exact-match filtered through the blind indexes
 /// (each lookup matches the written form and, while legacy rows are read, the plaintext form).
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
@@ -151,18 +141,6 @@ pub async fn list(
     resource::list(tx, cipher, filter, (after, limit)).await
 }
 
-/// Creates a patient, under an `Idempotency-Key` when there is one. A live patient with the same
-/// `mrn` fails with 23505 on [`MRN_UNIQUE`].
-#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
-pub async fn create(
-    tx: &mut TenantTx<'_>,
-    cipher: &dyn FieldCipher,
-    new: &PatientFields,
-    key: Option<Key<'_>>,
-) -> Result<CreateOutcome<Patient>, sqlx::Error> {
-    resource::create(tx, cipher, new, (key, Link::Patient)).await
-}
-
 /// Applies `patch` to a live patient; `None` when missing or another tenant's.
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), patient_id = %id))]
 pub async fn update(
@@ -180,10 +158,4 @@ pub async fn update(
         apply("contact", &mut p.contact, patch.contact, c);
     })
     .await
-}
-
-/// Soft delete: sets `deleted_at`. `false` when there was nothing live to delete.
-#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), patient_id = %id))]
-pub async fn soft_delete(tx: &mut TenantTx<'_>, id: PatientId) -> Result<bool, sqlx::Error> {
-    crate::patch::soft_delete(tx, PatientFields::TABLE, id.into()).await
 }

@@ -6,6 +6,8 @@
 //! migration's block in docs/EXTENDING.md); a row is read by column name, so `select *` is safe
 //! against column order. A sealed value is bound to its table, column and row id.
 
+use std::fmt::Display;
+
 use sqlx::postgres::PgRow;
 use sqlx::query_builder::Separated;
 use sqlx::{Decode, Encode, Postgres, QueryBuilder, Row as _, Type};
@@ -21,8 +23,8 @@ use crate::tenant::TenantTx;
 
 /// A row of a resource table: the columns every resource has, and its own `fields`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row<Id, F> {
-    pub id: Id,
+pub struct Row<F: Fields> {
+    pub id: F::Id,
     pub tenant_id: TenantId,
     pub fields: F,
     pub created_at: OffsetDateTime,
@@ -34,6 +36,9 @@ pub struct Row<Id, F> {
 /// A resource's own columns: how they are read from a row and written, each sealed PHI column
 /// and blind index named once.
 pub trait Fields: Sized {
+    /// The typed id of its rows.
+    type Id: From<Uuid> + Into<Uuid> + Copy + Display + std::fmt::Debug + PartialEq;
+
     /// The resource's table.
     const TABLE: &'static str;
 
@@ -179,10 +184,7 @@ fn push_binds(query: &mut QueryBuilder<Postgres>, binds: Vec<Bind>) {
     binds.into_iter().for_each(|bind| bind(&mut row));
 }
 
-fn read<Id: From<Uuid>, F: Fields>(
-    row: &PgRow,
-    cipher: &dyn FieldCipher,
-) -> Result<Row<Id, F>, sqlx::Error> {
+fn read<F: Fields>(row: &PgRow, cipher: &dyn FieldCipher) -> Result<Row<F>, sqlx::Error> {
     let id: Uuid = row.try_get("id")?;
     let reader = Reader {
         row,
@@ -191,7 +193,7 @@ fn read<Id: From<Uuid>, F: Fields>(
         id,
     };
     Ok(Row {
-        id: Id::from(id),
+        id: F::Id::from(id),
         tenant_id: row.try_get("tenant_id")?,
         fields: F::read(&reader)?,
         created_at: row.try_get("created_at")?,
@@ -209,15 +211,12 @@ fn select<F: Fields>(tenant: TenantId) -> QueryBuilder<Postgres> {
 
 /// The live row `id`, unless missing, deleted or another tenant's (all alike: `None`). The
 /// transaction's queued audit events are written in the same statement (denied on a miss).
-pub async fn get<Id, F>(
+#[tracing::instrument(skip_all, fields(table = F::TABLE, tenant_id = %tx.tenant(), id = %id))]
+pub async fn get<F: Fields>(
     tx: &mut TenantTx<'_>,
     cipher: &dyn FieldCipher,
-    id: Id,
-) -> Result<Option<Row<Id, F>>, sqlx::Error>
-where
-    Id: From<Uuid> + Into<Uuid>,
-    F: Fields,
-{
+    id: F::Id,
+) -> Result<Option<Row<F>>, sqlx::Error> {
     let tenant = tx.tenant();
     let found = tx
         .fetch_optional_audited_row(|query| {
@@ -237,16 +236,13 @@ where
 
 /// One page of live rows, newest first, keyset on (created_at, id); `filter` appends the list's
 /// conditions (` and ...`, values bound).
-pub async fn list<Id, F>(
+#[tracing::instrument(skip_all, fields(table = F::TABLE, tenant_id = %tx.tenant()))]
+pub async fn list<F: Fields>(
     tx: &mut TenantTx<'_>,
     cipher: &dyn FieldCipher,
     filter: impl FnOnce(&mut QueryBuilder<Postgres>),
     page: (Option<&Cursor>, PageLimit),
-) -> Result<Page<Row<Id, F>>, sqlx::Error>
-where
-    Id: From<Uuid>,
-    F: Fields,
-{
+) -> Result<Page<Row<F>>, sqlx::Error> {
     let mut query = select::<F>(tx.tenant());
     query.push(" and deleted_at is null");
     filter(&mut query);
@@ -255,16 +251,13 @@ where
 
 /// Creates a row, under an `Idempotency-Key` when there is one (see [`idempotency`]). Its id is
 /// chosen here: it is bound into every sealed column.
-pub async fn create<Id, F>(
+#[tracing::instrument(skip_all, fields(table = F::TABLE, tenant_id = %tx.tenant()))]
+pub async fn create<F: Fields>(
     tx: &mut TenantTx<'_>,
     cipher: &dyn FieldCipher,
     fields: &F,
     (key, link): (Option<Key<'_>>, Link),
-) -> Result<CreateOutcome<Row<Id, F>>, sqlx::Error>
-where
-    Id: From<Uuid>,
-    F: Fields,
-{
+) -> Result<CreateOutcome<Row<F>>, sqlx::Error> {
     let (tenant, id) = (tx.tenant(), Uuid::new_v4());
     let (names, binds) = write(cipher, id, fields)?;
     let insert = |query: &mut QueryBuilder<Postgres>| {
@@ -291,16 +284,13 @@ where
 /// first so concurrent patches apply one after the other and each reports exactly its changes.
 /// `None` when missing, deleted or another tenant's. A change rewrites every column, re-sealed
 /// under the tenant's active key version.
-pub async fn update<Id, F>(
+#[tracing::instrument(skip_all, fields(table = F::TABLE, tenant_id = %tx.tenant(), id = %id))]
+pub async fn update<F: Fields>(
     tx: &mut TenantTx<'_>,
     cipher: &dyn FieldCipher,
-    id: Id,
+    id: F::Id,
     patch: impl FnOnce(&mut F, &mut Vec<&'static str>),
-) -> Result<Option<Updated<Row<Id, F>>>, sqlx::Error>
-where
-    Id: From<Uuid> + Into<Uuid>,
-    F: Fields,
-{
+) -> Result<Option<Updated<Row<F>>>, sqlx::Error> {
     let id: Uuid = id.into();
     let mut query = select::<F>(tx.tenant());
     query.push(" and id = ").push_bind(id);
@@ -308,7 +298,7 @@ where
     let Some(current) = query.build().fetch_optional(tx.as_mut()).await? else {
         return Ok(None);
     };
-    let mut row: Row<Id, F> = read(&current, cipher)?;
+    let mut row: Row<F> = read(&current, cipher)?;
     let mut changed = Vec::new();
     patch(&mut row.fields, &mut changed);
     if !changed.is_empty() {
@@ -326,4 +316,11 @@ where
         row,
         changed_fields: changed,
     }))
+}
+
+/// Soft delete: sets `deleted_at`. `false` when there was nothing live to delete (missing,
+/// deleted before, or another tenant's).
+#[tracing::instrument(skip_all, fields(table = F::TABLE, tenant_id = %tx.tenant(), id = %id))]
+pub async fn soft_delete<F: Fields>(tx: &mut TenantTx<'_>, id: F::Id) -> Result<bool, sqlx::Error> {
+    crate::patch::soft_delete(tx, F::TABLE, id.into()).await
 }

@@ -9,8 +9,9 @@ pub use body::{CreatePatient, PatientResponse, UpdatePatient};
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use haven_db::ids::PatientId;
-use haven_db::patients::{self, MRN_UNIQUE, PatientFilter};
+use haven_db::idempotency::Link;
+use haven_db::patients::{self, MRN_UNIQUE, Patient, PatientFields, PatientFilter};
+use haven_db::resource;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -50,9 +51,9 @@ pub async fn get_patient(
     RawId(raw): RawId,
 ) -> Result<Json<PatientResponse>, ApiError> {
     let access = Access::new("patient.read", RESOURCE);
-    let (permit, id): (_, PatientId) = scope.require_id(READERS, access, &raw).await?;
+    let (permit, id) = scope.require_id(READERS, access, &raw).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
-    let found = patients::get(&mut tx, &phi, id).await?;
+    let found: Option<Patient> = resource::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
     Ok(Json(
         found.ok_or_else(|| ApiError::new(codes::RES_001))?.into(),
@@ -166,7 +167,8 @@ pub async fn create_patient(
     let (key, new) = permit.input(checked).await?;
     let hash = body::request_hash(&new);
     let (mut tx, phi) = permit.begin_phi().await?;
-    let written = patients::create(&mut tx, &phi, &new, permit.key(key.as_deref(), &hash)).await;
+    let key = (permit.key(key.as_deref(), &hash), Link::Patient);
+    let written = resource::create(&mut tx, &phi, &new, key).await;
     let (tx, outcome) = permit.written(written, tx, write_error).await?;
     let (patient, replayed) = settle_create(tx, outcome, "patient.create_replayed").await?;
     let location = format!("/api/v1/patients/{}", patient.id);
@@ -195,7 +197,7 @@ pub async fn update_patient(
     body: Result<ApiJson<UpdatePatient>, ApiError>,
 ) -> Result<Json<PatientResponse>, ApiError> {
     let access = Access::new("patient.update", RESOURCE);
-    let (permit, id): (_, PatientId) = scope.require_id(WRITERS, access, &raw).await?;
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     // After the id: a bad body on another tenant's id is recorded with that id.
     let patch = permit
         .input(body.and_then(|ApiJson(body)| body.validate()))
@@ -224,9 +226,9 @@ pub async fn update_patient(
     ))]
 pub async fn delete_patient(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
     let access = Access::new("patient.delete", RESOURCE);
-    let (permit, id): (_, PatientId) = scope.require_id(WRITERS, access, &raw).await?;
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let mut tx = permit.begin().await?;
-    if !patients::soft_delete(&mut tx, id).await? {
+    if !resource::soft_delete::<PatientFields>(&mut tx, id).await? {
         return Err(missing(tx).await);
     }
     tx.commit().await?;
