@@ -7,7 +7,7 @@
 
 use time::Date;
 
-use crate::fields::{BlindIndexKind, FieldCipher};
+use crate::fields::{BlindIndexKind as Kind, FieldCipher};
 use crate::ids::PatientId;
 use crate::page::{Cursor, Page, PageLimit};
 use crate::patch::{Updated, apply};
@@ -68,20 +68,19 @@ impl Fields for PatientFields {
     }
 
     fn write(&self, row: &mut Writer<'_>) -> Result<(), sqlx::Error> {
-        let birth_date = date_text(self.birth_date);
-        row.text("mrn", &self.mrn)
-            .text("given_name", &self.given_name);
+        row.text("mrn", &self.mrn);
+        row.text("given_name", &self.given_name);
         row.text("family_name", &self.family_name);
-        row.date("birth_date", self.birth_date)
-            .json("contact", &self.contact);
+        row.date("birth_date", self.birth_date);
         row.plain("sex", self.sex);
-        row.index("mrn_bidx", BlindIndexKind::Mrn, &self.mrn)?;
+        row.json("contact", &self.contact);
+        row.index("mrn_bidx", Kind::Mrn, &self.mrn)?;
+        row.index("family_name_bidx", Kind::FamilyName, &self.family_name)?;
         row.index(
-            "family_name_bidx",
-            BlindIndexKind::FamilyName,
-            &self.family_name,
+            "birth_date_bidx",
+            Kind::BirthDate,
+            &date_text(self.birth_date),
         )?;
-        row.index("birth_date_bidx", BlindIndexKind::BirthDate, &birth_date)?;
         Ok(())
     }
 }
@@ -106,8 +105,7 @@ pub struct PatientFilter {
     pub birth_date: Option<Date>,
 }
 
-/// One page of live patients, newest first, exact-match filtered through the blind indexes
-/// (each lookup matches the written form and, while legacy rows are read, the plaintext form).
+/// One page of live patients, newest first, exact-match filtered through the blind indexes.
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant()))]
 pub async fn list(
     tx: &mut TenantTx<'_>,
@@ -116,28 +114,14 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: PageLimit,
 ) -> Result<Page<Patient>, sqlx::Error> {
+    let (mrn, name) = (filter.mrn.as_deref(), filter.family_name.as_deref());
     let birth_date = filter.birth_date.map(date_text);
     let lookups = [
-        ("mrn_bidx", BlindIndexKind::Mrn, filter.mrn.as_deref()),
-        (
-            "family_name_bidx",
-            BlindIndexKind::FamilyName,
-            filter.family_name.as_deref(),
-        ),
-        (
-            "birth_date_bidx",
-            BlindIndexKind::BirthDate,
-            birth_date.as_deref(),
-        ),
+        ("mrn_bidx", Kind::Mrn, mrn),
+        ("family_name_bidx", Kind::FamilyName, name),
+        ("birth_date_bidx", Kind::BirthDate, birth_date.as_deref()),
     ];
-    let filter = |query: &mut sqlx::QueryBuilder<sqlx::Postgres>| {
-        for (column, kind, value) in lookups {
-            if let Some(value) = value {
-                query.push(format_args!(" and {column} = any("));
-                query.push_bind(cipher.blind_lookups(kind, value)).push(")");
-            }
-        }
-    };
+    let filter = |query: &mut _| resource::push_lookups(query, cipher, &lookups);
     resource::list(tx, cipher, filter, (after, limit)).await
 }
 

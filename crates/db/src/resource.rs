@@ -249,6 +249,22 @@ pub async fn list<F: Fields>(
     page::keyset(tx, query, page, |row| read(row, cipher)).await
 }
 
+/// Appends ` and <column> = any(<lookups>)` for each exact-match filter given (`<column>` a
+/// blind index of `kind`): each lookup matches the written form and, while rows stored before
+/// encryption are read, their plaintext form.
+pub fn push_lookups(
+    query: &mut QueryBuilder<Postgres>,
+    cipher: &dyn FieldCipher,
+    lookups: &[(&str, BlindIndexKind, Option<&str>)],
+) {
+    for &(column, kind, value) in lookups {
+        if let Some(value) = value {
+            query.push(format_args!(" and {column} = any("));
+            query.push_bind(cipher.blind_lookups(kind, value)).push(")");
+        }
+    }
+}
+
 /// Creates a row, under an `Idempotency-Key` when there is one (see [`idempotency`]). Its id is
 /// chosen here: it is bound into every sealed column.
 #[tracing::instrument(skip_all, fields(table = F::TABLE, tenant_id = %tx.tenant()))]

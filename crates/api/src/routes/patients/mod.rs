@@ -91,21 +91,15 @@ pub struct PatientPage {
 }
 
 /// The filter and page of a list request, or 422 naming every bad parameter.
-fn parse(query: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
+fn parse(q: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
     let mut problems = Problems::default();
-    let paging = problems.paging(query.cursor.as_deref(), query.limit.as_deref());
-    let mrn = problems.take("mrn", params::text(query.mrn.as_deref(), 64));
-    let family_name = problems.take(
-        "family_name",
-        params::text(query.family_name.as_deref(), 200),
-    );
-    let birth_date = problems.take("birth_date", params::date(query.birth_date.as_deref()));
-    problems.finish()?;
+    let paging = problems.paging(q.cursor.as_deref(), q.limit.as_deref());
     let filter = PatientFilter {
-        mrn: mrn.flatten(),
-        family_name: family_name.flatten(),
-        birth_date: birth_date.flatten(),
+        mrn: problems.param("mrn", params::text(q.mrn.as_deref(), 64)),
+        family_name: problems.param("family_name", params::text(q.family_name.as_deref(), 200)),
+        birth_date: problems.param("birth_date", params::date(q.birth_date.as_deref())),
     };
+    problems.finish()?;
     Ok((filter, paging))
 }
 
