@@ -70,9 +70,12 @@ local function content()
     { ["Authorization"] = viewer[id_tenant[i]] })
 end
 
+-- Set for list_compressed: the Accept-Encoding a browser sends.
+local accept_encoding
+
 local function as_viewer(path)
   local k = tenants[math.random(#tenants)]
-  return wrk.format("GET", path, { ["Authorization"] = viewer[k] })
+  return wrk.format("GET", path, { ["Authorization"] = viewer[k], ["Accept-Encoding"] = accept_encoding })
 end
 
 local function post(upload)
@@ -110,6 +113,9 @@ function request()
   elseif mode == "content" then
     return content()
   elseif mode == "list" then
+    return as_viewer("/api/v1/documents")
+  elseif mode == "list_compressed" then
+    accept_encoding = "gzip, deflate, br"
     return as_viewer("/api/v1/documents")
   elseif mode == "validate" then
     return as_viewer("/api/v1/auth/validate")

@@ -16,6 +16,7 @@ results.txt, one fact a line:
   rss_idle NAME KIB
   rss_load WHEN VMRSS_KIB VMHWM_KIB
   leaked NAME ROUND SESSIONS   (database sessions idle in a transaction after a Haven run)
+  bytes NAME ROUND BYTES       (an export's size on the wire)
 meta.txt: KEY=VALUE lines (see scripts/bench). soak.csv: elapsed_s,vmrss_kib,vmhwm_kib.
 """
 
@@ -140,7 +141,7 @@ def soak_summary(path, soak_s):
 def table(state, soak_csv):
     meta = read_meta(f"{state}/meta.txt")
     quick = meta.get("quick") == "1"
-    runs, starts, idle, load, leaked = {}, [], {}, [], {}
+    runs, starts, idle, load, leaked, sizes = {}, [], {}, [], {}, {}
     for line in open(f"{state}/results.txt"):
         f = line.split()
         if not f:
@@ -155,6 +156,8 @@ def table(state, soak_csv):
             load.append((f[1], mib(int(f[2])), mib(int(f[3]))))
         elif f[0] == "leaked":
             leaked[f"{f[1]} {f[2]}"] = int(f[3])
+        elif f[0] == "bytes":
+            sizes.setdefault(f[1], []).append(int(f[3]))
 
     def verdict(ok, text):
         if quick:
@@ -178,7 +181,8 @@ def table(state, soak_csv):
         return f"{statistics.median(rs):,.0f} {unit}" + (f" ({each})" if len(rs) > 1 else "")
 
     def lat(name):
-        return f"{med(name, 1):.2f} / {med(name, 2):.2f}"
+        p50, p99 = med(name, 1), med(name, 2)
+        return "—" if p50 is None else f"{p50:.2f} / {p99:.2f}"
 
     def cpu(name):
         h, p = med(name, 3), med(name, 4)
@@ -228,6 +232,18 @@ def table(state, soak_csv):
                              "content", f"≥ {CONTENT_VS_GET * 100:.0f} % of `GET /documents/{{id}}`",
                              verdict(r >= CONTENT_VS_GET, f"{r:.0%} of GET")))
     rows.append(load_row("`GET /api/v1/documents` (first page, 20)", "list"))
+    if "list_compressed" in runs:
+        r = ratio("list_compressed", "list")
+        rows.append(load_row("Same list, `Accept-Encoding: gzip, deflate, br` (answered in br)", "list_compressed",
+                             "shown", f"{r:.0%} of the uncompressed list"))
+    if "export_plain" in runs and "export_compressed" in runs:
+        plain, packed = statistics.median(sizes["export_plain"]), statistics.median(sizes["export_compressed"])
+        rows.append(load_row(f"Audit NDJSON export, uncompressed ({plain / 1048576:.1f} MiB on the wire)",
+                             "export_plain", unit="events/s"))
+        r = ratio("export_compressed", "export_plain")
+        rows.append(load_row(f"Same export, `Accept-Encoding: gzip, deflate, br` ({packed / 1048576:.1f} MiB, "
+                             f"{packed / plain:.0%} of the bytes)", "export_compressed", "shown",
+                             f"{r:.0%} of the uncompressed export's rate", unit="events/s"))
     rows.append(load_row("`GET /api/v1/patients/{id}`", "patient_get"))
     rows.append(load_row("`GET /api/v1/patients` (first page, 20)", "patient_list"))
     rows.append(documents_row("`POST /api/v1/documents` (fresh Idempotency-Key each), all on shared CPUs", "post",

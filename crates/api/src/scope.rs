@@ -5,10 +5,10 @@
 //! opens the transaction from the permit, runs one query function and commits:
 //!
 //! ```ignore
-//! let mut permit = scope.require(READERS, Access::new("patient.read", RESOURCE)).await?;
-//! let id = permit.id(&raw).await?;
+//! let access = Access::new("patient.read", RESOURCE);
+//! let (permit, id) = scope.require_id(READERS, access, &raw).await?;
 //! let (mut tx, phi) = permit.begin_phi().await?;
-//! let found = patients::get(&mut tx, &phi, id).await?;
+//! let found: Option<Patient> = resource::get(&mut tx, &phi, id).await?;
 //! tx.commit().await?;
 //! ```
 //!
@@ -26,8 +26,9 @@ use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
-use haven_db::idempotency::CreateOutcome;
+use haven_db::idempotency::{CreateOutcome, Key};
 use haven_db::ids::{TenantId, UserId};
+use haven_db::resource::{Fields, Row};
 use haven_db::tenant::TenantTx;
 use haven_phi::{Phi, TenantFields};
 
@@ -133,6 +134,20 @@ impl Scope {
         }
     }
 
+    /// [`Scope::require`] for an access to one row: the permit and the id in `raw` (a path
+    /// segment), which the access names; text that is not an id is 404 RES_001, recorded like
+    /// any id this tenant does not have.
+    pub async fn require_id<T: FromStr + Display>(
+        &self,
+        roles: &[Role],
+        access: Access,
+        raw: &str,
+    ) -> Result<(Permit<'_>, T), ApiError> {
+        let mut permit = self.require(roles, access.on(raw)).await?;
+        let id = permit.id(raw).await?;
+        Ok((permit, id))
+    }
+
     /// A permit for `access` open to every authenticated caller of the tenant.
     pub fn allow(&self, access: Access) -> Permit<'_> {
         Permit {
@@ -173,6 +188,37 @@ impl Permit<'_> {
         }
     }
 
+    /// The caller's `Idempotency-Key` (if it sent one), bound to the hash of its request.
+    pub fn key<'a>(&self, key: Option<&'a str>, request_hash: &'a [u8]) -> Option<Key<'a>> {
+        let user = self.scope.principal.user_id;
+        key.map(|key| Key {
+            user,
+            key,
+            request_hash,
+        })
+    }
+
+    /// The result of a write in `tx`, and `tx` to go on with. On a database error `tx` is
+    /// dropped (nothing is written, not even the queued events) and `classify` decides the
+    /// answer: a refusal the client caused (a taken unique key) is recorded as denied.
+    pub async fn written<T>(
+        &self,
+        result: Result<T, sqlx::Error>,
+        tx: TenantTx<'static>,
+        classify: fn(sqlx::Error) -> WriteError,
+    ) -> Result<(TenantTx<'static>, T), ApiError> {
+        match result {
+            Ok(written) => Ok((tx, written)),
+            Err(error) => {
+                drop(tx);
+                Err(match classify(error) {
+                    WriteError::Refused(refusal) => self.refuse(refusal).await,
+                    WriteError::Failed(failure) => failure,
+                })
+            }
+        }
+    }
+
     /// Opens the tenant transaction as this caller, with the access queued as its audit event
     /// (`success` unless the handler says otherwise), written when the transaction commits. It
     /// holds one of the tenant's connection shares until it ends; a tenant holding all of them
@@ -193,11 +239,16 @@ impl Permit<'_> {
         Ok(tx)
     }
 
-    /// One of the tenant's shares of `kind` (released when dropped); over its share, 429
-    /// RATE_002, recorded as denied. The refusal's own event is a single short insert outside
+    /// One of the tenant's shares of `kind` (released when dropped; a connection share waits
+    /// briefly for one of the tenant's own); over its share, 429 RATE_002, recorded as denied. The refusal's own event is a single short insert outside
     /// the shares, so a tenant at its share still leaves a trace.
     pub async fn share(&self, kind: ShareKind) -> Result<Share, ApiError> {
-        match self.scope.shares.take(self.scope.principal.tenant_id, kind) {
+        match self
+            .scope
+            .shares
+            .take(self.scope.principal.tenant_id, kind)
+            .await
+        {
             Ok(share) => Ok(share),
             Err(refusal) => Err(self.refuse(refusal).await),
         }
@@ -288,22 +339,52 @@ async fn record_in(
     }
 }
 
+/// How [`Permit::written`] answers a write's database error.
+pub enum WriteError {
+    /// The client's doing (a taken unique key, a reference to no row of the tenant): recorded
+    /// as a denied access.
+    Refused(ApiError),
+    /// Anything else (a broken CHECK is already 422 here, see `input::write_error`).
+    Failed(ApiError),
+}
+
+/// Nothing to act on (missing, deleted before or another tenant's): the queued events are
+/// committed as refused, and the answer is 404 RES_001.
+pub async fn missing(mut tx: TenantTx<'static>) -> ApiError {
+    tx.deny(codes::RES_001.code);
+    match tx.commit().await {
+        Ok(()) => ApiError::new(codes::RES_001),
+        Err(error) => error.into(),
+    }
+}
+
 /// What a create needs to know of the row it made.
-pub struct Created<'a, T> {
-    pub id: &'a (dyn Fn(&T) -> String + Sync),
-    pub deleted: &'a (dyn Fn(&T) -> bool + Sync),
-    /// The audit action of a replay (`<resource>.create_replayed`): a read of the first result.
-    pub replayed_action: &'static str,
+pub trait CreatedRow {
+    /// Its id, for the audit event.
+    fn id_text(&self) -> String;
+    /// Soft-deleted since (only a replay can find it so).
+    fn is_deleted(&self) -> bool;
+}
+
+impl<F: Fields> CreatedRow for Row<F> {
+    fn id_text(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
 }
 
 /// Settles a create (under an optional `Idempotency-Key`) and commits: the row and whether it
-/// replays an earlier create. The event names the new id. A key reused with another body is 422
-/// IDEM_001 and a replay of a row deleted since is 409 RES_002: nothing is written but the
-/// refusal, recorded as denied.
-pub async fn settle_create<T>(
+/// replays an earlier create. The event names the new id; a replay is recorded as
+/// `replayed_action` (`<resource>.create_replayed`: a read of the first result). A key reused
+/// with another body is 422 IDEM_001 and a replay of a row deleted since is 409 RES_002:
+/// nothing is written but the refusal, recorded as denied.
+pub async fn settle_create<T: CreatedRow>(
     mut tx: TenantTx<'static>,
     outcome: CreateOutcome<T>,
-    row: Created<'_, T>,
+    replayed_action: &'static str,
 ) -> Result<(T, bool), ApiError> {
     let (created, replayed) = match outcome {
         CreateOutcome::Created(created) => (created, false),
@@ -315,11 +396,11 @@ pub async fn settle_create<T>(
             return Err(ApiError::new(codes::IDEM_001));
         }
     };
-    tx.audit_on((row.id)(&created));
+    tx.audit_on(created.id_text());
     if replayed {
-        tx.audit_as(row.replayed_action);
+        tx.audit_as(replayed_action);
     }
-    let deleted = (row.deleted)(&created);
+    let deleted = created.is_deleted();
     if deleted {
         tx.deny(codes::RES_002.code);
     }

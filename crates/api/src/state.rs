@@ -63,6 +63,7 @@ impl AppState {
             shares: TenantShares::new(
                 config.database.tenant_max_connections,
                 config.database.tenant_max_exports,
+                config.database.acquire_timeout,
             ),
             storage: None,
             phi,

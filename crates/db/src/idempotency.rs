@@ -6,7 +6,7 @@
 //! it rolled back, this one claims the key. So two identical requests racing create one row.
 
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::ids::UserId;
@@ -64,22 +64,20 @@ impl<T> CreateOutcome<T> {
 }
 
 /// Runs the `insert ... returning` that `push_insert` appends, under `key` when there is one.
-/// `push_fetch` appends the select of a replayed row by id (soft-deleted rows included).
-pub async fn create<T>(
+/// `push_fetch` appends the select of a replayed row by id (soft-deleted rows included). The
+/// row comes back as selected, for the caller to read.
+pub async fn create(
     tx: &mut TenantTx<'_>,
     key: Option<Key<'_>>,
     link: Link,
     push_insert: impl FnOnce(&mut QueryBuilder<Postgres>),
     push_fetch: impl FnOnce(&mut QueryBuilder<Postgres>, Uuid),
-) -> Result<CreateOutcome<T>, sqlx::Error>
-where
-    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
-{
+) -> Result<CreateOutcome<PgRow>, sqlx::Error> {
     let Some(key) = key else {
         let mut query = QueryBuilder::new("");
         push_insert(&mut query);
         return Ok(CreateOutcome::Created(
-            query.build_query_as().fetch_one(tx.as_mut()).await?,
+            query.build().fetch_one(tx.as_mut()).await?,
         ));
     };
     let (tenant, user) = (tx.tenant(), key.user);
@@ -112,7 +110,7 @@ where
             .push_bind(key.key.to_owned())
             .push(") select * from created");
         return Ok(CreateOutcome::Created(
-            query.build_query_as().fetch_one(tx.as_mut()).await?,
+            query.build().fetch_one(tx.as_mut()).await?,
         ));
     }
     let mut query = QueryBuilder::new("select request_hash = ");
@@ -136,6 +134,6 @@ where
     let mut query = QueryBuilder::new("");
     push_fetch(&mut query, id);
     Ok(CreateOutcome::Replayed(
-        query.build_query_as().fetch_one(tx.as_mut()).await?,
+        query.build().fetch_one(tx.as_mut()).await?,
     ))
 }

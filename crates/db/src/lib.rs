@@ -15,6 +15,7 @@ pub mod page;
 mod patch;
 pub mod patients;
 pub mod pool;
+pub mod resource;
 pub mod runtime_login;
 pub mod tenant;
 pub mod tenant_keys;

@@ -11,8 +11,12 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::tenant::TenantTx;
 
 const CURSOR_VERSION: u8 = 1;
 const CURSOR_LEN: usize = 1 + 8 + 16;
@@ -140,6 +144,39 @@ impl<T> Page<T> {
             next_cursor,
         }
     }
+}
+
+/// Ends a list's select (its `where` begun) with the keyset condition after `after`, the order
+/// (`created_at`, `id`, both descending) and the limit, runs it and cuts the page; `read` turns
+/// each row kept into an item (the extra row is never read).
+///
+/// The caller pushes only the predicates in use (values always bound), so each shape is its own
+/// prepared statement whose plan keeps the cursor as an index range condition; a catch-all
+/// `($n is null or ...)` form would let a generic plan fall back to filtering.
+pub(crate) async fn keyset<T>(
+    tx: &mut TenantTx<'_>,
+    mut query: QueryBuilder<Postgres>,
+    (after, limit): (Option<&Cursor>, PageLimit),
+    read: impl Fn(&PgRow) -> Result<T, sqlx::Error>,
+) -> Result<Page<T>, sqlx::Error> {
+    if let Some(cursor) = after {
+        query.push(" and (created_at, id) < (").push_bind(cursor.at);
+        query.push(", ").push_bind(cursor.id).push(")");
+    }
+    query.push(" order by created_at desc, id desc limit ");
+    query.push_bind(limit.fetch());
+    let mut rows = query.build().fetch_all(tx.as_mut()).await?;
+    let more = rows.len() > usize::from(limit.get());
+    rows.truncate(limit.get().into());
+    let next_cursor = match rows.last() {
+        Some(last) if more => Some(Cursor::new(
+            last.try_get("created_at")?,
+            last.try_get("id")?,
+        )),
+        _ => None,
+    };
+    let items = rows.iter().map(read).collect::<Result<_, _>>()?;
+    Ok(Page { items, next_cursor })
 }
 
 #[cfg(test)]

@@ -233,6 +233,43 @@ impl<'c> TenantTx<'c> {
         T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         let queued = std::mem::take(&mut self.queued);
+        let granted = GrantSql {
+            granted: grant.sql,
+            refused_code: grant.refused_code,
+        };
+        let mut query = self.audited_select(&queued, granted, push_select);
+        let found: Option<T> = query.build_query_as().fetch_optional(&mut *self.tx).await?;
+        self.note_audited(queued, found.as_ref().is_some_and(grant.holds));
+        Ok(found)
+    }
+
+    /// [`TenantTx::fetch_optional_audited`] returning the row as selected, for a caller that
+    /// reads its columns by name (the resource kit, `crate::resource`).
+    pub async fn fetch_optional_audited_row(
+        &mut self,
+        push_select: impl FnOnce(&mut QueryBuilder<Postgres>),
+    ) -> Result<Option<PgRow>, sqlx::Error> {
+        let queued = std::mem::take(&mut self.queued);
+        let grant = AccessGrant::<()>::ROW_FOUND;
+        let granted = GrantSql {
+            granted: grant.sql,
+            refused_code: grant.refused_code,
+        };
+        let mut query = self.audited_select(&queued, granted, push_select);
+        let found = query.build().fetch_optional(&mut *self.tx).await?;
+        self.note_audited(queued, found.is_some());
+        Ok(found)
+    }
+
+    /// The select `push_select` appends, writing the `queued` events in the same statement
+    /// (`grant`: the SQL condition under which they keep their outcome, and the refusal's code
+    /// otherwise).
+    fn audited_select(
+        &self,
+        queued: &[Access],
+        grant: GrantSql,
+        push_select: impl FnOnce(&mut QueryBuilder<Postgres>),
+    ) -> QueryBuilder<Postgres> {
         let mut query = QueryBuilder::new(if queued.is_empty() {
             ""
         } else {
@@ -242,24 +279,22 @@ impl<'c> TenantTx<'c> {
         if !queued.is_empty() {
             // A data-modifying WITH runs whether or not the outer query reads it.
             query.push("), recorded as (");
-            let events = self.events(&queued);
-            let grant_sql = GrantSql {
-                granted: grant.sql,
-                refused_code: grant.refused_code,
-            };
-            audit_event::push_insert(&mut query, &events, Some(grant_sql));
+            audit_event::push_insert(&mut query, &self.events(queued), Some(grant));
             query.push(") select * from found");
         }
-        let found: Option<T> = query.build_query_as().fetch_optional(&mut *self.tx).await?;
+        query
+    }
+
+    /// Counts the events an audited select wrote: as queued when `granted`, else `denied`.
+    fn note_audited(&mut self, queued: Vec<Access>, granted: bool) {
         for access in queued {
-            let outcome = if found.as_ref().is_some_and(grant.holds) {
+            let outcome = if granted {
                 access.outcome
             } else {
                 AuditOutcome::Denied
             };
             self.written.push((access.action.to_owned(), outcome));
         }
-        Ok(found)
     }
 
     fn events<'a>(&'a self, queued: &'a [Access]) -> Vec<NewAuditEvent<'a>> {

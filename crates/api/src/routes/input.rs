@@ -46,6 +46,18 @@ pub fn not_null<T>(problems: &mut Problems, field: &str, value: Option<Option<T>
     }
 }
 
+/// A text field of a patch: when present, not `null` and checked as [`required_text`].
+pub fn patch_text(
+    problems: &mut Problems,
+    field: &str,
+    value: Option<Option<String>>,
+    max: usize,
+) -> Option<String> {
+    let value = not_null(problems, field, value)?;
+    required_text(problems, field, &value, max);
+    Some(value)
+}
+
 /// A JSON object of at most `max_bytes` as PostgreSQL prints it, with no NUL character anywhere
 /// (PostgreSQL text cannot hold one) and no number that would not read back.
 pub fn json_object(problems: &mut Problems, field: &str, value: &Value, max_bytes: usize) {

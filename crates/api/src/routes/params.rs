@@ -36,6 +36,11 @@ impl Problems {
         }
     }
 
+    /// An optional parameter: its value when given and valid, its problem noted otherwise.
+    pub fn param<T>(&mut self, field: &str, value: Result<Option<T>, String>) -> Option<T> {
+        self.take(field, value).flatten()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -1,5 +1,6 @@
 //! Document writes: create (optionally idempotent) and partial update.
 
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::sealed::{StoredDocument, seal};
@@ -38,7 +39,7 @@ pub async fn create(
     let tenant = tx.tenant();
     let id = Uuid::new_v4();
     let [title, filename, metadata] = seal(cipher, id, &new.title, &new.filename, &new.metadata);
-    let outcome: CreateOutcome<StoredDocument> = idempotency::create(
+    let outcome = idempotency::create(
         tx,
         key,
         Link::Document,
@@ -75,7 +76,7 @@ pub async fn create(
         },
     )
     .await?;
-    outcome.try_map(|d| d.open(cipher))
+    outcome.try_map(|row| StoredDocument::from_row(&row)?.open(cipher))
 }
 
 /// A partial update: `None` leaves a field as it is. `storage_location` is not here: the server
@@ -138,28 +139,14 @@ pub async fn update(
     };
     let mut doc = doc.open(cipher)?;
     let mut changed = Vec::new();
-    apply("title", &mut doc.title, patch.title, &mut changed);
-    apply("filename", &mut doc.filename, patch.filename, &mut changed);
-    apply(
-        "content_type",
-        &mut doc.content_type,
-        patch.content_type,
-        &mut changed,
-    );
-    apply(
-        "size_bytes",
-        &mut doc.size_bytes,
-        patch.size_bytes,
-        &mut changed,
-    );
-    apply("status", &mut doc.status, patch.status, &mut changed);
-    apply("metadata", &mut doc.metadata, patch.metadata, &mut changed);
-    apply(
-        "patient_id",
-        &mut doc.patient_id,
-        patch.patient_id,
-        &mut changed,
-    );
+    let c = &mut changed;
+    apply("title", &mut doc.title, patch.title, c);
+    apply("filename", &mut doc.filename, patch.filename, c);
+    apply("content_type", &mut doc.content_type, patch.content_type, c);
+    apply("size_bytes", &mut doc.size_bytes, patch.size_bytes, c);
+    apply("status", &mut doc.status, patch.status, c);
+    apply("metadata", &mut doc.metadata, patch.metadata, c);
+    apply("patient_id", &mut doc.patient_id, patch.patient_id, c);
     if has_content {
         let locked: Vec<&'static str> = changed
             .iter()

@@ -1,6 +1,7 @@
-//! Fair sharing of the pool: a tenant holding all of its connection shares is refused (429
-//! RATE_002, audited) at once, and another tenant's requests are served meanwhile instead of
-//! waiting for connections the first one took.
+//! Fair sharing of the pool: a tenant holding all of its connection shares waits on itself and
+//! is then refused (429 RATE_002, audited), and another tenant's requests are served meanwhile
+//! instead of waiting for connections the first one took; a burst within the tenant's share plus
+//! its waiting room is served in full.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +13,16 @@ use haven_tests::world::{World, new_doc};
 
 #[tokio::test]
 async fn a_tenant_holding_its_share_of_the_pool_is_refused_and_other_tenants_are_served() {
-    // A pool of 4: each tenant may hold 2 transactions at once.
+    // A pool of 4: each tenant may hold 2 transactions at once; a request over that waits 1 s
+    // for one of its tenant's shares.
     let w = Arc::new(
         World::start_with(
             &["org-a", "org-b"],
-            &[("DB_MAX_CONNECTIONS", "4"), ("TENANT_MAX_CONNECTIONS", "2")],
+            &[
+                ("DB_MAX_CONNECTIONS", "4"),
+                ("TENANT_MAX_CONNECTIONS", "2"),
+                ("DB_ACQUIRE_TIMEOUT_SECONDS", "1"),
+            ],
         )
         .await,
     );
@@ -57,8 +63,9 @@ async fn a_tenant_holding_its_share_of_the_pool_is_refused_and_other_tenants_are
         "both updates wait on the lock, holding their shares"
     );
 
-    // Alice's tenant is at its share: every further request of hers is refused at once (they
-    // all come back while the lock is still held), recorded as denied in her tenant.
+    // Alice's tenant is at its share: every further request of hers waits for one of her own
+    // shares and is refused when none comes back (all while the lock is still held), recorded as
+    // denied in her tenant.
     let tenant_a = w.tenant_id("org-a").await;
     for _ in 0..3 {
         let body = json!({"title": "One more"});

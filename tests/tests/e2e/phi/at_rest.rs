@@ -348,7 +348,7 @@ async fn rows_written_without_encryption_are_read_found_and_then_encrypted_by_en
     let tenant = haven_db::ids::TenantId::from_uuid(tenant);
     let before = read_back(&w.pool, tenant, &phi).await;
     assert_eq!(before.len(), 1);
-    assert_eq!(before[0].given_name, "Quillon");
+    assert_eq!(before[0].fields.given_name, "Quillon");
 
     // ...and encrypt-existing converts them (twice is harmless).
     for _ in 0..2 {

@@ -45,9 +45,8 @@ pub async fn reissue_upload_url(
     scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<UploadInstructions>, ApiError> {
-    let access = Access::new("document.upload_url", RESOURCE).on(raw.as_str());
-    let mut permit = scope.require(WRITERS, access).await?;
-    let id = permit.id(&raw).await?;
+    let access = Access::new("document.upload_url", RESOURCE);
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let store = store(&state, &permit).await?;
     let mut tx = permit.begin().await?;
     let found = content::content_state(&mut tx, id).await?;
@@ -140,9 +139,8 @@ pub async fn complete_upload(
     scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<Completion>, ApiError> {
-    let access = Access::new("document.upload", RESOURCE).on(raw.as_str());
-    let mut permit = scope.require(WRITERS, access).await?;
-    let id = permit.id(&raw).await?;
+    let access = Access::new("document.upload", RESOURCE);
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let store = store(&state, &permit).await?;
     let mut tx = permit.begin().await?;
     let tenant = tx.tenant();
@@ -293,9 +291,8 @@ pub async fn download_content(
     RawId(raw): RawId,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let access = Access::new("document.download", RESOURCE).on(raw.as_str());
-    let mut permit = scope.require(READERS, access).await?;
-    let id = permit.id(&raw).await?;
+    let access = Access::new("document.download", RESOURCE);
+    let (permit, id) = scope.require_id(READERS, access, &raw).await?;
     let redirect = match wants_redirect(query.as_deref()) {
         Ok(redirect) => redirect,
         Err(refusal) => return Err(permit.refuse(refusal).await),

@@ -21,7 +21,7 @@ use crate::error::{ApiError, codes};
 use crate::openapi::ErrorEnvelope;
 use crate::principal::Role;
 use crate::routes::params::RawId;
-use crate::scope::{Access, Scope};
+use crate::scope::{Access, Scope, missing};
 
 /// The audit `resource_type` of documents.
 pub const RESOURCE: &str = "document";
@@ -125,13 +125,8 @@ pub async fn get_document(
     scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<DocumentResponse>, ApiError> {
-    let mut permit = scope
-        .require(
-            READERS,
-            Access::new("document.read", RESOURCE).on(raw.as_str()),
-        )
-        .await?;
-    let id = permit.id(&raw).await?;
+    let access = Access::new("document.read", RESOURCE);
+    let (permit, id) = scope.require_id(READERS, access, &raw).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
     // The read and its audit event in one statement; a miss is recorded as denied.
     let found = documents::get(&mut tx, &phi, id).await?;
@@ -151,23 +146,13 @@ pub async fn get_document(
         (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
     ))]
 pub async fn delete_document(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
-    let mut permit = scope
-        .require(
-            WRITERS,
-            Access::new("document.delete", RESOURCE).on(raw.as_str()),
-        )
-        .await?;
-    let id = permit.id(&raw).await?;
+    let access = Access::new("document.delete", RESOURCE);
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let mut tx = permit.begin().await?;
-    let deleted = documents::soft_delete(&mut tx, id).await?;
-    if !deleted {
+    if !documents::soft_delete(&mut tx, id).await? {
         // Missing, deleted before or another tenant's: recorded as refused.
-        tx.deny(codes::RES_001.code);
+        return Err(missing(tx).await);
     }
     tx.commit().await?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(codes::RES_001))
-    }
+    Ok(StatusCode::NO_CONTENT)
 }

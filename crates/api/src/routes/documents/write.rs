@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use haven_db::documents::{self, Document, UpdateOutcome};
-use haven_db::idempotency::Key;
 
 use super::body::{CreateDocument, UpdateDocument, request_hash};
 use super::upload::{self, CreatedDocument};
@@ -15,20 +14,30 @@ use crate::extract::ApiJson;
 use crate::openapi::ErrorEnvelope;
 use crate::routes::input::{self, created, is_violation};
 use crate::routes::params::RawId;
-use crate::scope::{Access, Created, Permit, Scope, settle_create};
+use crate::scope::{Access, CreatedRow, Scope, WriteError, missing, settle_create};
 use crate::state::AppState;
 
 /// A write's database error: a broken CHECK is the client's input (422); a `patient_id` that
 /// names no patient of this tenant is 422 too, and recorded as a refusal.
-async fn write_error(permit: &Permit<'_>, error: sqlx::Error) -> ApiError {
+fn write_error(error: sqlx::Error) -> WriteError {
     if is_violation(&error, "23503", "documents_patient_fkey") {
         let refusal = ApiError::new(codes::VAL_001).with_details(vec![FieldError {
             field: "patient_id".to_owned(),
             message: "names no patient of this tenant".to_owned(),
         }]);
-        return permit.refuse(refusal).await;
+        return WriteError::Refused(refusal);
     }
-    input::write_error("documents", error)
+    WriteError::Failed(input::write_error("documents", error))
+}
+
+impl CreatedRow for Document {
+    fn id_text(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
 }
 
 /// Creates a document (editor or admin). With an `Idempotency-Key` (1 to 255 printable ASCII
@@ -79,19 +88,10 @@ pub async fn create_document(
     };
     let hash = upload::bind_hash(request_hash(&new), sha256.as_deref());
     let user = scope.principal().user_id;
-    let key = key.as_deref().map(|key| Key {
-        user,
-        key,
-        request_hash: &hash,
-    });
     let (mut tx, phi) = permit.begin_phi().await?;
-    let outcome = match documents::create(&mut tx, &phi, user, &new, key).await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            drop(tx);
-            return Err(write_error(&permit, error).await);
-        }
-    };
+    let key = permit.key(key.as_deref(), &hash);
+    let written = documents::create(&mut tx, &phi, user, &new, key).await;
+    let (mut tx, outcome) = permit.written(written, tx, write_error).await?;
     // The upload is recorded and presigned before the create commits: nothing is stored
     // without its upload when presigning fails.
     let (outcome, upload) = match store {
@@ -104,12 +104,7 @@ pub async fn create_document(
         },
         None => (outcome, None),
     };
-    let row = Created {
-        id: &|d: &Document| d.id.to_string(),
-        deleted: &|d: &Document| d.deleted_at.is_some(),
-        replayed_action: "document.create_replayed",
-    };
-    let (document, replayed) = settle_create(tx, outcome, row).await?;
+    let (document, replayed) = settle_create(tx, outcome, "document.create_replayed").await?;
     let location = format!("/api/v1/documents/{}", document.id);
     let body = CreatedDocument {
         document: DocumentResponse::from(document),
@@ -141,33 +136,19 @@ pub async fn update_document(
     RawId(raw): RawId,
     body: Result<ApiJson<UpdateDocument>, ApiError>,
 ) -> Result<Json<DocumentResponse>, ApiError> {
-    let mut permit = scope
-        .require(
-            WRITERS,
-            Access::new("document.update", RESOURCE).on(raw.as_str()),
-        )
-        .await?;
-    let id = permit.id(&raw).await?;
+    let access = Access::new("document.update", RESOURCE);
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     // After the id: a bad body on another tenant's id is recorded with that id.
     let patch = permit
         .input(body.and_then(|ApiJson(body)| body.validate()))
         .await?;
     let (mut tx, phi) = permit.begin_phi().await?;
-    let updated = match documents::update(&mut tx, &phi, id, patch).await {
-        Ok(updated) => updated,
-        Err(error) => {
-            drop(tx);
-            return Err(write_error(&permit, error).await);
-        }
-    };
+    let written = documents::update(&mut tx, &phi, id, patch).await;
+    let (mut tx, updated) = permit.written(written, tx, write_error).await?;
     let updated = match updated {
         UpdateOutcome::Updated(updated) => updated,
         // Missing, deleted or another tenant's: nothing changed; the attempt is recorded.
-        UpdateOutcome::Missing => {
-            tx.deny(codes::RES_001.code);
-            tx.commit().await?;
-            return Err(ApiError::new(codes::RES_001));
-        }
+        UpdateOutcome::Missing => return Err(missing(tx).await),
         UpdateOutcome::ContentFieldsLocked(fields) => {
             tx.audit_changed(&fields);
             tx.deny(codes::CONTENT_002.code);

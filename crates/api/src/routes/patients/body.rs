@@ -2,7 +2,7 @@
 //! an `Idempotency-Key` is bound to.
 
 use haven_db::patients::{
-    CONTACT_MAX_BYTES, MRN_MAX_CHARS, NAME_MAX_CHARS, NewPatient, Patient, PatientPatch, Sex,
+    CONTACT_MAX_BYTES, MRN_MAX_CHARS, NAME_MAX_CHARS, Patient, PatientFields, PatientPatch, Sex,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -10,7 +10,7 @@ use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::routes::input::{self, json_object, not_null, present, required_text};
+use crate::routes::input::{self, json_object, not_null, patch_text, present, required_text};
 use crate::routes::params::{self, Problems};
 
 /// A patient of the caller's tenant.
@@ -42,12 +42,12 @@ impl From<Patient> for PatientResponse {
         Self {
             id: p.id.as_uuid(),
             tenant_id: p.tenant_id.as_uuid(),
-            mrn: p.mrn,
-            given_name: p.given_name,
-            family_name: p.family_name,
-            birth_date: p.birth_date.to_string(),
-            sex: p.sex,
-            contact: p.contact,
+            mrn: p.fields.mrn,
+            given_name: p.fields.given_name,
+            family_name: p.fields.family_name,
+            birth_date: p.fields.birth_date.to_string(),
+            sex: p.fields.sex,
+            contact: p.fields.contact,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -104,14 +104,6 @@ pub struct UpdatePatient {
     pub contact: Option<Option<Map<String, Value>>>,
 }
 
-fn check_mrn(problems: &mut Problems, value: &str) {
-    required_text(problems, "mrn", value, MRN_MAX_CHARS);
-}
-
-fn check_name(problems: &mut Problems, field: &str, value: &str) {
-    required_text(problems, field, value, NAME_MAX_CHARS);
-}
-
 /// A real calendar date, not in the future and not before 1850.
 fn birth_date(problems: &mut Problems, text: &str) -> Option<Date> {
     let date = problems.take("birth_date", params::date(Some(text)))??;
@@ -124,23 +116,29 @@ fn birth_date(problems: &mut Problems, text: &str) -> Option<Date> {
     Some(date)
 }
 
+fn contact(problems: &mut Problems, contact: Map<String, Value>) -> Value {
+    let contact = Value::Object(contact);
+    json_object(problems, "contact", &contact, CONTACT_MAX_BYTES);
+    contact
+}
+
 impl CreatePatient {
     /// The checked patient, or 422 with every problem.
-    pub(super) fn validate(self) -> Result<NewPatient, ApiError> {
+    pub(super) fn validate(self) -> Result<PatientFields, ApiError> {
         let mut problems = Problems::default();
-        check_mrn(&mut problems, &self.mrn);
-        check_name(&mut problems, "given_name", &self.given_name);
-        check_name(&mut problems, "family_name", &self.family_name);
-        // A placeholder only while a problem is reported: `finish` then refuses the request.
-        let birth_date = birth_date(&mut problems, &self.birth_date).unwrap_or(Date::MIN);
-        let contact = Value::Object(self.contact.unwrap_or_default());
-        json_object(&mut problems, "contact", &contact, CONTACT_MAX_BYTES);
+        let p = &mut problems;
+        required_text(p, "mrn", &self.mrn, MRN_MAX_CHARS);
+        required_text(p, "given_name", &self.given_name, NAME_MAX_CHARS);
+        required_text(p, "family_name", &self.family_name, NAME_MAX_CHARS);
+        let birth_date = birth_date(p, &self.birth_date);
+        let contact = contact(p, self.contact.unwrap_or_default());
         problems.finish()?;
-        Ok(NewPatient {
+        Ok(PatientFields {
             mrn: self.mrn,
             given_name: self.given_name,
             family_name: self.family_name,
-            birth_date,
+            // A placeholder only while a problem is reported, and then `finish` refused it.
+            birth_date: birth_date.unwrap_or(Date::MIN),
             sex: self.sex,
             contact,
         })
@@ -150,30 +148,14 @@ impl CreatePatient {
 impl UpdatePatient {
     pub(super) fn validate(self) -> Result<PatientPatch, ApiError> {
         let mut problems = Problems::default();
-        let mrn = not_null(&mut problems, "mrn", self.mrn);
-        let given_name = not_null(&mut problems, "given_name", self.given_name);
-        let family_name = not_null(&mut problems, "family_name", self.family_name);
-        let birth = not_null(&mut problems, "birth_date", self.birth_date);
-        let sex = not_null(&mut problems, "sex", self.sex);
-        let contact = not_null(&mut problems, "contact", self.contact).map(Value::Object);
-        mrn.iter().for_each(|v| check_mrn(&mut problems, v));
-        given_name
-            .iter()
-            .for_each(|v| check_name(&mut problems, "given_name", v));
-        family_name
-            .iter()
-            .for_each(|v| check_name(&mut problems, "family_name", v));
-        let birth_date = birth.and_then(|text| birth_date(&mut problems, &text));
-        if let Some(contact) = &contact {
-            json_object(&mut problems, "contact", contact, CONTACT_MAX_BYTES);
-        }
+        let p = &mut problems;
         let patch = PatientPatch {
-            mrn,
-            given_name,
-            family_name,
-            birth_date,
-            sex,
-            contact,
+            mrn: patch_text(p, "mrn", self.mrn, MRN_MAX_CHARS),
+            given_name: patch_text(p, "given_name", self.given_name, NAME_MAX_CHARS),
+            family_name: patch_text(p, "family_name", self.family_name, NAME_MAX_CHARS),
+            birth_date: not_null(p, "birth_date", self.birth_date).and_then(|d| birth_date(p, &d)),
+            sex: not_null(p, "sex", self.sex),
+            contact: not_null(p, "contact", self.contact).map(|c| contact(p, c)),
         };
         if problems.is_empty() && patch == PatientPatch::default() {
             problems.add("body", "at least one field is required");
@@ -184,7 +166,7 @@ impl UpdatePatient {
 }
 
 /// The hash an `Idempotency-Key` is bound to (see `input::request_hash`).
-pub(super) fn request_hash(new: &NewPatient) -> [u8; 32] {
+pub(super) fn request_hash(new: &PatientFields) -> [u8; 32] {
     input::request_hash(&json!({
         "resource": "patient",
         "mrn": new.mrn,

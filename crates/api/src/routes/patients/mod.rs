@@ -9,9 +9,9 @@ pub use body::{CreatePatient, PatientResponse, UpdatePatient};
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use haven_db::idempotency::Key;
-use haven_db::ids::PatientId;
-use haven_db::patients::{self, MRN_UNIQUE, Patient, PatientFilter};
+use haven_db::idempotency::Link;
+use haven_db::patients::{self, MRN_UNIQUE, Patient, PatientFields, PatientFilter};
+use haven_db::resource;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,20 +21,19 @@ use crate::openapi::ErrorEnvelope;
 use crate::routes::documents::{READERS, WRITERS};
 use crate::routes::input::{self, created, is_violation};
 use crate::routes::params::{self, Paging, Problems, RawId};
-use crate::scope::{Access, Created, Permit, Scope, settle_create};
+use crate::scope::{Access, Scope, WriteError, missing, settle_create};
 
 /// The audit `resource_type` of patients.
 pub const RESOURCE: &str = "patient";
 
-/// A write's database error: a taken `mrn` is 409 RES_002, recorded as a refusal; a broken
-/// CHECK is the client's input (422).
-async fn write_error(permit: &Permit<'_>, error: sqlx::Error) -> ApiError {
+/// A write's database error: a taken `mrn` is 409 RES_002, recorded as a refusal.
+fn write_error(error: sqlx::Error) -> WriteError {
     if is_violation(&error, "23505", MRN_UNIQUE) {
         let conflict = ApiError::new(codes::RES_002)
             .with_message("Another patient of this tenant has this mrn");
-        return permit.refuse(conflict).await;
+        return WriteError::Refused(conflict);
     }
-    input::write_error("patients", error)
+    WriteError::Failed(input::write_error("patients", error))
 }
 
 /// Fetches one patient of the caller's tenant (viewer, editor, admin or break-glass).
@@ -51,15 +50,10 @@ pub async fn get_patient(
     scope: Scope,
     RawId(raw): RawId,
 ) -> Result<Json<PatientResponse>, ApiError> {
-    let mut permit = scope
-        .require(
-            READERS,
-            Access::new("patient.read", RESOURCE).on(raw.as_str()),
-        )
-        .await?;
-    let id: PatientId = permit.id(&raw).await?;
+    let access = Access::new("patient.read", RESOURCE);
+    let (permit, id) = scope.require_id(READERS, access, &raw).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
-    let found = patients::get(&mut tx, &phi, id).await?;
+    let found: Option<Patient> = resource::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
     Ok(Json(
         found.ok_or_else(|| ApiError::new(codes::RES_001))?.into(),
@@ -97,21 +91,15 @@ pub struct PatientPage {
 }
 
 /// The filter and page of a list request, or 422 naming every bad parameter.
-fn parse(query: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
+fn parse(q: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
     let mut problems = Problems::default();
-    let paging = problems.paging(query.cursor.as_deref(), query.limit.as_deref());
-    let mrn = problems.take("mrn", params::text(query.mrn.as_deref(), 64));
-    let family_name = problems.take(
-        "family_name",
-        params::text(query.family_name.as_deref(), 200),
-    );
-    let birth_date = problems.take("birth_date", params::date(query.birth_date.as_deref()));
-    problems.finish()?;
+    let paging = problems.paging(q.cursor.as_deref(), q.limit.as_deref());
     let filter = PatientFilter {
-        mrn: mrn.flatten(),
-        family_name: family_name.flatten(),
-        birth_date: birth_date.flatten(),
+        mrn: problems.param("mrn", params::text(q.mrn.as_deref(), 64)),
+        family_name: problems.param("family_name", params::text(q.family_name.as_deref(), 200)),
+        birth_date: problems.param("birth_date", params::date(q.birth_date.as_deref())),
     };
+    problems.finish()?;
     Ok((filter, paging))
 }
 
@@ -173,26 +161,11 @@ pub async fn create_patient(
     let checked = input::idempotency_key(&headers).and_then(|key| Ok((key, body?.0.validate()?)));
     let (key, new) = permit.input(checked).await?;
     let hash = body::request_hash(&new);
-    let user = scope.principal().user_id;
-    let key = key.as_deref().map(|key| Key {
-        user,
-        key,
-        request_hash: &hash,
-    });
     let (mut tx, phi) = permit.begin_phi().await?;
-    let outcome = match patients::create(&mut tx, &phi, &new, key).await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            drop(tx);
-            return Err(write_error(&permit, error).await);
-        }
-    };
-    let row = Created {
-        id: &|p: &Patient| p.id.to_string(),
-        deleted: &|p: &Patient| p.deleted_at.is_some(),
-        replayed_action: "patient.create_replayed",
-    };
-    let (patient, replayed) = settle_create(tx, outcome, row).await?;
+    let key = (permit.key(key.as_deref(), &hash), Link::Patient);
+    let written = resource::create(&mut tx, &phi, &new, key).await;
+    let (tx, outcome) = permit.written(written, tx, write_error).await?;
+    let (patient, replayed) = settle_create(tx, outcome, "patient.create_replayed").await?;
     let location = format!("/api/v1/patients/{}", patient.id);
     Ok(created(location, PatientResponse::from(patient), replayed))
 }
@@ -218,29 +191,17 @@ pub async fn update_patient(
     RawId(raw): RawId,
     body: Result<ApiJson<UpdatePatient>, ApiError>,
 ) -> Result<Json<PatientResponse>, ApiError> {
-    let mut permit = scope
-        .require(
-            WRITERS,
-            Access::new("patient.update", RESOURCE).on(raw.as_str()),
-        )
-        .await?;
-    let id: PatientId = permit.id(&raw).await?;
+    let access = Access::new("patient.update", RESOURCE);
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     // After the id: a bad body on another tenant's id is recorded with that id.
     let patch = permit
         .input(body.and_then(|ApiJson(body)| body.validate()))
         .await?;
     let (mut tx, phi) = permit.begin_phi().await?;
-    let updated = match patients::update(&mut tx, &phi, id, patch).await {
-        Ok(updated) => updated,
-        Err(error) => {
-            drop(tx);
-            return Err(write_error(&permit, error).await);
-        }
-    };
+    let written = patients::update(&mut tx, &phi, id, patch).await;
+    let (mut tx, updated) = permit.written(written, tx, write_error).await?;
     let Some(updated) = updated else {
-        tx.deny(codes::RES_001.code);
-        tx.commit().await?;
-        return Err(ApiError::new(codes::RES_001));
+        return Err(missing(tx).await);
     };
     tx.audit_changed(&updated.changed_fields);
     tx.commit().await?;
@@ -259,22 +220,12 @@ pub async fn update_patient(
         (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
     ))]
 pub async fn delete_patient(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
-    let mut permit = scope
-        .require(
-            WRITERS,
-            Access::new("patient.delete", RESOURCE).on(raw.as_str()),
-        )
-        .await?;
-    let id: PatientId = permit.id(&raw).await?;
+    let access = Access::new("patient.delete", RESOURCE);
+    let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let mut tx = permit.begin().await?;
-    let deleted = patients::soft_delete(&mut tx, id).await?;
-    if !deleted {
-        tx.deny(codes::RES_001.code);
+    if !resource::soft_delete::<PatientFields>(&mut tx, id).await? {
+        return Err(missing(tx).await);
     }
     tx.commit().await?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(codes::RES_001))
-    }
+    Ok(StatusCode::NO_CONTENT)
 }
