@@ -14,14 +14,22 @@
   probe.py sample PID INTERVAL SECONDS OUT
       every INTERVAL seconds for SECONDS (or until PID exits), append
       "<elapsed s>,<VmRSS KiB>,<VmHWM KiB>" of PID to the CSV file OUT
+  probe.py flood URL TOKEN CLIENTS SECONDS OUT
+      the noisy neighbour: CLIENTS threads for SECONDS, half of them sending GET
+      /api/v1/audit-events/verify?full=true (the whole chain re-hashed), half the NDJSON export
+      of the trail (read to its end), each its next request as soon as the last is answered
+      (50 ms after a refusal). Writes "<what> <status> <code or -> <count>" lines to OUT.
 """
 
+import http.client
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -155,6 +163,59 @@ def sample(pid, interval, seconds, out):
             i += 1
 
 
+def flood(url, token, clients, seconds, out):
+    port, _ = split_url(url + "/")
+    deadline = time.monotonic() + seconds
+    counts = {}
+    lock = threading.Lock()
+
+    def client(n):
+        what = "verify" if n % 2 == 0 else "export"
+        path = "/api/v1/audit-events/verify?full=true" if what == "verify" else "/api/v1/audit-events"
+        headers = {"Authorization": f"Bearer {token}"}
+        if what == "export":
+            headers["Accept"] = "application/x-ndjson"
+        conn = None
+        while time.monotonic() < deadline:
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                body = b""
+                while True:
+                    chunk = response.read(1 << 16)
+                    if not chunk:
+                        break
+                    if response.status != 200:
+                        body += chunk
+                code = "-"
+                if response.status != 200:
+                    try:
+                        code = json.loads(body)["error"]["code"]
+                    except (ValueError, KeyError, TypeError):
+                        code = "?"
+                key = (what, response.status, code)
+            except (OSError, http.client.HTTPException) as error:
+                key = (what, "socket", type(error).__name__)
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+            if key[1] != 200:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with open(out, "w") as f:
+        for (what, status, code), count in sorted(counts.items(), key=str):
+            f.write(f"{what} {status} {code} {count}\n")
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -169,6 +230,8 @@ def main(argv):
         wrk(args[0])
     elif command == "sample" and len(args) == 4:
         sample(int(args[0]), float(args[1]), float(args[2]), args[3])
+    elif command == "flood" and len(args) == 5:
+        flood(args[0], args[1], int(args[2]), float(args[3]), args[4])
     else:
         sys.exit(__doc__)
 

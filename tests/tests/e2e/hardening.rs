@@ -1,8 +1,10 @@
 //! Hardening over real HTTP: security headers, the body cap, the header read and request
-//! timeouts, the concurrency cap, the database acquire timeout and the rate limits.
+//! timeouts, the concurrency cap, the database acquire timeout, the rate limits and fair sharing
+//! between tenants (a flooding tenant does not slow or refuse another).
 
 mod headers;
 mod limits;
+mod neighbour;
 mod rate_limits;
 mod tenant_share;
 

@@ -1,4 +1,5 @@
-//! Benchmark baseline: GET /api/v1/health/live → {"status":"ok","timestamp":<unix s>}.
+//! Benchmark baseline: GET /api/v1/health/live → {"status":"ok","timestamp":<unix s>,"version":"0.1.0"}
+//! (the same shape and length as Haven's at its version 0.1.0).
 //! Listens on 127.0.0.1:$PORT (default 8001) until SIGTERM or Ctrl-C.
 #![forbid(unsafe_code)]
 
@@ -12,7 +13,7 @@ async fn live() -> Json<Value> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    Json(json!({"status": "ok", "timestamp": timestamp}))
+    Json(json!({"status": "ok", "timestamp": timestamp, "version": "0.1.0"}))
 }
 
 async fn shutdown() {
