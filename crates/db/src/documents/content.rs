@@ -55,28 +55,6 @@ macro_rules! content_columns {
     };
 }
 
-/// Records the upload a new document awaits: its declared SHA-256 and its server-built key
-/// (shown as `storage_location`). Same transaction as the create.
-#[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
-pub async fn attach_upload(
-    tx: &mut TenantTx<'_>,
-    id: DocumentId,
-    sha256: &str,
-    key: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update documents set content_sha256 = $3, storage_location = $4 \
-         where tenant_id = $1 and id = $2",
-    )
-    .bind(tx.tenant())
-    .bind(id)
-    .bind(sha256)
-    .bind(key)
-    .execute(tx.as_mut())
-    .await?;
-    Ok(())
-}
-
 /// The live document's content state; `None` when missing, deleted or another tenant's.
 #[tracing::instrument(skip_all, fields(tenant_id = %tx.tenant(), document_id = %id))]
 pub async fn content_state(

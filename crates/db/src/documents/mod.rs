@@ -8,7 +8,9 @@ mod sealed;
 mod write;
 
 pub use list::{DocumentFilter, list};
-pub use write::{CONTENT_FIELDS, DocumentPatch, NewDocument, UpdateOutcome, create, update};
+pub use write::{
+    CONTENT_FIELDS, DocumentPatch, NewDocument, NewUpload, UpdateOutcome, create, update,
+};
 
 pub use crate::idempotency::CreateOutcome;
 pub use crate::patch::Updated;

@@ -12,7 +12,7 @@ use crate::patch::{Updated, apply};
 use crate::tenant::TenantTx;
 
 /// A document to create. The API has validated it against the limits in `documents`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NewDocument {
     pub title: String,
     pub filename: String,
@@ -24,6 +24,17 @@ pub struct NewDocument {
     pub storage_location: Option<String>,
     /// A patient of the same tenant (the composite foreign key refuses any other: 23503).
     pub patient_id: Option<PatientId>,
+    /// The file the document is created to await, if any: recorded by the insert itself.
+    pub upload: Option<NewUpload>,
+}
+
+/// The upload a new document awaits: the declared SHA-256 (base64) and the rule that builds its
+/// object key from the tenant and the new row's id (the storage crate's; never client input).
+/// The key becomes the row's `storage_location`.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub sha256: String,
+    pub object_key: fn(Uuid, Uuid) -> String,
 }
 
 /// Creates a document in the caller's transaction, under an `Idempotency-Key` when there is
@@ -39,6 +50,13 @@ pub async fn create(
     let tenant = tx.tenant();
     let id = Uuid::new_v4();
     let [title, filename, metadata] = seal(cipher, id, &new.title, &new.filename, &new.metadata);
+    let (sha256, location) = match &new.upload {
+        Some(upload) => (
+            Some(upload.sha256.clone()),
+            Some((upload.object_key)(tenant.as_uuid(), id)),
+        ),
+        None => (None, new.storage_location.clone()),
+    };
     let outcome = idempotency::create(
         tx,
         key,
@@ -46,7 +64,8 @@ pub async fn create(
         |query| {
             query.push(
                 "insert into documents (tenant_id, id, created_by, title, filename, \
-                 content_type, size_bytes, status, metadata, storage_location, patient_id) ",
+                 content_type, size_bytes, status, metadata, storage_location, patient_id, \
+                 content_sha256) ",
             );
             query.push_values([new], |mut row, new| {
                 row.push_bind(tenant)
@@ -58,8 +77,9 @@ pub async fn create(
                     .push_bind(new.size_bytes)
                     .push_bind(new.status)
                     .push_bind(metadata.clone())
-                    .push_bind(new.storage_location.clone())
-                    .push_bind(new.patient_id);
+                    .push_bind(location.clone())
+                    .push_bind(new.patient_id)
+                    .push_bind(sha256.clone());
             });
             query.push(concat!(" returning ", columns!()));
         },

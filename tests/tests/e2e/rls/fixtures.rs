@@ -65,6 +65,7 @@ pub(crate) fn new_document(title: &str) -> NewDocument {
         metadata: serde_json::json!({"source": "test"}),
         storage_location: None,
         patient_id: None,
+        upload: None,
     }
 }
 

@@ -129,6 +129,7 @@ impl CreateDocument {
             metadata,
             storage_location: None,
             patient_id: self.patient_id,
+            upload: None,
         })
     }
 }

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use haven_db::documents::{CreateOutcome, Document, DocumentStatus, NewDocument, content};
+use haven_db::documents::{CreateOutcome, Document, DocumentStatus, NewDocument};
 use haven_db::ids::{DocumentId, TenantId};
 use haven_db::tenant::TenantTx;
-use haven_storage::{StorageSettings, UploadSpec, object_key};
+use haven_storage::{StorageSettings, UploadSpec};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -113,26 +113,22 @@ pub(super) struct Upload<'a> {
     pub sha256: &'a str,
 }
 
-/// In the create's transaction, before it commits: records the upload a new document awaits
-/// (its SHA-256 and its server-built key as `storage_location`) and presigns its PUT. A
-/// replayed create gets a fresh URL while its document still awaits the file.
+/// In the create's transaction, before it commits: presigns the PUT of the upload the new
+/// document awaits (the insert recorded its SHA-256 and its server-built key as
+/// `storage_location`). A replayed create gets a fresh URL while its document still awaits
+/// the file.
 pub(super) async fn attach(
     tx: &mut TenantTx<'_>,
     store: &ContentStore,
     outcome: CreateOutcome<Document>,
     sha256: &str,
 ) -> Result<(CreateOutcome<Document>, Option<UploadInstructions>), ApiError> {
-    let (mut document, replayed) = match outcome {
+    let (document, replayed) = match outcome {
         CreateOutcome::Created(document) => (document, false),
         CreateOutcome::Replayed(document) => (document, true),
         other => return Ok((other, None)),
     };
     let tenant = tx.tenant();
-    if !replayed {
-        let key = object_key(tenant.as_uuid(), document.id.as_uuid());
-        content::attach_upload(tx, document.id, sha256, &key).await?;
-        document.storage_location = Some(key);
-    }
     let awaits = document.status == DocumentStatus::Pending && document.deleted_at.is_none();
     let instructions = if awaits {
         let upload = Upload {

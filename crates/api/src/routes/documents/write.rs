@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use haven_db::documents::{self, Document, UpdateOutcome};
+use haven_db::documents::{self, Document, NewUpload, UpdateOutcome};
 
 use super::body::{CreateDocument, UpdateDocument, request_hash};
 use super::upload::{self, CreatedDocument};
@@ -73,7 +73,7 @@ pub async fn create_document(
         let sha256 = body.sha256.clone();
         Ok((key, body.validate()?, sha256))
     });
-    let (key, new, sha256) = permit.input(checked).await?;
+    let (key, mut new, sha256) = permit.input(checked).await?;
     let store = match &sha256 {
         Some(sha256) => {
             let store = match state.storage() {
@@ -87,13 +87,18 @@ pub async fn create_document(
         None => None,
     };
     let hash = upload::bind_hash(request_hash(&new), sha256.as_deref());
+    // The insert records the upload itself (checksum and object key): one write of the row.
+    new.upload = sha256.clone().map(|sha256| NewUpload {
+        sha256,
+        object_key: haven_storage::object_key,
+    });
     let user = scope.principal().user_id;
     let (mut tx, phi) = permit.begin_phi().await?;
     let key = permit.key(key.as_deref(), &hash);
     let written = documents::create(&mut tx, &phi, user, &new, key).await;
     let (mut tx, outcome) = permit.written(written, tx, write_error).await?;
-    // The upload is recorded and presigned before the create commits: nothing is stored
-    // without its upload when presigning fails.
+    // The upload is presigned before the create commits: nothing is stored without its upload
+    // when presigning fails.
     let (outcome, upload) = match store {
         Some((store, sha256)) => match upload::attach(&mut tx, store, outcome, sha256).await {
             Ok(attached) => attached,
