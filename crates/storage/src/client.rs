@@ -1,17 +1,19 @@
 //! The S3 client: presigned PUT and GET (local signing, no network), HEAD, DELETE, and a probe.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::{Credentials, RequestChecksumCalculation};
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
+use aws_sdk_s3::types::ChecksumMode;
 use uuid::Uuid;
 
 use crate::error::StorageError;
 use crate::keys::{encryption_context, object_key};
+use crate::presign::{Presigner, Unsigned};
 use crate::settings::StorageSettings;
 
 /// The bucket, through the SDK. Cheap to clone.
@@ -19,6 +21,7 @@ use crate::settings::StorageSettings;
 pub struct Storage {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) settings: StorageSettings,
+    presigner: Arc<Presigner>,
 }
 
 /// One document's upload: what the presigned PUT binds the client to.
@@ -103,18 +106,16 @@ impl Storage {
         if let Some(region) = &settings.region {
             builder = builder.region(Region::new(region.clone()));
         }
+        let config = builder.build();
         Storage {
-            s3: aws_sdk_s3::Client::from_conf(builder.build()),
+            presigner: Arc::new(Presigner::new(&config, sdk_config.credentials_provider())),
+            s3: aws_sdk_s3::Client::from_conf(config),
             settings,
         }
     }
 
     pub fn settings(&self) -> &StorageSettings {
         &self.settings
-    }
-
-    fn presigning(ttl: Duration) -> Result<PresigningConfig, StorageError> {
-        PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Presign(e.to_string()))
     }
 
     /// A PUT URL for the document's object that S3 accepts only with this content type, length
@@ -124,33 +125,46 @@ impl Storage {
         &self,
         spec: &UploadSpec<'_>,
     ) -> Result<PresignedUpload, StorageError> {
+        self.presign_upload_at(spec, SystemTime::now()).await
+    }
+
+    async fn presign_upload_at(
+        &self,
+        spec: &UploadSpec<'_>,
+        now: SystemTime,
+    ) -> Result<PresignedUpload, StorageError> {
         let ttl = self.settings.upload_url_ttl;
-        let mut put = self
-            .s3
-            .put_object()
-            .bucket(&self.settings.bucket)
-            .key(object_key(spec.tenant, spec.document))
-            .content_type(spec.content_type)
-            .content_length(spec.size_bytes)
-            .checksum_sha256(spec.sha256);
-        put = match &self.settings.kms_key_id {
-            Some(key) => put
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(key)
-                .ssekms_encryption_context(encryption_context(spec.tenant, spec.document)),
-            None => put.server_side_encryption(ServerSideEncryption::Aes256),
+        let key = object_key(spec.tenant, spec.document);
+        // The headers in the order the SDK's serializer writes them.
+        let mut headers = vec![
+            ("content-length", Cow::Owned(spec.size_bytes.to_string())),
+            ("content-type", Cow::Borrowed(spec.content_type)),
+            ("x-amz-checksum-sha256", Cow::Borrowed(spec.sha256)),
+        ];
+        match &self.settings.kms_key_id {
+            Some(kms_key) => headers.extend([
+                ("x-amz-server-side-encryption", Cow::Borrowed("aws:kms")),
+                (
+                    "x-amz-server-side-encryption-aws-kms-key-id",
+                    Cow::Borrowed(kms_key.as_str()),
+                ),
+                (
+                    "x-amz-server-side-encryption-context",
+                    Cow::Owned(encryption_context(spec.tenant, spec.document)),
+                ),
+            ]),
+            None => headers.push(("x-amz-server-side-encryption", Cow::Borrowed("AES256"))),
+        }
+        let request = Unsigned {
+            method: "PUT",
+            key: &key,
+            query: &[("x-id", "PutObject")],
+            headers: &headers,
         };
-        let presigned = put
-            .presigned(Self::presigning(ttl)?)
-            .await
-            .map_err(|e| StorageError::Presign(e.to_string()))?;
-        let headers = presigned
-            .headers()
-            .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect();
+        let base = self.presigner.base(&self.s3, &self.settings.bucket).await?;
+        let (url, headers) = self.presigner.presign(base, &request, ttl, now).await?;
         Ok(PresignedUpload {
-            url: presigned.uri().to_owned(),
+            url,
             headers,
             expires_in: ttl,
         })
@@ -164,19 +178,32 @@ impl Storage {
         disposition: &str,
         content_type: &str,
     ) -> Result<PresignedDownload, StorageError> {
-        let ttl = self.settings.download_url_ttl;
-        let presigned = self
-            .s3
-            .get_object()
-            .bucket(&self.settings.bucket)
-            .key(key)
-            .response_content_disposition(disposition)
-            .response_content_type(content_type)
-            .presigned(Self::presigning(ttl)?)
+        self.presign_download_at(key, disposition, content_type, SystemTime::now())
             .await
-            .map_err(|e| StorageError::Presign(e.to_string()))?;
+    }
+
+    async fn presign_download_at(
+        &self,
+        key: &str,
+        disposition: &str,
+        content_type: &str,
+        now: SystemTime,
+    ) -> Result<PresignedDownload, StorageError> {
+        let ttl = self.settings.download_url_ttl;
+        let request = Unsigned {
+            method: "GET",
+            key,
+            query: &[
+                ("x-id", "GetObject"),
+                ("response-content-disposition", disposition),
+                ("response-content-type", content_type),
+            ],
+            headers: &[],
+        };
+        let base = self.presigner.base(&self.s3, &self.settings.bucket).await?;
+        let (url, _) = self.presigner.presign(base, &request, ttl, now).await?;
         Ok(PresignedDownload {
-            url: presigned.uri().to_owned(),
+            url,
             expires_in: ttl,
         })
     }
@@ -249,5 +276,141 @@ impl Storage {
             .await
             .map(|_| ())
             .map_err(|e| StorageError::from_sdk(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::config::SharedCredentialsProvider;
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use aws_sdk_s3::types::ServerSideEncryption;
+
+    /// A client as `Storage::new` builds one, with fixed keys: path-style against a local
+    /// endpoint (moto, MinIO), or AWS's own endpoint for the region.
+    fn storage(endpoint: Option<&str>, session_token: Option<&str>) -> Storage {
+        let credentials = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG",
+            session_token.map(str::to_owned),
+            None,
+            "test",
+        );
+        let mut sdk = SdkConfig::builder()
+            .region(Region::new("eu-west-3"))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .behavior_version(BehaviorVersion::latest());
+        if let Some(endpoint) = endpoint {
+            sdk = sdk.endpoint_url(endpoint);
+        }
+        let mut settings = StorageSettings::new("haven-docs");
+        settings.force_path_style = endpoint.is_some();
+        settings.kms_key_id = Some("arn:aws:kms:eu-west-3:111122223333:key/k-1".to_owned());
+        Storage::from_sdk_config(&sdk.build(), settings)
+    }
+
+    fn at(ttl: Duration, now: SystemTime) -> PresigningConfig {
+        PresigningConfig::builder()
+            .start_time(now)
+            .expires_in(ttl)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn download_urls_are_the_sdk_presigners_byte_for_byte() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        let key = object_key(Uuid::from_u128(7), Uuid::from_u128(9));
+        let disposition = crate::attachment("Lab \"report\" é/../%2F;.pdf");
+        for (endpoint, token) in [
+            (Some("http://127.0.0.1:9000"), None),
+            (None, None),
+            (None, Some("session-token/+=")),
+        ] {
+            let storage = storage(endpoint, token);
+            let ttl = storage.settings.download_url_ttl;
+            let ours = storage
+                .presign_download_at(&key, &disposition, "application/pdf", now)
+                .await
+                .unwrap();
+            let sdk = storage
+                .s3
+                .get_object()
+                .bucket(&storage.settings.bucket)
+                .key(&key)
+                .response_content_disposition(&disposition)
+                .response_content_type("application/pdf")
+                .presigned(at(ttl, now))
+                .await
+                .unwrap();
+            assert_eq!(ours.url, sdk.uri(), "endpoint {endpoint:?}");
+        }
+    }
+
+    /// The SDK's presigned PUT for `spec`: what `presign_upload` must equal.
+    async fn sdk_upload(
+        storage: &Storage,
+        spec: &UploadSpec<'_>,
+        now: SystemTime,
+    ) -> PresignedUpload {
+        let ttl = storage.settings.upload_url_ttl;
+        let mut put = storage
+            .s3
+            .put_object()
+            .bucket(&storage.settings.bucket)
+            .key(object_key(spec.tenant, spec.document))
+            .content_type(spec.content_type)
+            .content_length(spec.size_bytes)
+            .checksum_sha256(spec.sha256);
+        put = match &storage.settings.kms_key_id {
+            Some(key) => put
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(key)
+                .ssekms_encryption_context(encryption_context(spec.tenant, spec.document)),
+            None => put.server_side_encryption(ServerSideEncryption::Aes256),
+        };
+        let presigned = put.presigned(at(ttl, now)).await.unwrap();
+        PresignedUpload {
+            url: presigned.uri().to_owned(),
+            headers: presigned
+                .headers()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+                .collect(),
+            expires_in: ttl,
+        }
+    }
+
+    #[tokio::test]
+    async fn upload_urls_and_headers_are_the_sdk_presigners_byte_for_byte() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        let spec = UploadSpec {
+            tenant: Uuid::from_u128(7),
+            document: Uuid::from_u128(9),
+            content_type: "application/dicom",
+            size_bytes: 104_857_600,
+            sha256: "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+        };
+        for (endpoint, token, sse_kms) in [
+            (Some("http://127.0.0.1:9000"), None, true),
+            (None, None, true),
+            (None, Some("session-token/+="), true),
+            (None, None, false),
+        ] {
+            let mut storage = storage(endpoint, token);
+            if !sse_kms {
+                storage.settings.kms_key_id = None;
+            }
+            let ours = storage.presign_upload_at(&spec, now).await.unwrap();
+            let sdk = sdk_upload(&storage, &spec, now).await;
+            assert_eq!(
+                ours.url, sdk.url,
+                "endpoint {endpoint:?}, SSE-KMS {sse_kms}"
+            );
+            assert_eq!(
+                ours.headers, sdk.headers,
+                "endpoint {endpoint:?}, SSE-KMS {sse_kms}"
+            );
+        }
     }
 }

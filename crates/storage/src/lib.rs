@@ -7,6 +7,7 @@ mod client;
 mod disposition;
 mod error;
 mod keys;
+mod presign;
 mod settings;
 mod verify;
 
