@@ -19,7 +19,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_http::label::{EncodingStrategy, fmt_string as encode_key};
-use aws_smithy_http::query_writer::QueryWriter;
+use aws_smithy_http::query::fmt_string as encode_query;
 
 use crate::error::StorageError;
 
@@ -28,6 +28,15 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// The object key the endpoint probe presigns (nothing is ever sent to it).
 const PROBE_KEY: &str = "haven-endpoint-probe";
+
+/// Appends one query parameter to `url` as the SDK's `QueryWriter::insert` does: `?` first,
+/// then `&`, name and value percent-encoded by the SDK's own query encoder.
+fn append_query(url: &mut String, name: &str, value: &str) {
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&encode_query(name));
+    url.push('=');
+    url.push_str(&encode_query(value));
+}
 
 /// One request to presign: method, object key, query parameters and headers (each signed), in
 /// the order the SDK's serializer writes them.
@@ -140,15 +149,15 @@ impl Presigner {
         now: SystemTime,
     ) -> Result<(String, Vec<(String, String)>), StorageError> {
         let failed = |e: &dyn std::fmt::Display| StorageError::Presign(e.to_string());
-        let mut url = QueryWriter::new_from_string(&format!(
+        // The URL is assembled as the SDK's `QueryWriter` writes it (the same encoder), as a
+        // string: no `Uri` parsed and printed again on each side of the signing.
+        let mut url = format!(
             "{base}/{}",
             encode_key(request.key, EncodingStrategy::Greedy)
-        ))
-        .map_err(|e| failed(&e))?;
+        );
         for (name, value) in request.query {
-            url.insert(name, value);
+            append_query(&mut url, name, value);
         }
-        let uri = url.build_uri();
         let credentials = self.credentials().await?;
         let identity = credentials.into();
         let region = self.region.as_deref().ok_or_else(|| failed(&"no region"))?;
@@ -168,27 +177,26 @@ impl Presigner {
             .build()
             .map_err(|e| failed(&e))?;
         let headers = request.headers.iter().map(|(n, v)| (*n, v.as_ref()));
-        let signable = SignableRequest::new(
-            request.method,
-            uri.to_string(),
-            headers,
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| failed(&e))?;
+        let signable =
+            SignableRequest::new(request.method, &url, headers, SignableBody::UnsignedPayload)
+                .map_err(|e| failed(&e))?;
         let (instructions, _) = sign(signable, &params.into())
             .map_err(|e| failed(&e))?
             .into_parts();
-        let mut signed = http::Request::builder()
-            .method(request.method)
-            .uri(uri)
-            .body(())
-            .map_err(|e| failed(&e))?;
-        instructions.apply_to_request_http1x(&mut signed);
+        // With the signature in the query, the instructions are query parameters only; they
+        // are appended as the SDK's `apply_to_request_http1x` appends them.
+        let (added_headers, signed) = instructions.into_parts();
+        if !added_headers.is_empty() {
+            return Err(failed(&"signing asked for headers on a presigned URL"));
+        }
+        for (name, value) in &signed {
+            append_query(&mut url, name, value);
+        }
         let headers = request
             .headers
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone().into_owned()))
             .collect();
-        Ok((signed.uri().to_string(), headers))
+        Ok((url, headers))
     }
 }
