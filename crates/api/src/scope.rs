@@ -22,13 +22,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use haven_db::PgPool;
 use haven_db::audit_event::{Actor, USER_AGENT_MAX_CHARS};
 use haven_db::idempotency::{CreateOutcome, Key};
 use haven_db::ids::{TenantId, UserId};
-use haven_db::resource::{Fields, Row};
+use haven_db::resource::{Fields, Row, Updated};
 use haven_db::tenant::TenantTx;
 use haven_phi::{Phi, TenantFields};
 
@@ -356,6 +357,36 @@ pub async fn missing(mut tx: TenantTx<'static>) -> ApiError {
         Ok(()) => ApiError::new(codes::RES_001),
         Err(error) => error.into(),
     }
+}
+
+/// The row a read found, or 404 RES_001 (missing, deleted or another tenant's).
+pub fn found<T>(row: Option<T>) -> Result<T, ApiError> {
+    row.ok_or_else(|| ApiError::new(codes::RES_001))
+}
+
+/// Settles an update and commits: the row as updated, the event naming the fields whose value
+/// changed. Nothing to update (missing, deleted or another tenant's) is 404 RES_001, recorded
+/// as refused.
+pub async fn settle_update<T>(
+    mut tx: TenantTx<'static>,
+    updated: Option<Updated<T>>,
+) -> Result<T, ApiError> {
+    let Some(updated) = updated else {
+        return Err(missing(tx).await);
+    };
+    tx.audit_changed(&updated.changed_fields);
+    tx.commit().await?;
+    Ok(updated.row)
+}
+
+/// Settles a soft delete and commits: 204, or 404 RES_001 recorded as refused when there was
+/// nothing live to delete.
+pub async fn settle_delete(tx: TenantTx<'static>, deleted: bool) -> Result<StatusCode, ApiError> {
+    if !deleted {
+        return Err(missing(tx).await);
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a create needs to know of the row it made.

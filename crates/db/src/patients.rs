@@ -17,6 +17,8 @@ use crate::tenant::TenantTx;
 /// Limits the API validates against (the columns are sealed: the database cannot check them).
 pub const MRN_MAX_CHARS: usize = 64;
 pub const NAME_MAX_CHARS: usize = 200;
+/// The earliest birth date is January 1st of this year.
+pub const BIRTH_YEAR_MIN: i32 = 1850;
 /// Size of `contact` as JSON text.
 pub const CONTACT_MAX_BYTES: usize = 8_192;
 /// The unique index behind "one `mrn` per tenant", on the mrn's blind index (SQLSTATE 23505
@@ -38,14 +40,16 @@ pub enum Sex {
 /// A patient, its PHI opened.
 pub type Patient = Row<PatientFields>;
 
-/// A patient's own columns (a new patient, as the API validated it). A live patient with the
-/// same `mrn` makes a create fail with 23505 on [`MRN_UNIQUE`].
-#[derive(Debug, Clone, PartialEq)]
+/// A patient's own columns (a new patient, as the API validated it; serialized, what its
+/// `Idempotency-Key` is bound to). A live patient with the same `mrn` makes a create fail with
+/// 23505 on [`MRN_UNIQUE`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PatientFields {
     /// Medical record number: unique among the tenant's live patients.
     pub mrn: String,
     pub given_name: String,
     pub family_name: String,
+    #[serde(serialize_with = "resource::serialize_date")]
     pub birth_date: Date,
     pub sex: Sex,
     /// Always a JSON object.
@@ -76,11 +80,8 @@ impl Fields for PatientFields {
         row.json("contact", &self.contact);
         row.index("mrn_bidx", Kind::Mrn, &self.mrn)?;
         row.index("family_name_bidx", Kind::FamilyName, &self.family_name)?;
-        row.index(
-            "birth_date_bidx",
-            Kind::BirthDate,
-            &date_text(self.birth_date),
-        )?;
+        let birth_date = date_text(self.birth_date);
+        row.index("birth_date_bidx", Kind::BirthDate, &birth_date)?;
         Ok(())
     }
 }

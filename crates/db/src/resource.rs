@@ -18,7 +18,7 @@ use crate::fields::{BlindIndexKind, Field, FieldCipher, open_json, open_text};
 use crate::idempotency::{self, CreateOutcome, Key, Link};
 use crate::ids::TenantId;
 use crate::page::{self, Cursor, Page, PageLimit};
-use crate::patch::Updated;
+pub use crate::patch::Updated;
 use crate::tenant::TenantTx;
 
 /// A row of a resource table: the columns every resource has, and its own `fields`.
@@ -102,6 +102,11 @@ const DATE: &[time::format_description::BorrowedFormatItem<'_>] =
 /// A date as sealed and blind-indexed.
 pub fn date_text(date: Date) -> String {
     date.format(DATE).unwrap_or_else(|_| date.to_string())
+}
+
+/// Serializes a date as [`date_text`] (`#[serde(serialize_with = ...)]` on a [`Fields`] date).
+pub fn serialize_date<S: serde::Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&date_text(*date))
 }
 
 type Bind = Box<dyn FnOnce(&mut Separated<'_, Postgres, &'static str>) + Send>;

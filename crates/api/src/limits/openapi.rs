@@ -1,7 +1,7 @@
 //! The answers the layers may give any operation, documented in the OpenAPI document:
 //! 429 (rate limit), 503 (shed at the concurrency cap, or no database connection), 504 (request
 //! timeout), 500 (a panic caught by the panic layer), and for operations taking a body 413 (body
-//! cap), 415 (not JSON) and 408 (the body did not arrive in time). Defined once
+//! cap), 415 (not JSON), 400 (JSON that does not parse) and 408 (the body did not arrive in time). Defined once
 //! under `components.responses` and referenced from every operation but the health probes
 //! (which are exempt, and document their own 503).
 
@@ -11,7 +11,7 @@ use utoipa::openapi::{
     ResponseBuilder, SchemaFormat, Type,
 };
 
-const RESPONSES: [(&str, &str, &str); 7] = [
+const RESPONSES: [(&str, &str, &str); 8] = [
     (
         "429",
         "TooManyRequests",
@@ -46,6 +46,7 @@ const RESPONSES: [(&str, &str, &str); 7] = [
         "UnsupportedMediaType",
         "The body is not `application/json` (REQ_003)",
     ),
+    ("400", "MalformedJson", "The body is not JSON (REQ_005)"),
     (
         "408",
         "RequestTimeout",
@@ -92,7 +93,7 @@ fn component(name: &str, description: &str) -> Response {
 fn add_to(operation: &mut Operation) {
     let takes_body = operation.request_body.is_some();
     for (status, name, _) in RESPONSES {
-        if matches!(status, "408" | "413" | "415") && !takes_body {
+        if matches!(status, "400" | "408" | "413" | "415") && !takes_body {
             continue;
         }
         // A handler's own, more specific description of a status wins.

@@ -4,7 +4,7 @@ pub(crate) mod examples;
 
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 /// The error envelope every non-2xx response carries.
 #[derive(Serialize, ToSchema)]
@@ -31,6 +31,27 @@ pub struct FieldErrorSchema {
     pub field: String,
     pub message: String,
 }
+
+/// The refusals of every operation behind the auth extractor and a role check, for a handler's
+/// `responses(...)`: 401 for a missing or bad token, 403 AUTH_009 for roles that do not allow it.
+#[derive(IntoResponses)]
+pub enum Denied {
+    #[response(status = 401, description = "Missing or invalid token")]
+    Unauthorized(ErrorEnvelope),
+    #[response(
+        status = 403,
+        description = "The caller's roles do not allow this operation (AUTH_009)"
+    )]
+    Forbidden(ErrorEnvelope),
+}
+
+/// 404 RES_001 of an operation on one resource by id: missing, deleted or another tenant's.
+#[derive(IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such resource in the caller's tenant (RES_001)"
+)]
+pub struct NotFound(pub ErrorEnvelope);
 
 #[derive(OpenApi)]
 #[openapi(

@@ -1,6 +1,6 @@
-//! Request input shared by the resources: text and JSON-object checks against the schema's
-//! limits, the `Idempotency-Key` header and the request hash it is bound to, present-or-null
-//! patch fields, the mapping of constraint errors, and the 201 answer of a create.
+//! Request input shared by the resources: text, date and JSON-object checks against the
+//! schema's limits, the `Idempotency-Key` header and the request hash it is bound to,
+//! present-or-null patch fields, the mapping of constraint errors, and the 201 answer of a create.
 //!
 //! Checks run in the handler, so a bad value is a 422 naming its field rather than a
 //! constraint error from the database.
@@ -9,13 +9,15 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use time::{Date, Month, OffsetDateTime};
 
 use haven_db::idempotency::KEY_MAX_CHARS;
 
 use crate::error::{ApiError, FieldError, codes};
-use crate::routes::params::Problems;
+use crate::routes::params::{self, Problems};
+use crate::scope::WriteError;
 
 /// A required text field: not blank, at most `max` characters, no control characters.
 pub fn required_text(problems: &mut Problems, field: &str, value: &str, max: usize) {
@@ -56,6 +58,35 @@ pub fn patch_text(
     let value = not_null(problems, field, value)?;
     required_text(problems, field, &value, max);
     Some(value)
+}
+
+/// A real calendar date (`YYYY-MM-DD`), not in the future and not before January 1st of
+/// `earliest_year`.
+pub fn past_date(
+    problems: &mut Problems,
+    field: &str,
+    text: &str,
+    earliest_year: i32,
+) -> Option<Date> {
+    let date = problems.take(field, params::date(Some(text)))??;
+    let earliest = Date::from_calendar_date(earliest_year, Month::January, 1).ok()?;
+    if date < earliest || date > OffsetDateTime::now_utc().date() {
+        problems.add(field, format!("must be between {earliest} and today"));
+        return None;
+    }
+    Some(date)
+}
+
+/// A JSON object field as it is stored, checked as [`json_object`].
+pub fn object(
+    problems: &mut Problems,
+    field: &str,
+    map: Map<String, Value>,
+    max_bytes: usize,
+) -> Value {
+    let value = Value::Object(map);
+    json_object(problems, field, &value, max_bytes);
+    value
 }
 
 /// A JSON object of at most `max_bytes` as PostgreSQL prints it, with no NUL character anywhere
@@ -172,6 +203,20 @@ pub fn write_error(table: &str, error: sqlx::Error) -> ApiError {
     ApiError::from(error)
 }
 
+/// A write's database error in `table`: `refusal` (the client's doing, recorded as denied) when
+/// the database refused `constraint` with SQLSTATE `code`, otherwise as [`write_error`] maps it.
+pub fn refused_on(
+    error: sqlx::Error,
+    table: &str,
+    (code, constraint): (&str, &str),
+    refusal: ApiError,
+) -> WriteError {
+    if is_violation(&error, code, constraint) {
+        return WriteError::Refused(refusal);
+    }
+    WriteError::Failed(write_error(table, error))
+}
+
 /// Is `error` the database refusing `constraint` with SQLSTATE `code` (23505 unique, 23503
 /// foreign key)?
 pub fn is_violation(error: &sqlx::Error, code: &str, constraint: &str) -> bool {
@@ -218,6 +263,19 @@ pub fn request_hash(value: &Value) -> [u8; 32] {
     let mut text = String::new();
     canonical_json(value, &mut text);
     Sha256::digest(text.as_bytes()).into()
+}
+
+/// The [`request_hash`] of a resource's validated fields as they serialize, with the resource's
+/// audit name under `"resource"` so that two resources' requests never share a hash.
+pub fn resource_hash(resource: &str, fields: &impl Serialize) -> Result<[u8; 32], ApiError> {
+    let mut value = serde_json::to_value(fields).map_err(ApiError::internal)?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "{resource} fields are not an object"
+        )));
+    };
+    object.insert("resource".to_owned(), resource.into());
+    Ok(request_hash(&value))
 }
 
 /// 201 with the created row, its `Location`, and `Idempotent-Replayed: true` on a replay.

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use haven_db::page::{Cursor, PageLimit};
+use haven_db::page::{Cursor, Page, PageLimit};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -57,6 +57,22 @@ impl Problems {
         }
     }
 
+    /// `check`'s value when it noted no problem, else 422 VAL_001 with every problem it noted.
+    pub fn check<T>(check: impl FnOnce(&mut Problems) -> T) -> Result<T, ApiError> {
+        let mut problems = Problems::default();
+        let value = check(&mut problems);
+        problems.finish().map(|()| value)
+    }
+
+    /// `patch`, noting "at least one field is required" under `body` when it changes nothing
+    /// and nothing else is wrong.
+    pub fn changes<P: Default + PartialEq>(&mut self, patch: P) -> P {
+        if self.is_empty() && patch == P::default() {
+            self.add("body", "at least one field is required");
+        }
+        patch
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -64,6 +80,13 @@ impl Problems {
             Err(ApiError::new(codes::VAL_001).with_details(self.0))
         }
     }
+}
+
+/// A page of rows as a list response carries it: the items as the response's type and the
+/// cursor of the next page, encoded.
+pub fn page<R, T: From<R>>(page: Page<R>) -> (Vec<T>, Option<String>) {
+    let items = page.items.into_iter().map(T::from).collect();
+    (items, page.next_cursor.map(|cursor| cursor.encode()))
 }
 
 /// Where a list page starts and how long it is.

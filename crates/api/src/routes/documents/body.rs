@@ -159,7 +159,7 @@ impl UpdateDocument {
             validate::metadata(&mut problems, metadata);
         }
         validate::storage_location(&mut problems, self.storage_location.is_some());
-        let patch = DocumentPatch {
+        let patch = problems.changes(DocumentPatch {
             title,
             filename,
             content_type,
@@ -167,10 +167,7 @@ impl UpdateDocument {
             status: status.map(Into::into),
             metadata,
             patient_id: self.patient_id,
-        };
-        if problems.is_empty() && patch == DocumentPatch::default() {
-            problems.add("body", "at least one field is required");
-        }
+        });
         problems.finish()?;
         Ok(patch)
     }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::upload::{self, Upload, UploadInstructions};
 use super::{DocumentStatus, READERS, RESOURCE, WRITERS};
 use crate::error::{ApiError, FieldError, codes};
-use crate::openapi::ErrorEnvelope;
+use crate::openapi::{Denied, ErrorEnvelope, NotFound};
 use crate::routes::params::RawId;
 use crate::scope::{Access, AuditOutcome, Permit, Scope};
 use crate::state::AppState;
@@ -34,9 +34,8 @@ async fn store<'a>(state: &'a AppState, permit: &Permit<'_>) -> Result<&'a Conte
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
         (status = 200, body = UploadInstructions),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
         (status = 409, description = "The document is not awaiting an upload (UPLOAD_001)", body = ErrorEnvelope),
         (status = 503, description = "Storage is not configured (STORAGE_001) or unavailable (STORAGE_002); Retry-After", body = ErrorEnvelope),
     ))]
@@ -127,9 +126,8 @@ fn refused(reason: &str) -> ApiError {
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
         (status = 200, body = Completion),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
         (status = 409, description = "Not awaiting an upload (UPLOAD_001), or nothing uploaded yet (UPLOAD_003)", body = ErrorEnvelope),
         (status = 422, description = "The object did not match; the document is failed (UPLOAD_002, the reason in details)", body = ErrorEnvelope),
         (status = 503, description = "Storage is not configured (STORAGE_001) or unavailable (STORAGE_002); Retry-After", body = ErrorEnvelope),
@@ -278,9 +276,8 @@ fn wants_redirect(query: Option<&str>) -> Result<bool, ApiError> {
     responses(
         (status = 200, description = "With redirect=false", body = DownloadLink),
         (status = 303, description = "To the presigned URL", headers(("Location" = String))),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow reading documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
         (status = 409, description = "The document's content is not ready (CONTENT_001)", body = ErrorEnvelope),
         (status = 422, description = "A query parameter other than redirect=true|false (VAL_001)", body = ErrorEnvelope),
         (status = 503, description = "Storage is not configured (STORAGE_001) or unavailable (STORAGE_002); Retry-After", body = ErrorEnvelope),

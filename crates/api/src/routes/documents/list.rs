@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{DocumentResponse, DocumentStatus, READERS, RESOURCE};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::openapi::ErrorEnvelope;
+use crate::openapi::{Denied, ErrorEnvelope};
 use crate::routes::params::{self, Paging, Problems};
 use crate::scope::{Access, Scope};
 
@@ -87,8 +87,7 @@ fn parse(query: ListDocumentsQuery) -> Result<(DocumentFilter, Paging), ApiError
     params(ListDocumentsQuery),
     responses(
         (status = 200, body = DocumentPage),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow reading documents (AUTH_009)", body = ErrorEnvelope),
+        Denied,
         (status = 422, description = "Bad cursor, limit, status, patient id or time (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn list_documents(
@@ -104,8 +103,6 @@ pub async fn list_documents(
         documents::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
     tx.audit_returned(page.items.iter().map(|d| d.id.as_uuid()));
     tx.commit().await?;
-    Ok(Json(DocumentPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor.map(|c| c.encode()),
-    }))
+    let (items, next_cursor) = params::page(page);
+    Ok(Json(DocumentPage { items, next_cursor }))
 }

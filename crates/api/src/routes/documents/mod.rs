@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, codes};
-use crate::openapi::ErrorEnvelope;
+use crate::error::ApiError;
+use crate::openapi::{Denied, NotFound};
 use crate::principal::Role;
 use crate::routes::params::RawId;
-use crate::scope::{Access, Scope, missing};
+use crate::scope::{Access, Scope, found, settle_delete};
 
 /// The audit `resource_type` of documents.
 pub const RESOURCE: &str = "document";
@@ -117,9 +117,8 @@ impl From<Document> for DocumentResponse {
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
         (status = 200, body = DocumentResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow reading documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
     ))]
 pub async fn get_document(
     scope: Scope,
@@ -129,10 +128,9 @@ pub async fn get_document(
     let (permit, id) = scope.require_id(READERS, access, &raw).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
     // The read and its audit event in one statement; a miss is recorded as denied.
-    let found = documents::get(&mut tx, &phi, id).await?;
+    let document = documents::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
-    let document = found.ok_or_else(|| ApiError::new(codes::RES_001))?;
-    Ok(Json(document.into()))
+    Ok(Json(found(document)?.into()))
 }
 
 /// Soft-deletes a document (editor or admin): it is gone from reads and lists afterwards.
@@ -141,18 +139,13 @@ pub async fn get_document(
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
     ))]
 pub async fn delete_document(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
     let access = Access::new("document.delete", RESOURCE);
     let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let mut tx = permit.begin().await?;
-    if !documents::soft_delete(&mut tx, id).await? {
-        // Missing, deleted before or another tenant's: recorded as refused.
-        return Err(missing(tx).await);
-    }
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    let deleted = documents::soft_delete(&mut tx, id).await?;
+    settle_delete(tx, deleted).await
 }

@@ -11,8 +11,8 @@ use super::upload::{self, CreatedDocument};
 use super::{DocumentResponse, RESOURCE, WRITERS};
 use crate::error::{ApiError, FieldError, codes};
 use crate::extract::ApiJson;
-use crate::openapi::ErrorEnvelope;
-use crate::routes::input::{self, created, is_violation};
+use crate::openapi::{Denied, ErrorEnvelope, NotFound};
+use crate::routes::input::{self, created};
 use crate::routes::params::RawId;
 use crate::scope::{Access, CreatedRow, Scope, WriteError, missing, settle_create};
 use crate::state::AppState;
@@ -20,14 +20,12 @@ use crate::state::AppState;
 /// A write's database error: a broken CHECK is the client's input (422); a `patient_id` that
 /// names no patient of this tenant is 422 too, and recorded as a refusal.
 fn write_error(error: sqlx::Error) -> WriteError {
-    if is_violation(&error, "23503", "documents_patient_fkey") {
-        let refusal = ApiError::new(codes::VAL_001).with_details(vec![FieldError {
-            field: "patient_id".to_owned(),
-            message: "names no patient of this tenant".to_owned(),
-        }]);
-        return WriteError::Refused(refusal);
-    }
-    WriteError::Failed(input::write_error("documents", error))
+    let refusal = ApiError::new(codes::VAL_001).with_details(vec![FieldError {
+        field: "patient_id".to_owned(),
+        message: "names no patient of this tenant".to_owned(),
+    }]);
+    let unknown_patient = ("23503", "documents_patient_fkey");
+    input::refused_on(error, "documents", unknown_patient, refusal)
 }
 
 impl CreatedRow for Document {
@@ -51,11 +49,8 @@ impl CreatedRow for Document {
     request_body = CreateDocument,
     responses(
         (status = 201, body = CreatedDocument, headers(("Location" = String, description = "The new document's URL"))),
-        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
+        Denied,
         (status = 409, description = "The document created under this Idempotency-Key was deleted since (RES_002)", body = ErrorEnvelope),
-        (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
         (status = 422, description = "Invalid body (a patient_id of no patient of this tenant too) or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
         (status = 503, description = "`sha256` sent but storage is not configured (STORAGE_001) or unavailable (STORAGE_002); Retry-After", body = ErrorEnvelope),
     ))]
@@ -128,12 +123,9 @@ pub async fn create_document(
     request_body = UpdateDocument,
     responses(
         (status = 200, body = DocumentResponse),
-        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing documents (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such document in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
         (status = 409, description = "A change to the content fields of a document with content (CONTENT_002, the fields in details)", body = ErrorEnvelope),
-        (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
         (status = 422, description = "Invalid or empty body (storage_location is server-owned), or a patient_id of no patient of this tenant (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn update_document(

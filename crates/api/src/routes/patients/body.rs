@@ -1,17 +1,17 @@
-//! Patient request and response bodies, their checks against the schema's limits, and the hash
-//! an `Idempotency-Key` is bound to.
+//! Patient request and response bodies and their checks against the schema's limits.
 
 use haven_db::patients::{
-    CONTACT_MAX_BYTES, MRN_MAX_CHARS, NAME_MAX_CHARS, Patient, PatientFields, PatientPatch, Sex,
+    BIRTH_YEAR_MIN, CONTACT_MAX_BYTES, MRN_MAX_CHARS, NAME_MAX_CHARS, Patient, PatientFields,
+    PatientPatch, Sex,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::routes::input::{self, json_object, not_null, patch_text, present, required_text};
-use crate::routes::params::{self, Problems};
+use crate::routes::input::{not_null, object, past_date, patch_text, present, required_text};
+use crate::routes::params::Problems;
 
 /// A patient of the caller's tenant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,76 +104,82 @@ pub struct UpdatePatient {
     pub contact: Option<Option<Map<String, Value>>>,
 }
 
-/// A real calendar date, not in the future and not before 1850.
-fn birth_date(problems: &mut Problems, text: &str) -> Option<Date> {
-    let date = problems.take("birth_date", params::date(Some(text)))??;
-    let today = OffsetDateTime::now_utc().date();
-    let earliest = Date::from_calendar_date(1850, time::Month::January, 1).ok()?;
-    if date < earliest || date > today {
-        problems.add("birth_date", "must be between 1850-01-01 and today");
-        return None;
-    }
-    Some(date)
-}
-
-fn contact(problems: &mut Problems, contact: Map<String, Value>) -> Value {
-    let contact = Value::Object(contact);
-    json_object(problems, "contact", &contact, CONTACT_MAX_BYTES);
-    contact
-}
-
 impl CreatePatient {
     /// The checked patient, or 422 with every problem.
     pub(super) fn validate(self) -> Result<PatientFields, ApiError> {
-        let mut problems = Problems::default();
-        let p = &mut problems;
-        required_text(p, "mrn", &self.mrn, MRN_MAX_CHARS);
-        required_text(p, "given_name", &self.given_name, NAME_MAX_CHARS);
-        required_text(p, "family_name", &self.family_name, NAME_MAX_CHARS);
-        let birth_date = birth_date(p, &self.birth_date);
-        let contact = contact(p, self.contact.unwrap_or_default());
-        problems.finish()?;
-        Ok(PatientFields {
-            mrn: self.mrn,
-            given_name: self.given_name,
-            family_name: self.family_name,
-            // A placeholder only while a problem is reported, and then `finish` refused it.
-            birth_date: birth_date.unwrap_or(Date::MIN),
-            sex: self.sex,
-            contact,
+        Problems::check(|p| {
+            required_text(p, "mrn", &self.mrn, MRN_MAX_CHARS);
+            required_text(p, "given_name", &self.given_name, NAME_MAX_CHARS);
+            required_text(p, "family_name", &self.family_name, NAME_MAX_CHARS);
+            let birth_date = past_date(p, "birth_date", &self.birth_date, BIRTH_YEAR_MIN);
+            let contact = self.contact.unwrap_or_default();
+            PatientFields {
+                mrn: self.mrn,
+                given_name: self.given_name,
+                family_name: self.family_name,
+                // A placeholder only while a problem is reported, and then `check` refuses it.
+                birth_date: birth_date.unwrap_or(Date::MIN),
+                sex: self.sex,
+                contact: object(p, "contact", contact, CONTACT_MAX_BYTES),
+            }
         })
     }
 }
 
 impl UpdatePatient {
     pub(super) fn validate(self) -> Result<PatientPatch, ApiError> {
-        let mut problems = Problems::default();
-        let p = &mut problems;
-        let patch = PatientPatch {
-            mrn: patch_text(p, "mrn", self.mrn, MRN_MAX_CHARS),
-            given_name: patch_text(p, "given_name", self.given_name, NAME_MAX_CHARS),
-            family_name: patch_text(p, "family_name", self.family_name, NAME_MAX_CHARS),
-            birth_date: not_null(p, "birth_date", self.birth_date).and_then(|d| birth_date(p, &d)),
-            sex: not_null(p, "sex", self.sex),
-            contact: not_null(p, "contact", self.contact).map(|c| contact(p, c)),
-        };
-        if problems.is_empty() && patch == PatientPatch::default() {
-            problems.add("body", "at least one field is required");
-        }
-        problems.finish()?;
-        Ok(patch)
+        Problems::check(|p| {
+            let patch = PatientPatch {
+                mrn: patch_text(p, "mrn", self.mrn, MRN_MAX_CHARS),
+                given_name: patch_text(p, "given_name", self.given_name, NAME_MAX_CHARS),
+                family_name: patch_text(p, "family_name", self.family_name, NAME_MAX_CHARS),
+                birth_date: not_null(p, "birth_date", self.birth_date)
+                    .and_then(|d| past_date(p, "birth_date", &d, BIRTH_YEAR_MIN)),
+                sex: not_null(p, "sex", self.sex),
+                contact: not_null(p, "contact", self.contact)
+                    .map(|c| object(p, "contact", c, CONTACT_MAX_BYTES)),
+            };
+            p.changes(patch)
+        })
     }
 }
 
-/// The hash an `Idempotency-Key` is bound to (see `input::request_hash`).
-pub(super) fn request_hash(new: &PatientFields) -> [u8; 32] {
-    input::request_hash(&json!({
-        "resource": "patient",
-        "mrn": new.mrn,
-        "given_name": new.given_name,
-        "family_name": new.family_name,
-        "birth_date": new.birth_date.to_string(),
-        "sex": new.sex,
-        "contact": new.contact,
-    }))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::input::{request_hash, resource_hash};
+    use serde_json::json;
+
+    #[test]
+    fn the_request_hash_is_the_one_keys_were_stored_with() {
+        let body = json!({"mrn": "M-1", "given_name": "Ada", "family_name": "Byron",
+            "birth_date": "1815-12-10", "sex": "female", "contact": {"phone": "1"}});
+        let mut new: CreatePatient = serde_json::from_value(body).unwrap();
+        new.birth_date = "1985-12-10".to_owned();
+        let new = new.validate().unwrap();
+        // The hash before the kit computed it from the serialized fields.
+        let before = request_hash(&json!({
+            "resource": "patient",
+            "mrn": new.mrn,
+            "given_name": new.given_name,
+            "family_name": new.family_name,
+            "birth_date": new.birth_date.to_string(),
+            "sex": new.sex,
+            "contact": new.contact,
+        }));
+        assert_eq!(resource_hash("patient", &new).unwrap(), before);
+    }
+
+    #[test]
+    fn bad_fields_are_reported_each_under_its_name() {
+        let body = json!({"mrn": " ", "given_name": "A", "family_name": "B",
+            "birth_date": "1849-12-31", "sex": "other", "contact": {"x": "a\u{0}b"}});
+        let new: CreatePatient = serde_json::from_value(body).unwrap();
+        let error = format!("{:?}", new.validate().unwrap_err());
+        for field in ["mrn", "birth_date", "contact"] {
+            assert!(error.contains(field), "{field} in {error}");
+        }
+        assert!(error.contains("must be between 1850-01-01 and today"));
+        assert!(UpdatePatient::default().validate().is_err());
+    }
 }

@@ -17,23 +17,20 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, codes};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::openapi::ErrorEnvelope;
+use crate::openapi::{Denied, ErrorEnvelope, NotFound};
 use crate::routes::documents::{READERS, WRITERS};
-use crate::routes::input::{self, created, is_violation};
+use crate::routes::input::{self, created};
 use crate::routes::params::{self, Paging, Problems, RawId};
-use crate::scope::{Access, Scope, WriteError, missing, settle_create};
+use crate::scope::{Access, Scope, WriteError, found, settle_create, settle_delete, settle_update};
 
 /// The audit `resource_type` of patients.
 pub const RESOURCE: &str = "patient";
 
 /// A write's database error: a taken `mrn` is 409 RES_002, recorded as a refusal.
 fn write_error(error: sqlx::Error) -> WriteError {
-    if is_violation(&error, "23505", MRN_UNIQUE) {
-        let conflict = ApiError::new(codes::RES_002)
-            .with_message("Another patient of this tenant has this mrn");
-        return WriteError::Refused(conflict);
-    }
-    WriteError::Failed(input::write_error("patients", error))
+    let taken =
+        ApiError::new(codes::RES_002).with_message("Another patient of this tenant has this mrn");
+    input::refused_on(error, "patients", ("23505", MRN_UNIQUE), taken)
 }
 
 /// Fetches one patient of the caller's tenant (viewer, editor, admin or break-glass).
@@ -42,9 +39,8 @@ fn write_error(error: sqlx::Error) -> WriteError {
     params(("id" = uuid::Uuid, Path, description = "The patient id")),
     responses(
         (status = 200, body = PatientResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow reading patients (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
     ))]
 pub async fn get_patient(
     scope: Scope,
@@ -53,11 +49,9 @@ pub async fn get_patient(
     let access = Access::new("patient.read", RESOURCE);
     let (permit, id) = scope.require_id(READERS, access, &raw).await?;
     let (mut tx, phi) = permit.begin_phi().await?;
-    let found: Option<Patient> = resource::get(&mut tx, &phi, id).await?;
+    let patient: Option<Patient> = resource::get(&mut tx, &phi, id).await?;
     tx.commit().await?;
-    Ok(Json(
-        found.ok_or_else(|| ApiError::new(codes::RES_001))?.into(),
-    ))
+    Ok(Json(found(patient)?.into()))
 }
 
 /// Query parameters of the patient list: exact matches only. Unknown parameters are refused.
@@ -92,15 +86,15 @@ pub struct PatientPage {
 
 /// The filter and page of a list request, or 422 naming every bad parameter.
 fn parse(q: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
-    let mut problems = Problems::default();
-    let paging = problems.paging(q.cursor.as_deref(), q.limit.as_deref());
-    let filter = PatientFilter {
-        mrn: problems.param("mrn", params::text(q.mrn.as_deref(), 64)),
-        family_name: problems.param("family_name", params::text(q.family_name.as_deref(), 200)),
-        birth_date: problems.param("birth_date", params::date(q.birth_date.as_deref())),
-    };
-    problems.finish()?;
-    Ok((filter, paging))
+    Problems::check(|p| {
+        let paging = p.paging(q.cursor.as_deref(), q.limit.as_deref());
+        let filter = PatientFilter {
+            mrn: p.param("mrn", params::text(q.mrn.as_deref(), 64)),
+            family_name: p.param("family_name", params::text(q.family_name.as_deref(), 200)),
+            birth_date: p.param("birth_date", params::date(q.birth_date.as_deref())),
+        };
+        (filter, paging)
+    })
 }
 
 /// Lists the caller's tenant's patients, newest first, filtered by exact matches (viewer,
@@ -111,8 +105,7 @@ fn parse(q: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
     params(ListPatientsQuery),
     responses(
         (status = 200, body = PatientPage),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow reading patients (AUTH_009)", body = ErrorEnvelope),
+        Denied,
         (status = 422, description = "Bad cursor, limit or filter (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn list_patients(
@@ -127,10 +120,8 @@ pub async fn list_patients(
     let page = patients::list(&mut tx, &phi, &filter, paging.cursor.as_ref(), paging.limit).await?;
     tx.audit_returned(page.items.iter().map(|p| p.id.as_uuid()));
     tx.commit().await?;
-    Ok(Json(PatientPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor.map(|c| c.encode()),
-    }))
+    let (items, next_cursor) = params::page(page);
+    Ok(Json(PatientPage { items, next_cursor }))
 }
 
 /// Creates a patient (editor or admin). With an `Idempotency-Key` (1 to 255 printable ASCII
@@ -143,11 +134,8 @@ pub async fn list_patients(
     request_body = CreatePatient,
     responses(
         (status = 201, body = PatientResponse, headers(("Location" = String, description = "The new patient's URL"))),
-        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing patients (AUTH_009)", body = ErrorEnvelope),
+        Denied,
         (status = 409, description = "Another patient has this mrn, or the patient created under this Idempotency-Key was deleted since (RES_002)", body = ErrorEnvelope),
-        (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
         (status = 422, description = "Invalid body or Idempotency-Key (VAL_001, with details), or the key was used with another body (IDEM_001)", body = ErrorEnvelope),
     ))]
 pub async fn create_patient(
@@ -160,7 +148,7 @@ pub async fn create_patient(
         .await?;
     let checked = input::idempotency_key(&headers).and_then(|key| Ok((key, body?.0.validate()?)));
     let (key, new) = permit.input(checked).await?;
-    let hash = body::request_hash(&new);
+    let hash = input::resource_hash(RESOURCE, &new)?;
     let (mut tx, phi) = permit.begin_phi().await?;
     let key = (permit.key(key.as_deref(), &hash), Link::Patient);
     let written = resource::create(&mut tx, &phi, &new, key).await;
@@ -178,12 +166,9 @@ pub async fn create_patient(
     request_body = UpdatePatient,
     responses(
         (status = 200, body = PatientResponse),
-        (status = 400, description = "The body is not JSON (REQ_005)", body = ErrorEnvelope),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing patients (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
         (status = 409, description = "Another patient has this mrn (RES_002)", body = ErrorEnvelope),
-        (status = 415, description = "Not application/json (REQ_003)", body = ErrorEnvelope),
         (status = 422, description = "Invalid or empty body (VAL_001, with details)", body = ErrorEnvelope),
     ))]
 pub async fn update_patient(
@@ -199,13 +184,8 @@ pub async fn update_patient(
         .await?;
     let (mut tx, phi) = permit.begin_phi().await?;
     let written = patients::update(&mut tx, &phi, id, patch).await;
-    let (mut tx, updated) = permit.written(written, tx, write_error).await?;
-    let Some(updated) = updated else {
-        return Err(missing(tx).await);
-    };
-    tx.audit_changed(&updated.changed_fields);
-    tx.commit().await?;
-    Ok(Json(updated.row.into()))
+    let (tx, updated) = permit.written(written, tx, write_error).await?;
+    Ok(Json(settle_update(tx, updated).await?.into()))
 }
 
 /// Soft-deletes a patient (editor or admin): gone from reads and lists afterwards; its mrn may
@@ -215,17 +195,13 @@ pub async fn update_patient(
     params(("id" = uuid::Uuid, Path, description = "The patient id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
-        (status = 403, description = "The caller's roles do not allow changing patients (AUTH_009)", body = ErrorEnvelope),
-        (status = 404, description = "No such patient in the caller's tenant (RES_001)", body = ErrorEnvelope),
+        Denied,
+        NotFound,
     ))]
 pub async fn delete_patient(scope: Scope, RawId(raw): RawId) -> Result<StatusCode, ApiError> {
     let access = Access::new("patient.delete", RESOURCE);
     let (permit, id) = scope.require_id(WRITERS, access, &raw).await?;
     let mut tx = permit.begin().await?;
-    if !resource::soft_delete::<PatientFields>(&mut tx, id).await? {
-        return Err(missing(tx).await);
-    }
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    let deleted = resource::soft_delete::<PatientFields>(&mut tx, id).await?;
+    settle_delete(tx, deleted).await
 }
