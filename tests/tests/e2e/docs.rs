@@ -208,3 +208,39 @@ fn every_configuration_variable_is_documented_for_operators() {
         assert!(missing.is_empty(), "{doc} does not mention {missing:?}");
     }
 }
+
+/// Lines of `text` before its `#[cfg(test)]` module: all, and those neither blank nor only a
+/// comment (the count docs/EXTENDING.md gives).
+fn counted_lines(text: &str) -> (usize, usize) {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .collect();
+    let code = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
+        .count();
+    (lines.len(), code)
+}
+
+#[test]
+fn the_extending_guide_states_the_size_of_patients_as_it_is_and_within_400_lines() {
+    let guide = repo_file("docs/EXTENDING.md");
+    let mut total = (0, 0);
+    for path in [
+        "crates/db/src/patients.rs",
+        "crates/api/src/routes/patients/body.rs",
+        "crates/api/src/routes/patients/mod.rs",
+    ] {
+        let (raw, code) = counted_lines(&repo_file(path));
+        let row = format!("`{path}` | {raw} ({code}) |");
+        assert!(guide.contains(&row), "docs/EXTENDING.md lacks `{row}`");
+        total = (total.0 + raw, total.1 + code);
+    }
+    let sum = format!(
+        "**{} lines of non-test Rust in 3 files ({} without blank and comment lines)**",
+        total.0, total.1
+    );
+    assert!(guide.contains(&sum), "docs/EXTENDING.md lacks `{sum}`");
+    assert!(total.1 <= 400, "patients grew to {} lines", total.1);
+}
