@@ -1,6 +1,6 @@
 //! Benchmark baseline: GET /api/v1/health/live → {"status":"ok","timestamp":<unix s>,"version":"0.1.0"}
 //! (the same shape and length as Haven's at its version 0.1.0), and GET /api/v1/documents/{id},
-//! the authenticated, audited read (`read.rs`) when DATABASE_URL and JWKS_URL are set.
+//! the authenticated, audited read (`read.rs`) when JWKS_URL is set.
 //! Listens on 127.0.0.1:$PORT (default 8001) until SIGTERM or Ctrl-C.
 #![forbid(unsafe_code)]
 
@@ -36,7 +36,7 @@ async fn main() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(8001);
     let mut app = Router::new().route("/api/v1/health/live", get(live));
-    if std::env::var_os("DATABASE_URL").is_some() {
+    if std::env::var_os("JWKS_URL").is_some() {
         app = app.merge(read::router(read::Reader::from_env().await));
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
