@@ -114,34 +114,21 @@ struct Claims {
     roles: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
+/// The row as selected, and Haven's response body for a document (`deleted_at` is selected,
+/// never answered). The PHI columns are read in their plaintext stored form.
+#[derive(sqlx::FromRow, Serialize)]
 struct Stored {
     id: Uuid,
     tenant_id: Uuid,
-    title: Vec<u8>,
-    filename: Vec<u8>,
+    #[sqlx(try_from = "Vec<u8>")]
+    title: PlainText,
+    #[sqlx(try_from = "Vec<u8>")]
+    filename: PlainText,
     content_type: String,
     size_bytes: i64,
     status: String,
-    metadata: Vec<u8>,
-    storage_location: Option<String>,
-    patient_id: Option<Uuid>,
-    created_by: Uuid,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-}
-
-/// Haven's response body for a document.
-#[derive(Serialize)]
-struct DocumentBody {
-    id: Uuid,
-    tenant_id: Uuid,
-    title: String,
-    filename: String,
-    content_type: String,
-    size_bytes: i64,
-    status: String,
-    metadata: serde_json::Value,
+    #[sqlx(try_from = "Vec<u8>")]
+    metadata: PlainJson,
     storage_location: Option<String>,
     patient_id: Option<Uuid>,
     created_by: Uuid,
@@ -153,30 +140,38 @@ struct DocumentBody {
 
 /// A column in its plaintext stored form: the format byte 0x00, then the value. (The bare
 /// server does not decrypt: the bench reads plaintext tenants.)
-fn plain(stored: Vec<u8>) -> Option<Vec<u8>> {
+fn plain(stored: Vec<u8>) -> Result<Vec<u8>, String> {
     match stored.split_first() {
-        Some((0, text)) => Some(text.to_vec()),
-        _ => None,
+        Some((0, value)) => Ok(value.to_vec()),
+        _ => Err("not a plaintext stored value".to_owned()),
     }
 }
 
-impl Stored {
-    fn open(self) -> Option<DocumentBody> {
-        Some(DocumentBody {
-            title: String::from_utf8(plain(self.title)?).ok()?,
-            filename: String::from_utf8(plain(self.filename)?).ok()?,
-            metadata: serde_json::from_slice(&plain(self.metadata)?).ok()?,
-            id: self.id,
-            tenant_id: self.tenant_id,
-            content_type: self.content_type,
-            size_bytes: self.size_bytes,
-            status: self.status,
-            storage_location: self.storage_location,
-            patient_id: self.patient_id,
-            created_by: self.created_by,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
+#[derive(Serialize)]
+#[serde(transparent)]
+struct PlainText(String);
+
+impl TryFrom<Vec<u8>> for PlainText {
+    type Error = String;
+
+    fn try_from(stored: Vec<u8>) -> Result<Self, String> {
+        String::from_utf8(plain(stored)?)
+            .map(Self)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct PlainJson(serde_json::Value);
+
+impl TryFrom<Vec<u8>> for PlainJson {
+    type Error = String;
+
+    fn try_from(stored: Vec<u8>) -> Result<Self, String> {
+        serde_json::from_slice(&plain(stored)?)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -200,10 +195,7 @@ async fn read_document(
         return StatusCode::NOT_FOUND.into_response();
     };
     match read(&reader, &claims, id, peer).await {
-        Ok(Some(stored)) => match stored.open() {
-            Some(body) => Json(body).into_response(),
-            None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        },
+        Ok(Some(stored)) => Json(stored).into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(Failure::Answer(status)) => status.into_response(),
         Err(Failure::Database(error)) => {
