@@ -9,6 +9,8 @@
                                     wrote into RUN (results.txt, meta.txt, explain.txt) and
                                     the soak's RSS samples
   report.py write-doc DOC BLOCK     replace the results block of DOC with the file BLOCK
+  report.py read-ratios RESULTS     Haven's document read against the bare server's (the rows
+                                    of the table, judged), from RESULTS (results.txt)
 
 results.txt, one fact a line:
   run NAME ROUND RATE P50_MS P99_MS HAVEN_CPU_US PG_CPU_US   (a wrk or pgbench run; "-" = n/a)
@@ -43,6 +45,12 @@ LIVE_VS_REFERENCE = 0.80
 CONTENT_VS_GET = 0.9
 UPLOAD_VS_POST = 0.9
 API_VS_PGBENCH = 0.70
+# GET /documents/{id} against the bare axum + sqlx + jsonwebtoken server doing the same audited
+# read (issue 13): CPU per read, the server's and PostgreSQL's, at most 1.3x; throughput at least
+# 0.8x.
+READ_CPU_VS_BARE = 1.3
+READ_PG_VS_BARE = 1.3
+READ_VS_BARE = 0.80
 # Another tenant's reads while one tenant floods verify and the export: p99 within 3x alone
 # (issue 16).
 NEIGHBOUR_P99 = 3.0
@@ -146,6 +154,48 @@ def soak_summary(path, soak_s):
             len(samples), slope)
 
 
+def read_runs(path):
+    """The `run` facts of results.txt: name -> round -> (rate, p50, p99, cpu, pg)."""
+    runs = {}
+    for line in open(path):
+        f = line.split()
+        if f and f[0] == "run":
+            runs.setdefault(f[1], {})[int(f[2])] = tuple(num(x) for x in f[3:8])
+    return runs
+
+
+def per_round_ratio(runs, a, b, i=0):
+    """Median over the rounds both have of a's figure i over b's, or None."""
+    rounds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
+    values = [runs[a][r][i] / runs[b][r][i] for r in rounds
+              if runs[a][r][i] is not None and runs[b][r][i]]
+    return statistics.median(values) if values else None
+
+
+def read_vs_bare(runs, verdict):
+    """(label, target, judged) of the three ratios of Haven's read to the bare server's."""
+    out = []
+    for i, label, limit, most in ((3, "server process CPU per read", READ_CPU_VS_BARE, True),
+                                  (4, "PostgreSQL CPU per read", READ_PG_VS_BARE, True),
+                                  (0, "throughput", READ_VS_BARE, False)):
+        r = per_round_ratio(runs, "get", "get_reference", i)
+        target = f"{'≤' if most else '≥'} {limit:g}× the bare server's"
+        if r is None:
+            out.append((f"Haven ÷ bare, {label}", target, "**MISSED**: not measured"))
+        else:
+            ok = r <= limit if most else r >= limit
+            out.append((f"Haven ÷ bare, {label}", target, verdict(ok, f"{r:.2f}×")))
+    return out
+
+
+def read_ratios(results):
+    def verdict(ok, text):
+        return ("met: " if ok else "MISSED: ") + text
+
+    for label, target, judged in read_vs_bare(read_runs(results), verdict):
+        print(f"{label}: {judged} (target {target})")
+
+
 def table(state, soak_csv):
     meta = read_meta(f"{state}/meta.txt")
     quick = meta.get("quick") == "1"
@@ -240,6 +290,11 @@ def table(state, soak_csv):
 
     rows.append(documents_row("`GET /api/v1/documents/{id}`, all on shared CPUs", "get", "pgbench_read", not apart))
     rows.append(load_row("pgbench, the same read transaction (3 round trips), shared CPUs", "pgbench_read", unit="tps"))
+    if "get_reference" in runs:
+        rows.append(load_row("Same read, bare axum + sqlx + jsonwebtoken server (the same transaction; CPU "
+                             "column: its process)", "get_reference"))
+        for label, target, judged in read_vs_bare(runs, verdict):
+            rows.append(f"| {label} (median of the per-round ratios) | — | — | — | {target} | {judged} |")
     if "content" in runs:
         r = ratio("content", "get")
         rows.append(load_row("`GET /api/v1/documents/{id}/content?redirect=false` (presigned, no store call)",
@@ -455,6 +510,8 @@ def main(argv):
         table(*args)
     elif command == "write-doc":
         write_doc(*args)
+    elif command == "read-ratios":
+        read_ratios(*args)
     else:
         sys.exit(__doc__)
 
