@@ -3,7 +3,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Response, header};
-use axum::middleware::Next;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
@@ -34,7 +33,13 @@ pub fn layer() -> CompressionLayer<JsonAbove> {
 /// The layer would answer those with 406 *after* the handler ran, hiding a completed write from
 /// its caller; Haven sends such a response unencoded instead (RFC 9110 §12.5.3 leaves the
 /// choice to the server).
-pub async fn negotiate(mut request: Request, next: Next) -> axum::response::Response {
+///
+/// A plain function for `ServiceBuilder::map_request`: no middleware future, no clone of the
+/// stack inside, and nothing to do at all for the common request without the header.
+pub fn negotiate(mut request: Request) -> Request {
+    if !request.headers().contains_key(header::ACCEPT_ENCODING) {
+        return request;
+    }
     let path = request.uri().path();
     let exempt = EXEMPT.iter().any(|prefix| path.starts_with(prefix));
     let kept = (!exempt)
@@ -45,7 +50,7 @@ pub async fn negotiate(mut request: Request, next: Next) -> axum::response::Resp
     if let Some(kept) = kept.and_then(|kept| HeaderValue::from_str(&kept).ok()) {
         headers.insert(header::ACCEPT_ENCODING, kept);
     }
-    next.run(request).await
+    request
 }
 
 /// The header's entries minus those refusing `identity` or `*`, or `None` when nothing is left.

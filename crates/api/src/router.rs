@@ -123,27 +123,24 @@ pub fn router(state: AppState) -> Router {
     }
     app
         // After routing, so it sees the matched template; unknown paths keep no route.
-        .route_layer(middleware::from_fn(front::matched_route))
+        .route_layer(front::MatchedRouteLayer)
         .layer(
             ServiceBuilder::new()
                 // Outermost, so it sees the final body (envelopes included): JSON and NDJSON over
                 // 1 KiB in gzip or br as the client asks; probes and the login flow never, and
                 // never a 406 after the handler ran (compression.rs).
-                .layer(middleware::from_fn(crate::compression::negotiate))
+                .map_request(crate::compression::negotiate)
                 .layer(crate::compression::layer())
-                // Outermost, one middleware for the per-request work every response needs, in
+                // Outermost, one service for the per-request work every response needs, in
                 // this order (front.rs): the request id (on every response, errors included); the
                 // client's address (X-Forwarded-For only from trusted proxies); the request span
                 // and its one log line; the envelope for every 4xx/5xx; metrics, which still see
                 // a handler's error code; security headers, outside every layer below that can
                 // answer by itself (panic, timeout, body limit).
-                .layer(middleware::from_fn_with_state(
-                    std::sync::Arc::new(front::FrontSettings {
-                        trusted_proxies: config.trusted_proxies.clone(),
-                        production: config.is_production(),
-                    }),
-                    front::serve,
-                ))
+                .layer(front::FrontLayer::new(front::FrontSettings {
+                    trusted_proxies: config.trusted_proxies.clone(),
+                    production: config.is_production(),
+                }))
                 // Browsers may call us only from the configured origins; outside the layers that
                 // answer by themselves too, so a browser can read a 413, 500 or 504's envelope.
                 .layer(cors(&config))

@@ -121,13 +121,16 @@ impl Application {
             .await
             .map_err(StartupError::Phi)?
             .map(Arc::new);
-        let mut state = AppState::new(config.clone(), pool, secrets, oidc, phi);
         // Builds the client only (credentials resolve lazily): no call to the store at start,
         // so a storage outage never blocks a deploy.
-        if let Some(settings) = &config.storage {
-            let storage = haven_storage::Storage::new(settings.clone()).await;
-            state.storage = Some(Arc::new(crate::storage::ContentStore::new(storage)));
-        }
+        let storage = match &config.storage {
+            Some(settings) => {
+                let storage = haven_storage::Storage::new(settings.clone()).await;
+                Some(Arc::new(crate::storage::ContentStore::new(storage)))
+            }
+            None => None,
+        };
+        let state = AppState::new(config.clone(), pool, secrets, oidc, phi, storage);
         // One LISTEN connection per replica; stopped through `background`. Not awaited at
         // start and not part of readiness: the cache TTLs cover the time it is down.
         crate::invalidation::spawn(

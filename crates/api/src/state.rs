@@ -12,8 +12,21 @@ use crate::error::{ApiError, codes};
 use crate::limits::{SharedStore, TenantShares};
 use crate::readiness::{Check, Readiness};
 
+/// The state handlers see: one `Arc`, so the clone axum makes for every extractor and
+/// `from_fn_with_state` layer is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub config: Arc<Config>,
     pub pool: PgPool,
     pub readiness: Arc<Readiness>,
@@ -42,6 +55,7 @@ impl AppState {
         secrets: SecretsHandle,
         oidc: Option<Arc<Oidc>>,
         phi: Option<Arc<haven_phi::Phi>>,
+        storage: Option<Arc<crate::storage::ContentStore>>,
     ) -> Self {
         let readiness = Arc::new(Readiness::new(pool.clone()));
         let shared_limits = config.limits.redis_url.as_ref().and_then(|url| {
@@ -53,7 +67,7 @@ impl AppState {
                 .ok()
                 .map(Arc::new)
         });
-        Self {
+        Self(Arc::new(Shared {
             pool,
             readiness,
             secrets,
@@ -65,12 +79,14 @@ impl AppState {
                 config.database.tenant_max_exports,
                 config.database.acquire_timeout,
             ),
-            storage: None,
+            storage,
             phi,
             config,
-        }
+        }))
     }
+}
 
+impl Shared {
     /// The content store, or 503 STORAGE_001 when STORAGE_BUCKET is not set.
     pub fn storage(&self) -> Result<&crate::storage::ContentStore, ApiError> {
         self.storage

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{ApiError, ErrorBody, codes};
 use crate::http::request_id::RequestId;
 
-/// Renders a response into the envelope (by `http::front::serve`, for every response):
+/// Renders a response into the envelope (by `http::front::Front`, for every response):
 /// handler errors arrive as an [`ErrorBody`] extension; anything else that is not
 /// a success (the router's 404/405, the body limit's 413, the timeout's 504) gets the code for
 /// its status. The original body is dropped: it may be plain text or internal detail.

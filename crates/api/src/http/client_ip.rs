@@ -10,7 +10,7 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// Resolves [`ClientIp`] once per request into its extensions (by `http::front::serve`).
+/// Resolves [`ClientIp`] once per request into its extensions (by `http::front::Front`).
 pub fn resolve(request: &mut Request, trusted: &[IpNet]) {
     let peer = request
         .extensions()

@@ -1,19 +1,23 @@
 //! The outer part of every request, in one middleware: request id, client address, the request
 //! span and its log line, the envelope, metrics and security headers.
 //!
-//! These were six `from_fn` layers. Each such layer clones everything inside it for every request
-//! (tower services are called through `&mut self`, so a call works on a clone), which made the
-//! per-request cost grow with the square of the stack's depth; a profile of `/health/live`
-//! showed the clones and their drops among the largest costs (docs/PERFORMANCE.md). Here the
-//! steps run in the same order, as plain functions, around one `next.run`.
+//! These were six `from_fn` layers, then one. A `from_fn` layer clones everything inside it for
+//! every request (its `Next` owns the rest of the stack), which made the per-request cost grow
+//! with the square of the stack's depth; a profile of `/health/live` showed the clones and their
+//! drops among the largest costs (docs/PERFORMANCE.md). [`Front`] is a plain tower service: the
+//! steps run in the same order around one call of the service inside, and nothing is cloned.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::body::{Body, HttpBody};
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
+use futures::future::BoxFuture;
 use ipnet::IpNet;
+use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{client_ip, metrics, request_id, security};
@@ -27,47 +31,123 @@ pub struct FrontSettings {
     pub production: bool,
 }
 
-/// The middleware. On the way in: the request id (the caller's if safe), the client address,
-/// the span. On the way out, innermost first: security headers (a handler's own are kept),
-/// metrics (which still see the handler's error code), the envelope for every 4xx/5xx (which
-/// records `error_code` on the span), the log line, and `X-Request-ID` on every response.
-pub async fn serve(
-    State(settings): State<Arc<FrontSettings>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let id = request_id::assign(&mut request);
-    client_ip::resolve(&mut request, &settings.trusted_proxies);
-    let span = telemetry::open_span(&request, &id);
-    let started = Instant::now();
-    let production = settings.production;
-    let inner = async {
-        let timing = metrics::start(&request);
-        let mut response = next.run(request).await;
-        security::apply(&mut response, production);
-        if let Some(timing) = timing {
-            metrics::record(timing, &response);
+/// The layer that makes [`Front`].
+#[derive(Clone, Debug)]
+pub struct FrontLayer(Arc<FrontSettings>);
+
+impl FrontLayer {
+    pub fn new(settings: FrontSettings) -> Self {
+        Self(Arc::new(settings))
+    }
+}
+
+impl<S> Layer<S> for FrontLayer {
+    type Service = Front<S>;
+
+    fn layer(&self, inner: S) -> Front<S> {
+        Front {
+            inner,
+            settings: self.0.clone(),
         }
-        error::render_envelope(response, Some(&id))
-    };
-    let mut response = inner.instrument(span.clone()).await;
-    telemetry::completed(&span, response.status().as_u16(), started);
-    request_id::stamp(&mut response, &id);
-    response
+    }
+}
+
+/// The service. On the way in: the request id (the caller's if safe), the client address, the
+/// span. On the way out, innermost first: security headers (a handler's own are kept), metrics
+/// (which still see the handler's error code), the envelope for every 4xx/5xx (which records
+/// `error_code` on the span), the log line, and `X-Request-ID` on every response.
+#[derive(Clone, Debug)]
+pub struct Front<S> {
+    inner: S,
+    settings: Arc<FrontSettings>,
+}
+
+impl<S, B> Service<Request> for Front<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let id = request_id::assign(&mut request);
+        client_ip::resolve(&mut request, &self.settings.trusted_proxies);
+        let span = telemetry::open_span(&request, &id);
+        let started = Instant::now();
+        let production = self.settings.production;
+        let timing = metrics::start(&request);
+        let inner = self.inner.call(request);
+        Box::pin(async move {
+            let handled = async {
+                let Ok(response) = inner.await;
+                let mut response = response.map(Body::new);
+                security::apply(&mut response, production);
+                if let Some(timing) = timing {
+                    metrics::record(timing, &response);
+                }
+                error::render_envelope(response, Some(&id))
+            };
+            let mut response = handled.instrument(span.clone()).await;
+            telemetry::completed(&span, response.status().as_u16(), started);
+            request_id::stamp(&mut response, &id);
+            Ok(response)
+        })
+    }
+}
+
+/// The route layer that makes [`MatchedRoute`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MatchedRouteLayer;
+
+impl<S> Layer<S> for MatchedRouteLayer {
+    type Service = MatchedRoute<S>;
+
+    fn layer(&self, inner: S) -> MatchedRoute<S> {
+        MatchedRoute(inner)
+    }
 }
 
 /// Route layer (runs after routing, for matched routes only, so unknown paths keep no route):
 /// records the matched route template on the span and, with metrics on, hands it out on the
-/// response to [`metrics::record`], since routing happens inside the stack and [`serve`] cannot
+/// response to [`metrics::record`], since routing happens inside the stack and [`Front`] cannot
 /// see it on the request.
-pub async fn matched_route(request: Request, next: Next) -> Response {
-    let Some(path) = request.extensions().get::<MatchedPath>().cloned() else {
-        return next.run(request).await;
-    };
-    tracing::Span::current().record("route", path.as_str());
-    let mut response = next.run(request).await;
-    if metrics::enabled() {
-        response.extensions_mut().insert(path);
+#[derive(Clone, Debug)]
+pub struct MatchedRoute<S>(S);
+
+impl<S> Service<Request> for MatchedRoute<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
     }
-    response
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.extensions().get::<MatchedPath>().cloned();
+        if let Some(path) = &path {
+            tracing::Span::current().record("route", path.as_str());
+        }
+        let inner = self.0.call(request);
+        let path = path.filter(|_| metrics::enabled());
+        Box::pin(async move {
+            let Ok(mut response) = inner.await;
+            if let Some(path) = path {
+                response.extensions_mut().insert(path);
+            }
+            Ok(response)
+        })
+    }
 }

@@ -55,7 +55,7 @@ impl RequestId {
 }
 
 /// The request's id (a new one; the caller's own kept beside it), put on the request's headers
-/// and extensions. Called first of all by `http::front::serve`.
+/// and extensions. Called first of all by `http::front::Front`.
 pub fn assign(request: &mut Request) -> RequestId {
     let client = request
         .headers()
