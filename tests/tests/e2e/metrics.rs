@@ -107,6 +107,7 @@ async fn metrics_are_served_on_the_private_port_only_by_route_template_and_witho
         r#"db_pool_max_connections 10"#,
         "jwks_fetches_total",
         "jwks_fetch_failures_total 0",
+        "auth_token_cache_hits_total",
         "oidc_discovery_ready 1",
         r#"audit_events_written_total{action="document.list",outcome="success"} 1"#,
     ] {

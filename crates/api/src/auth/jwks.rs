@@ -131,8 +131,18 @@ impl JwksCache {
         Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn install(&self, set: KeySet) {
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+    fn install(&self, mut set: KeySet) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        set.number = keys.number + 1;
+        *keys = Arc::new(set);
+    }
+
+    /// The number of the key set in use ([`KeySet::number`]) while it is fresh; `None` when it
+    /// is stale (the next lookup refetches) or empty. The validator remembers a token accepted
+    /// under one number only while this still returns it: any install forgets them all.
+    pub(crate) fn fresh_key_set(&self) -> Option<u64> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        (!keys.is_empty() && !keys.is_stale(self.ttl)).then_some(keys.number)
     }
 
     fn now_ms(&self) -> u64 {
@@ -156,18 +166,20 @@ impl JwksCache {
     /// once unless a miss refetch ran within the cooldown; then the answer is `UnknownKid`
     /// when the keys were fetched after the token was issued (the key is really not
     /// published), else `KeysCoolingDown` (retryable, with the time left).
+    ///
+    /// With the key comes the [`KeySet::number`] of the snapshot it was found in.
     pub(crate) async fn key_for(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
         issued_at: impl FnOnce() -> Option<i64>,
-    ) -> Result<Arc<CachedKey>, AuthError> {
+    ) -> Result<(Arc<CachedKey>, u64), AuthError> {
         let mut snapshot = self.snapshot();
         if snapshot.is_stale(self.ttl) {
             snapshot = self.refresh_stale().await;
         }
         match snapshot.find(kid, alg) {
-            Lookup::Key(k) => return Ok(k),
+            Lookup::Key(k) => return Ok((k, snapshot.number)),
             Lookup::WrongType => return Err(AuthError::BadAlgorithm),
             Lookup::Ambiguous if !snapshot.is_empty() => return Err(AuthError::KidMissing),
             Lookup::Ambiguous | Lookup::Missing => {}
@@ -178,8 +190,9 @@ impl JwksCache {
                 return Err(self.miss_during_cooldown(retry_after, issued_at()));
             }
         };
-        match self.snapshot().find(kid, alg) {
-            Lookup::Key(k) => Ok(k),
+        let snapshot = self.snapshot();
+        match snapshot.find(kid, alg) {
+            Lookup::Key(k) => Ok((k, snapshot.number)),
             Lookup::WrongType => Err(AuthError::BadAlgorithm),
             _ if !fetched_ok => Err(AuthError::IdpUnavailable),
             Lookup::Ambiguous => Err(AuthError::KidMissing),

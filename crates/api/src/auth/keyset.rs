@@ -63,6 +63,9 @@ pub(crate) struct KeySet {
     pub(crate) fresh_for: Option<Duration>,
     /// The key set's `ETag`, sent back as `If-None-Match`.
     pub(crate) etag: Option<String>,
+    /// Which install this snapshot is (1, 2, ...; 0 before the first): set by the cache when it
+    /// installs the snapshot, also for a `304` that only confirms the keys.
+    pub(crate) number: u64,
 }
 
 /// Result of looking a key up in one snapshot.

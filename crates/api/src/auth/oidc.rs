@@ -27,6 +27,8 @@ pub struct Oidc {
     settings: Arc<AuthSettings>,
     http: HttpClient,
     ready: Arc<ReadySlot>,
+    /// One validator, so every request shares its cache of accepted tokens.
+    validator: TokenValidator,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -49,10 +51,13 @@ impl Oidc {
             .map_err(|_| SettingsError::new("runtime", "Oidc::start needs a Tokio runtime"))?;
         let http = HttpClient::new(settings.http_timeout, settings.jwks_max_bytes)
             .map_err(|e| SettingsError::new("OIDC_ISSUER_URL", format!("HTTP client: {e}")))?;
+        let settings = Arc::new(settings);
+        let ready = Arc::new(ReadySlot::new());
         let oidc = Arc::new(Self {
-            settings: Arc::new(settings),
+            validator: TokenValidator::new(Arc::clone(&settings), Arc::clone(&ready)),
+            settings,
             http,
-            ready: Arc::new(ReadySlot::new()),
+            ready,
         });
         runtime.spawn(discovery_loop(Arc::downgrade(&oidc)));
         Ok(oidc)
@@ -90,9 +95,15 @@ impl Oidc {
         self.ready.get().map_or(0, |d| d.jwks.fetch_count())
     }
 
-    /// A bearer-token validator bound to this provider.
+    /// The bearer-token validator bound to this provider (clones share its cache of accepted
+    /// tokens).
     pub fn validator(&self) -> TokenValidator {
-        TokenValidator::new(Arc::clone(&self.settings), Arc::clone(&self.ready))
+        self.validator.clone()
+    }
+
+    /// Tokens answered from the validator's cache of accepted tokens, for metrics.
+    pub fn token_cache_hits(&self) -> u64 {
+        self.validator.repeats()
     }
 
     fn login_context<'a>(&'a self, ready: &'a Discovered) -> LoginContext<'a> {

@@ -1,9 +1,16 @@
-//! Bearer access-token validation: cheapest checks first, then the signature, then claims.
+//! Bearer access-token validation: cheapest checks first, then the signature, then claims; a
+//! token accepted before is answered from a small cache of its hash while nothing it was checked
+//! against has changed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Validation};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+use crate::cache::TtlCache;
 
 use super::claims;
 use super::error::AuthError;
@@ -26,11 +33,30 @@ pub struct VerifiedToken {
     pub issued_at: OffsetDateTime,
 }
 
-/// Validates bearer access tokens against the issuer's keys. Cheap to clone.
+/// How many accepted tokens are remembered, and for how long at most (a token's own `exp` is
+/// usually sooner). About 200 bytes each.
+const ACCEPTED_CAPACITY: usize = 10_000;
+const ACCEPTED_TTL: Duration = Duration::from_secs(300);
+
+/// A token that passed every check, remembered by the SHA-256 of its exact bytes (the token
+/// itself is not kept).
+#[derive(Clone)]
+struct Accepted {
+    verified: VerifiedToken,
+    /// The key set its key came from ([`super::keyset::KeySet::number`]).
+    key_set: u64,
+    /// `exp` plus the leeway: the last second jsonwebtoken would accept it.
+    valid_until: i64,
+}
+
+/// Validates bearer access tokens against the issuer's keys. Cheap to clone; clones share the
+/// cache of accepted tokens.
 #[derive(Clone)]
 pub struct TokenValidator {
     settings: Arc<AuthSettings>,
     ready: Arc<ReadySlot>,
+    accepted: Arc<TtlCache<[u8; 32], Accepted>>,
+    repeats: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -44,7 +70,17 @@ impl std::fmt::Debug for TokenValidator {
 impl TokenValidator {
     /// A validator with these settings, using the discovery result once it is there.
     pub(crate) fn new(settings: Arc<AuthSettings>, ready: Arc<ReadySlot>) -> Self {
-        Self { settings, ready }
+        Self {
+            settings,
+            ready,
+            accepted: Arc::new(TtlCache::new(ACCEPTED_TTL, ACCEPTED_CAPACITY)),
+            repeats: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Tokens answered from the cache of accepted tokens so far (for metrics and tests).
+    pub fn repeats(&self) -> u64 {
+        self.repeats.load(Ordering::Relaxed)
     }
 
     /// Validates `token` (the part after `Bearer `), in this order:
@@ -56,6 +92,13 @@ impl TokenValidator {
     /// 4. signature and `exp`/`nbf`/`iss`/`aud` (jsonwebtoken, with the configured leeway);
     /// 5. own rules: claim types, `iat`, lifetime cap, exact `iss`, `sub`, not an ID token,
     ///    Cognito audience; then tenant and roles.
+    ///
+    /// Steps 3 to 5 are skipped for a token these exact bytes of which passed them before, while
+    /// the key set it was verified against is still the one in use and fresh (any refetch, a
+    /// rotation or [`super::jwks::JwksCache::force_refresh`] forgets every such token) and its
+    /// `exp` plus the leeway has not passed. Every check there depends only on the token's
+    /// bytes, the keys and the clock, so the answer is the one a full check would give; the
+    /// signature is not verified again for each request a frontend makes with the same token.
     pub async fn validate(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         let settings = &*self.settings;
         let compact = jws::split_compact(token, settings.max_token_bytes)?;
@@ -65,7 +108,16 @@ impl TokenValidator {
             TypRule::Access,
         )?;
         let jwks = &self.ready.get()?.jwks;
-        let key = jwks
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(current) = jwks.fresh_key_set()
+            && let Some(seen) = self.accepted.get(&digest)
+            && seen.key_set == current
+            && OffsetDateTime::now_utc().unix_timestamp() <= seen.valid_until
+        {
+            self.repeats.fetch_add(1, Ordering::Relaxed);
+            return Ok(seen.verified);
+        }
+        let (key, key_set) = jwks
             .key_for(header.kid.as_deref(), header.alg, || {
                 jws::unverified_iat(compact)
             })
@@ -84,13 +136,21 @@ impl TokenValidator {
         let tenant_external_id = claims::tenant_from_claims(&claims, &settings.tenant_claim)?;
         let roles = claims::roles_from_claims(&claims, &settings.roles_claim)?;
         let (issued_at, expires_at) = claims::datetimes(times)?;
-        Ok(VerifiedToken {
+        let verified = VerifiedToken {
             subject,
             tenant_external_id,
             roles,
             expires_at,
             issued_at,
-        })
+        };
+        let leeway = i64::try_from(settings.leeway.as_secs()).unwrap_or(i64::MAX);
+        let accepted = Accepted {
+            verified: verified.clone(),
+            key_set,
+            valid_until: expires_at.unix_timestamp().saturating_add(leeway),
+        };
+        self.accepted.insert(digest, accepted);
+        Ok(verified)
     }
 }
 

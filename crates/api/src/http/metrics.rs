@@ -104,6 +104,11 @@ fn describe() {
         "jwks_fetch_failures_total",
         "JWKS fetches that failed or held no key"
     );
+    describe_counter!(
+        "auth_token_cache_hits_total",
+        "Bearer tokens accepted again without a signature check (the same bytes, accepted before \
+         under the key set still in use, not expired)"
+    );
     describe_gauge!(
         "oidc_discovery_ready",
         "1 once OIDC discovery has succeeded"
@@ -157,7 +162,7 @@ pub fn start(request: &Request) -> Option<Timing> {
     })
 }
 
-/// Counts and times a response (by `http::front::serve`, before the envelope is rendered, so
+/// Counts and times a response (by `http::front::Front`, before the envelope is rendered, so
 /// it still sees the handler's error code).
 pub fn record(timing: Timing, response: &Response) {
     let Timing { method, started } = timing;
@@ -213,6 +218,7 @@ fn sample(state: &AppState) {
         metrics::counter!("jwks_fetches_total").absolute(oidc.jwks_fetch_count());
         let failures = oidc.jwks().map_or(0, |jwks| jwks.failure_count());
         metrics::counter!("jwks_fetch_failures_total").absolute(failures);
+        metrics::counter!("auth_token_cache_hits_total").absolute(oidc.token_cache_hits());
         metrics::gauge!("oidc_discovery_ready").set(if oidc.is_ready() { 1.0 } else { 0.0 });
     }
 }

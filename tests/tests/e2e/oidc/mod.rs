@@ -1,6 +1,7 @@
 //! `TokenValidator`, the JWKS cache and the login helpers against a real OIDC provider
 //! (oauth2-mock-server, started per test from tests/oidc/server.mjs).
 
+mod accepted;
 mod certified;
 pub(crate) mod forge;
 mod keys;
