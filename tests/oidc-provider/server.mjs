@@ -13,7 +13,8 @@
 // A second client, `other-client`, is registered with the same redirect URIs.
 // Prints one JSON line when ready: {"issuer": "http://127.0.0.1:PORT", "port": PORT}.
 
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
@@ -32,8 +33,20 @@ const { values: args } = parseArgs({
   },
 });
 
+// Node 20 can deadlock exporting a JWK from a key that generateKeyPairSync returned, when the
+// garbage collector frees the key-generation job at that moment (seen here: the process hung
+// before its ready line, waiting on the key's mutex). A key re-imported from PEM has no such job.
+function privateJwk(type, options) {
+  const { privateKey } = generateKeyPairSync(type, {
+    ...options,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return createPrivateKey(privateKey).export({ format: 'jwk' });
+}
+
 const signingKey = {
-  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  ...privateJwk('rsa', { modulusLength: 2048 }),
   kid: 'op-rs256',
   alg: 'RS256',
   use: 'sig',
@@ -102,23 +115,24 @@ function configuration() {
   };
 }
 
-function listen(port) {
-  return new Promise((resolve, reject) => {
-    const probe = new Provider('http://127.0.0.1', configuration());
-    const server = probe.listen(Number(port), '127.0.0.1', () => resolve(server));
-    server.on('error', reject);
-  });
-}
-
-// The issuer must name the real port, which is known only once listening: listen with a
-// throwaway provider to get the port, then serve the real one on it.
-const first = await listen(args.port);
-const { port } = first.address();
-await new Promise((resolve) => { first.close(resolve); });
+// The issuer must name the real port, which is known only once listening: listen first, then
+// hand the provider's request handler to that same server, so that the port is never free for
+// another process in between (as it was when a throwaway server was closed and the port bound
+// again).
+let handle = (req, res) => {
+  res.statusCode = 503;
+  res.end();
+};
+const server = createServer((req, res) => handle(req, res));
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(Number(args.port), '127.0.0.1', resolve);
+});
+const { port } = server.address();
 const issuer = `http://127.0.0.1:${port}`;
 const provider = new Provider(issuer, configuration());
 provider.on('server_error', (ctx, error) => { console.error('server_error', error); });
-await new Promise((resolve) => { provider.listen(port, '127.0.0.1', resolve); });
+handle = provider.callback();
 process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
 
 if (args['watch-stdin']) {

@@ -82,15 +82,23 @@ const issuer = new OAuth2Issuer();
 Object.defineProperty(issuer, 'keys', { get: () => store, configurable: true });
 const service = new OAuth2Service(issuer);
 
-function attackerKeys() {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = (pair, alg, kid) => ({
-    ...pair.privateKey.export({ format: 'jwk' }),
-    alg,
-    kid,
+// Node 20 can deadlock exporting a JWK from a key that generateKeyPairSync returned, when the
+// garbage collector frees the key-generation job at that moment (seen here: the process hung
+// before its ready line, waiting on the key's mutex). A key re-imported from PEM has no such job.
+function privateJwk(type, options) {
+  const { privateKey } = generateKeyPairSync(type, {
+    ...options,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
-  return [jwk(rsa, 'RS256', 'attacker-rsa'), jwk(ec, 'ES256', 'attacker-ec')];
+  return createPrivateKey(privateKey).export({ format: 'jwk' });
+}
+
+function attackerKeys() {
+  return [
+    { ...privateJwk('rsa', { modulusLength: 2048 }), alg: 'RS256', kid: 'attacker-rsa' },
+    { ...privateJwk('ec', { namedCurve: 'P-256' }), alg: 'ES256', kid: 'attacker-ec' },
+  ];
 }
 const attacker = attackerKeys();
 
