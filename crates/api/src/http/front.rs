@@ -1,4 +1,4 @@
-//! The outer part of every request, in one middleware: request id, client address, the request
+//! The outer part of every request, in one tower service: request id, client address, the request
 //! span and its log line, the envelope, metrics and security headers.
 //!
 //! These were six `from_fn` layers, then one. A `from_fn` layer clones everything inside it for
