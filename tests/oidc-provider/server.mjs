@@ -13,11 +13,12 @@
 // A second client, `other-client`, is registered with the same redirect URIs.
 // Prints one JSON line when ready: {"issuer": "http://127.0.0.1:PORT", "port": PORT}.
 
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
+
+import { privateJwk } from '../oidc/keys.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,18 +33,6 @@ const { values: args } = parseArgs({
     'watch-stdin': { type: 'boolean', default: false },
   },
 });
-
-// Node 20 can deadlock exporting a JWK from a key that generateKeyPairSync returned, when the
-// garbage collector frees the key-generation job at that moment (seen here: the process hung
-// before its ready line, waiting on the key's mutex). A key re-imported from PEM has no such job.
-function privateJwk(type, options) {
-  const { privateKey } = generateKeyPairSync(type, {
-    ...options,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  return createPrivateKey(privateKey).export({ format: 'jwk' });
-}
 
 const signingKey = {
   ...privateJwk('rsa', { modulusLength: 2048 }),

@@ -38,8 +38,10 @@
 //                               while sticky).
 
 import { createServer } from 'node:http';
-import { createHash, createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { createHash, createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { JWKStore, OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server';
+
+import { privateJwk } from './keys.mjs';
 
 function parseArgs(argv) {
   const opts = {
@@ -81,18 +83,6 @@ const issuer = new OAuth2Issuer();
 // rotation swaps the whole store (the mock's /jwks and token endpoint read it through `keys`).
 Object.defineProperty(issuer, 'keys', { get: () => store, configurable: true });
 const service = new OAuth2Service(issuer);
-
-// Node 20 can deadlock exporting a JWK from a key that generateKeyPairSync returned, when the
-// garbage collector frees the key-generation job at that moment (seen here: the process hung
-// before its ready line, waiting on the key's mutex). A key re-imported from PEM has no such job.
-function privateJwk(type, options) {
-  const { privateKey } = generateKeyPairSync(type, {
-    ...options,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  return createPrivateKey(privateKey).export({ format: 'jwk' });
-}
 
 function attackerKeys() {
   return [
