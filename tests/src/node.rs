@@ -42,9 +42,15 @@ pub fn spawn_provider(mut command: Command) -> (Child, Value) {
         let _ = tx.send(first);
         lines.for_each(drop);
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the OIDC provider did not report ready");
+    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(line) => line,
+        Err(error) => {
+            // Not left running after the test: it would never read its stdin's end.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the OIDC provider did not report ready: {error:?}");
+        }
+    };
     let ready = serde_json::from_str(&line).expect("ready line is JSON");
     (child, ready)
 }
