@@ -1,11 +1,14 @@
 //! The route table (and the OpenAPI document generated from it), and the router with the whole
 //! middleware stack, written once, outermost first.
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use std::convert::Infallible;
+
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, Response, header};
 use axum::middleware;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -104,7 +107,22 @@ pub fn spec_json() -> String {
     text
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole service: the routes, then the middleware stack around them (outermost first).
+///
+/// The stack wraps the router as one service rather than through `Router::layer`, which would
+/// wrap every route in it and clone the whole stack, boxed, for every request; only the matched
+/// route layer stays on the routes.
+pub fn router(
+    state: AppState,
+) -> impl Service<
+    Request,
+    Response = Response<impl HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let config = state.config.clone();
     let (mut app, spec) = api_routes(Some(&state)).split_for_parts();
     // Probe paths of other stacks answer 404 naming the real probes (routes/health.rs); not in
@@ -121,54 +139,49 @@ pub fn router(state: AppState) -> Router {
             spec, issuer,
         )));
     }
-    app
+    let app = app
         // After routing, so it sees the matched template; unknown paths keep no route.
         .route_layer(front::MatchedRouteLayer)
-        .layer(
-            ServiceBuilder::new()
-                // Outermost, so it sees the final body (envelopes included): JSON and NDJSON over
-                // 1 KiB in gzip or br as the client asks; probes and the login flow never, and
-                // never a 406 after the handler ran (compression.rs).
-                .map_request(crate::compression::negotiate)
-                .layer(crate::compression::layer())
-                // Outermost, one service for the per-request work every response needs, in
-                // this order (front.rs): the request id (on every response, errors included); the
-                // client's address (X-Forwarded-For only from trusted proxies); the request span
-                // and its one log line; the envelope for every 4xx/5xx; metrics, which still see
-                // a handler's error code; security headers, outside every layer below that can
-                // answer by itself (panic, timeout, body limit).
-                .layer(front::FrontLayer::new(front::FrontSettings {
-                    trusted_proxies: config.trusted_proxies.clone(),
-                    production: config.is_production(),
-                }))
-                // Browsers may call us only from the configured origins; outside the layers that
-                // answer by themselves too, so a browser can read a 413, 500 or 504's envelope.
-                .layer(cors(&config))
-                // A panicking handler becomes a 500 in the envelope, not a dropped connection.
-                .layer(CatchPanicLayer::custom(panic_response))
-                // No request holds a worker forever: 504 when we were slow, 408 when the
-                // client was (its body still arriving), so a slow client is no server alarm.
-                .layer(middleware::from_fn_with_state(
-                    config.request_timeout,
-                    limits::deadline,
-                ))
-                // Bodies are capped before any handler buffers them (413).
-                .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-                // ...and the limited body is handed on as axum's own body type.
-                .layer(MapRequestBodyLayer::new(Body::new))
-                // Overload is shed at once (503 + Retry-After) rather than queued; probes pass.
-                .layer(middleware::from_fn_with_state(
-                    limits::ConcurrencyCap::new(config.limits.max_concurrent_requests),
-                    limits::shed_overload,
-                ))
-                // Per client IP: requests without credentials and authentication failures
-                // (the per-principal limit is a route layer inside require_auth). Probes pass.
-                .layer(middleware::from_fn_with_state(
-                    limits::IpLimits::from_config(&config.limits, state.shared_limits.clone()),
-                    limits::per_ip,
-                )),
-        )
-        .with_state(state)
+        .with_state(state.clone());
+    ServiceBuilder::new()
+        // Outermost, so it sees the final body (envelopes included): JSON and NDJSON over
+        // 1 KiB in gzip or br as the client asks; probes and the login flow never, and
+        // never a 406 after the handler ran (compression.rs).
+        .map_request(crate::compression::negotiate)
+        .layer(crate::compression::layer())
+        // Outermost, one service for the per-request work every response needs, in
+        // this order (front.rs): the request id (on every response, errors included); the
+        // client's address (X-Forwarded-For only from trusted proxies); the request span
+        // and its one log line; the envelope for every 4xx/5xx; metrics, which still see
+        // a handler's error code; security headers, outside every layer below that can
+        // answer by itself (panic, timeout, body limit).
+        .layer(front::FrontLayer::new(front::FrontSettings {
+            trusted_proxies: config.trusted_proxies.clone(),
+            production: config.is_production(),
+        }))
+        // Browsers may call us only from the configured origins; outside the layers that
+        // answer by themselves too, so a browser can read a 413, 500 or 504's envelope.
+        .layer(cors(&config))
+        // A panicking handler becomes a 500 in the envelope, not a dropped connection.
+        .layer(CatchPanicLayer::custom(panic_response))
+        // No request holds a worker forever: 504 when we were slow, 408 when the
+        // client was (its body still arriving), so a slow client is no server alarm.
+        .layer(limits::DeadlineLayer(config.request_timeout))
+        // Bodies are capped before any handler buffers them (413).
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        // ...and the limited body is handed on as axum's own body type.
+        .layer(MapRequestBodyLayer::new(Body::new))
+        // Overload is shed at once (503 + Retry-After) rather than queued; probes pass.
+        .layer(limits::ShedOverloadLayer::new(limits::ConcurrencyCap::new(
+            config.limits.max_concurrent_requests,
+        )))
+        // Per client IP: requests without credentials and authentication failures
+        // (the per-principal limit is a route layer inside require_auth). Probes pass.
+        .layer(limits::PerIpLayer::new(limits::IpLimits::from_config(
+            &config.limits,
+            state.shared_limits.clone(),
+        )))
+        .service(app)
 }
 
 fn cors(config: &Config) -> CorsLayer {

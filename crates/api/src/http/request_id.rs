@@ -44,27 +44,27 @@ impl RequestId {
     }
 
     fn generate(client: Option<Arc<str>>) -> Self {
-        let text = uuid::Uuid::new_v4().hyphenated().to_string();
-        let header = HeaderValue::from_str(&text).expect("a UUID is a valid header value");
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+        let header = HeaderValue::from_str(text).expect("a UUID is a valid header value");
         Self {
-            text: Arc::from(text),
+            text: Arc::from(&*text),
             header,
             client,
         }
     }
 }
 
-/// The request's id (a new one; the caller's own kept beside it), put on the request's headers
-/// and extensions. Called first of all by `http::front::Front`.
+/// The request's id (a new one; the caller's own kept beside it), put in the request's
+/// extensions, where handlers, the envelope and audit events take it from (the request's own
+/// `X-Request-ID` header is left as the caller sent it and read by nothing else). Called first
+/// of all by `http::front::Front`.
 pub fn assign(request: &mut Request) -> RequestId {
     let client = request
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(RequestId::client_from);
     let id = RequestId::generate(client);
-    request
-        .headers_mut()
-        .insert(X_REQUEST_ID.clone(), id.header.clone());
     request.extensions_mut().insert(id.clone());
     id
 }

@@ -2,17 +2,20 @@
 //! one is shed at once with 503 SYS_004 and `Retry-After`, never queued (a queue only turns an
 //! overload into timeouts for everyone). Health probes are exempt.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use futures::future::{self, BoxFuture, Either};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, Service};
 
 use super::is_probe;
 use crate::error::{ApiError, codes};
 
-/// The permits; cloned into the layer's state.
+/// The permits, shared by every clone of the service.
 #[derive(Clone)]
 pub struct ConcurrencyCap(Arc<Semaphore>);
 
@@ -41,23 +44,67 @@ impl Drop for InFlight {
     }
 }
 
-/// Middleware: sheds a request when every permit is taken.
-pub async fn shed_overload(
-    State(cap): State<ConcurrencyCap>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if is_probe(request.uri().path()) {
-        return next.run(request).await;
+/// The layer that makes [`ShedOverload`].
+#[derive(Clone)]
+pub struct ShedOverloadLayer(ConcurrencyCap);
+
+impl ShedOverloadLayer {
+    pub fn new(cap: ConcurrencyCap) -> Self {
+        Self(cap)
     }
-    let Ok(permit) = cap.0.try_acquire_owned() else {
-        metrics::counter!("http_requests_shed_total").increment(1);
-        tracing::warn!(error_code = codes::SYS_004.code, "overloaded: request shed");
-        return ApiError::new(codes::SYS_004)
-            .with_message("The service is at capacity; retry shortly")
-            .with_retry_after(1)
-            .into_response();
-    };
-    let _in_flight = InFlight::new(permit);
-    next.run(request).await
+}
+
+impl<S> Layer<S> for ShedOverloadLayer {
+    type Service = ShedOverload<S>;
+
+    fn layer(&self, inner: S) -> ShedOverload<S> {
+        ShedOverload {
+            inner,
+            cap: self.0.clone(),
+        }
+    }
+}
+
+/// The service: sheds a request when every permit is taken. A permit is taken without waiting,
+/// so the service inside is called at once and nothing is cloned per request.
+#[derive(Clone)]
+pub struct ShedOverload<S> {
+    inner: S,
+    cap: ConcurrencyCap,
+}
+
+impl<S> Service<Request> for ShedOverload<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if is_probe(request.uri().path()) {
+            return Either::Left(self.inner.call(request));
+        }
+        let Ok(permit) = self.cap.0.clone().try_acquire_owned() else {
+            metrics::counter!("http_requests_shed_total").increment(1);
+            tracing::warn!(error_code = codes::SYS_004.code, "overloaded: request shed");
+            let response = ApiError::new(codes::SYS_004)
+                .with_message("The service is at capacity; retry shortly")
+                .with_retry_after(1)
+                .into_response();
+            return Either::Right(Box::pin(future::ready(Ok(response))));
+        };
+        let in_flight = InFlight::new(permit);
+        let inner = self.inner.call(request);
+        Either::Right(Box::pin(async move {
+            let response = inner.await;
+            drop(in_flight);
+            response
+        }))
+    }
 }

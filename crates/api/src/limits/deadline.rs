@@ -5,17 +5,19 @@
 //! the 5xx alarm. The body is wrapped so the deadline knows whether a handler was reading it and
 //! its end had not arrived yet.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use futures::future::BoxFuture;
+use tower::{Layer, Service};
 
 use crate::error::{ApiError, codes};
 
@@ -34,39 +36,84 @@ impl BodyProgress {
     }
 }
 
-/// Middleware: runs the rest of the stack within `limit`.
-pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let progress = Arc::new(BodyProgress::default());
-    let has_body = request.headers().contains_key(CONTENT_LENGTH)
-        || request.headers().contains_key(TRANSFER_ENCODING);
-    if !has_body {
-        // Nothing can be waited for from the client: only the service can be slow.
-        return match tokio::time::timeout(limit, next.run(request)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::new(codes::REQ_004).into_response(),
-        };
-    }
-    let tracked = Arc::clone(&progress);
-    let request = request.map(|body| {
-        let mut stream = body.into_data_stream();
-        Body::from_stream(futures::stream::poll_fn(move |cx| {
-            tracked.read.store(true, Ordering::Release);
-            let next = stream.poll_next_unpin(cx);
-            if let Poll::Ready(None) = next {
-                tracked.done.store(true, Ordering::Release);
-            }
-            next
-        }))
-    });
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) if progress.waiting_on_client() => {
-            tracing::warn!(
-                error_code = codes::REQ_006.code,
-                "request body not received within the request timeout"
-            );
-            ApiError::new(codes::REQ_006).into_response()
+/// The layer that makes [`Deadline`]: the rest of the stack runs within `limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer(pub Duration);
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline {
+            inner,
+            limit: self.0,
         }
-        Err(_) => ApiError::new(codes::REQ_004).into_response(),
+    }
+}
+
+/// The service: a plain tower service rather than a `from_fn` layer, which would clone the
+/// stack inside it for every request (docs/PERFORMANCE.md).
+#[derive(Clone, Debug)]
+pub struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S, B> Service<Request> for Deadline<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let limit = self.limit;
+        let has_body = request.headers().contains_key(CONTENT_LENGTH)
+            || request.headers().contains_key(TRANSFER_ENCODING);
+        if !has_body {
+            // Nothing can be waited for from the client: only the service can be slow.
+            let inner = tokio::time::timeout(limit, self.inner.call(request));
+            return Box::pin(async move {
+                Ok(match inner.await {
+                    Ok(Ok(response)) => response.map(Body::new),
+                    Err(_) => ApiError::new(codes::REQ_004).into_response(),
+                })
+            });
+        }
+        let progress = Arc::new(BodyProgress::default());
+        let tracked = Arc::clone(&progress);
+        let request = request.map(|body| {
+            let mut stream = body.into_data_stream();
+            Body::from_stream(futures::stream::poll_fn(move |cx| {
+                tracked.read.store(true, Ordering::Release);
+                let next = stream.poll_next_unpin(cx);
+                if let Poll::Ready(None) = next {
+                    tracked.done.store(true, Ordering::Release);
+                }
+                next
+            }))
+        });
+        let inner = tokio::time::timeout(limit, self.inner.call(request));
+        Box::pin(async move {
+            Ok(match inner.await {
+                Ok(Ok(response)) => response.map(Body::new),
+                Err(_) if progress.waiting_on_client() => {
+                    tracing::warn!(
+                        error_code = codes::REQ_006.code,
+                        "request body not received within the request timeout"
+                    );
+                    ApiError::new(codes::REQ_006).into_response()
+                }
+                Err(_) => ApiError::new(codes::REQ_004).into_response(),
+            })
+        })
     }
 }

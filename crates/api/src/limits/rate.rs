@@ -4,10 +4,12 @@
 //! Redis cannot answer, in this process (`governor`, a DashMap per limiter, pruned every half
 //! minute so memory stays bounded).
 
+use std::convert::Infallible;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -15,11 +17,13 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use dashmap::DashMap;
+use futures::future::{self, BoxFuture, Either};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use haven_db::ids::{TenantId, UserId};
+use tower::{Layer, Service};
 
 use super::headers::{self, Budget};
 use super::shared::SharedStore;
@@ -184,41 +188,100 @@ impl IpLimits {
     }
 }
 
-/// Middleware (global stack): the per-IP limit. Requests without credentials spend the IP's
-/// budget up front. Requests with credentials spend it only when they do not end up
-/// authenticated (a failure, or a public route that ignored the header) and the server did not
-/// fail; once it is spent, further credentialed requests from that IP are refused until it
-/// refills.
-pub async fn per_ip(
-    State(limits): State<Option<Arc<IpLimits>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let client = request.extensions().get::<ClientIp>().copied();
-    let (Some(limits), Some(ClientIp(ip))) = (limits, client) else {
-        return next.run(request).await;
-    };
-    if is_probe(request.uri().path()) {
-        return next.run(request).await;
+/// The layer that makes [`PerIp`]; `None` when rate limiting is disabled.
+#[derive(Clone)]
+pub struct PerIpLayer(Option<Arc<IpLimits>>);
+
+impl PerIpLayer {
+    pub fn new(limits: Option<Arc<IpLimits>>) -> Self {
+        Self(limits)
     }
-    let key = ip_key(ip);
-    let burst = limits.keyed.burst;
-    if !request.headers().contains_key(AUTHORIZATION) {
-        return match limits.keyed.admit(&key).await {
-            Ok(budget) => {
-                let mut response = next.run(request).await;
-                headers::apply(response.headers_mut(), budget);
-                response
-            }
-            Err(wait) => headers::too_many_requests(burst, wait, "ip"),
+}
+
+impl<S> Layer<S> for PerIpLayer {
+    type Service = PerIp<S>;
+
+    fn layer(&self, inner: S) -> PerIp<S> {
+        PerIp {
+            inner,
+            limits: self.0.clone(),
+        }
+    }
+}
+
+/// The per-IP limit (global stack). Requests without credentials spend the IP's budget up
+/// front. Requests with credentials spend it only when they do not end up authenticated (a
+/// failure, or a public route that ignored the header) and the server did not fail; once it is
+/// spent, further credentialed requests from that IP are refused until it refills.
+///
+/// A plain tower service: probes, requests with rate limiting off and credentialed requests call
+/// the service inside at once; only a request without credentials, whose budget is taken
+/// (perhaps from Redis) before it runs, needs its own handle on the service inside.
+#[derive(Clone)]
+pub struct PerIp<S> {
+    inner: S,
+    limits: Option<Arc<IpLimits>>,
+}
+
+impl<S> Service<Request> for PerIp<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let client = request.extensions().get::<ClientIp>().copied();
+        let (Some(limits), Some(ClientIp(ip))) = (self.limits.clone(), client) else {
+            return Either::Left(self.inner.call(request));
         };
+        if is_probe(request.uri().path()) {
+            return Either::Left(self.inner.call(request));
+        }
+        let key = ip_key(ip);
+        let burst = limits.keyed.burst;
+        if !request.headers().contains_key(AUTHORIZATION) {
+            // The service inside was made ready for this request: it goes into the future, and
+            // a fresh clone stays here for the next one.
+            let fresh = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, fresh);
+            return Either::Right(Box::pin(async move {
+                Ok(match limits.keyed.admit(&key).await {
+                    Ok(budget) => {
+                        let Ok(mut response) = inner.call(request).await;
+                        headers::apply(response.headers_mut(), budget);
+                        response
+                    }
+                    Err(wait) => headers::too_many_requests(burst, wait, "ip"),
+                })
+            }));
+        }
+        if let Some(wait) = limits.penalty(&key) {
+            let response = headers::too_many_requests(burst, wait, "auth_failures");
+            return Either::Right(Box::pin(future::ready(Ok(response))));
+        }
+        let inner = self.inner.call(request);
+        Either::Right(Box::pin(async move {
+            let Ok(response) = inner.await;
+            Ok(spend_unless_authenticated(&limits, key, response).await)
+        }))
     }
-    if let Some(wait) = limits.penalty(&key) {
-        return headers::too_many_requests(burst, wait, "auth_failures");
-    }
-    let mut response = next.run(request).await;
-    // Authenticated: the per-principal limit counted it. A server error (the IdP or the
-    // database unavailable) is not the client's doing and spends nothing.
+}
+
+/// The end of a credentialed request: authenticated, the per-principal limit counted it; a
+/// server error (the IdP or the database unavailable) is not the client's doing and spends
+/// nothing; anything else spends the IP's budget, and an IP out of budget is penalised.
+async fn spend_unless_authenticated(
+    limits: &IpLimits,
+    key: IpAddr,
+    mut response: Response,
+) -> Response {
     if response.extensions().get::<Authenticated>().is_some() || response.status().is_server_error()
     {
         return response;
@@ -232,7 +295,7 @@ pub async fn per_ip(
         Err(wait) => {
             limits.penalties.insert(key, Instant::now() + wait);
             if failed {
-                headers::too_many_requests(burst, wait, "auth_failures")
+                headers::too_many_requests(limits.keyed.burst, wait, "auth_failures")
             } else {
                 // The request did its work already: answer it, refuse the next ones.
                 response

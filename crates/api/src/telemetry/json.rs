@@ -4,11 +4,14 @@
 //! fields is built per event. Span fields are kept, already encoded as JSON, in the span's
 //! extensions when they are recorded, so each line only copies them.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io;
+use std::ops::Range;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
 use tracing::{Event, Id, Subscriber};
@@ -21,16 +24,50 @@ use tracing_subscriber::registry::LookupSpan;
 const FIXED_KEYS: [&str; 3] = ["timestamp", "level", "target"];
 
 /// Fields recorded on a span so far, each value already encoded as JSON, kept in the span's
-/// extensions. A field recorded again replaces its earlier value.
-#[derive(Default)]
-struct SpanFields(Vec<(&'static str, String)>);
+/// extensions: the values one after another in one string, and each key with where its value
+/// lies in it, so a span costs two allocations however many fields it records. A field recorded
+/// again replaces its earlier value.
+struct SpanFields {
+    json: String,
+    fields: Vec<(&'static str, Range<usize>)>,
+}
+
+impl Default for SpanFields {
+    fn default() -> Self {
+        // Room for a request span's fields (ids, method, route, tenant, user, error code).
+        Self {
+            json: String::with_capacity(256),
+            fields: Vec::with_capacity(8),
+        }
+    }
+}
 
 impl SpanFields {
-    fn set(&mut self, key: &'static str, value: String) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, old)) => *old = value,
-            None => self.0.push((key, value)),
+    fn set(&mut self, key: &'static str, value: &JsonValue<'_>) {
+        let start = self.json.len();
+        // Writing into a String cannot fail.
+        let _ = value.write(&mut self.json);
+        let end = self.json.len();
+        let Some(slot) = self.fields.iter().position(|(k, _)| *k == key) else {
+            self.fields.push((key, start..end));
+            return;
+        };
+        // Recorded again: the old value's bytes go, the ones after it move down.
+        let old = self.fields[slot].1.clone();
+        self.json.replace_range(old.clone(), "");
+        let removed = old.len();
+        for (_, range) in &mut self.fields {
+            if range.start >= old.end {
+                *range = range.start - removed..range.end - removed;
+            }
         }
+        self.fields[slot].1 = start - removed..end - removed;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.fields
+            .iter()
+            .map(|(key, range)| (*key, &self.json[range.clone()]))
     }
 }
 
@@ -78,9 +115,7 @@ where
         let mut keys: Vec<&'static str> = Vec::with_capacity(16);
         keys.extend(FIXED_KEYS);
         writer.write_str("{\"timestamp\":\"")?;
-        OffsetDateTime::now_utc()
-            .format_into(&mut FmtIo(&mut writer), &Rfc3339)
-            .map_err(|_| fmt::Error)?;
+        write_timestamp(&mut writer, OffsetDateTime::now_utc())?;
         write!(
             writer,
             "\",\"level\":\"{}\",\"target\":",
@@ -98,9 +133,9 @@ where
 
         if let Some(scope) = ctx.event_scope() {
             for span in scope {
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    for (key, value) in fields {
-                        if !keys.contains(key) {
+                if let Some(fields) = span.extensions().get::<SpanFields>() {
+                    for (key, value) in fields.iter() {
+                        if !keys.contains(&key) {
                             keys.push(key);
                             write_key(&mut writer, key)?;
                             writer.write_str(value)?;
@@ -114,6 +149,38 @@ where
         }
         writer.write_str("}\n")
     }
+}
+
+/// The date and time down to the second (`2026-12-06T05:59:07`) formatted last on this thread,
+/// with the second it stands for: lines of the same second reuse it.
+struct Second {
+    unix: i64,
+    text: String,
+}
+
+thread_local! {
+    static SECOND: RefCell<Second> = const {
+        RefCell::new(Second { unix: i64::MIN, text: String::new() })
+    };
+}
+
+const TO_THE_SECOND: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+
+/// `now` in RFC 3339, UTC, with nanoseconds (`2026-12-06T05:59:07.123456789Z`). The part down to
+/// the second is formatted by `time` once a second per thread; only the nanoseconds every line.
+fn write_timestamp(writer: &mut impl fmt::Write, now: OffsetDateTime) -> fmt::Result {
+    SECOND.with_borrow_mut(|second| {
+        let unix = now.unix_timestamp();
+        if second.unix != unix {
+            second.text.clear();
+            now.format_into(&mut FmtIo(&mut second.text), TO_THE_SECOND)
+                .map_err(|_| fmt::Error)?;
+            second.unix = unix;
+        }
+        writer.write_str(&second.text)
+    })?;
+    write!(writer, ".{:09}Z", now.nanosecond())
 }
 
 /// A field formatter that writes nothing: see `init`.
@@ -213,10 +280,7 @@ struct SpanVisitor<'a>(&'a mut SpanFields);
 
 impl RecordJson for SpanVisitor<'_> {
     fn record(&mut self, field: &Field, value: JsonValue<'_>) {
-        let mut encoded = String::new();
-        // Writing into a String cannot fail.
-        let _ = value.write(&mut encoded);
-        self.0.set(field.name(), encoded);
+        self.0.set(field.name(), &value);
     }
 }
 
@@ -357,6 +421,38 @@ mod tests {
     }
 
     #[test]
+    fn a_value_recorded_again_among_others_leaves_the_others_whole() {
+        let lines = capture(|| {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r-1",
+                route = tracing::field::Empty,
+                tenant_id = tracing::field::Empty,
+                user_id = tracing::field::Empty,
+            );
+            let _span = span.enter();
+            span.record("route", "/a");
+            span.record("tenant_id", "t-1");
+            span.record("user_id", "u-1");
+            // Longer, then shorter, than before: the values after it move both ways.
+            span.record("route", "/a/much/longer/route/{id}");
+            tracing::info!("first");
+            span.record("route", "/");
+            span.record("request_id", "r-2");
+            tracing::info!("second");
+        });
+        for (line, route, request_id) in [
+            (&lines[0], "/a/much/longer/route/{id}", "r-1"),
+            (&lines[1], "/", "r-2"),
+        ] {
+            assert_eq!(line["route"], route, "{line}");
+            assert_eq!(line["request_id"], request_id, "{line}");
+            assert_eq!(line["tenant_id"], "t-1", "{line}");
+            assert_eq!(line["user_id"], "u-1", "{line}");
+        }
+    }
+
+    #[test]
     fn strings_display_and_debug_values_are_escaped_and_non_finite_numbers_are_null() {
         let nasty = "quote \" backslash \\ newline \n tab \t bell \u{7} é";
         let lines = capture(|| {
@@ -372,6 +468,26 @@ mod tests {
         assert_eq!(line["nan"], Value::Null);
         assert_eq!(line["big"], u64::MAX);
         assert_eq!(line["neg"], -3);
+    }
+
+    #[test]
+    fn timestamps_are_rfc_3339_utc_with_nanoseconds_also_within_one_second() {
+        use time::format_description::well_known::Rfc3339;
+        let at = |text: &str| OffsetDateTime::parse(text, &Rfc3339).unwrap();
+        let mut line = String::new();
+        let early = at("2026-12-06T05:59:07.000000001Z");
+        write_timestamp(&mut line, early).unwrap();
+        assert_eq!(line, "2026-12-06T05:59:07.000000001Z");
+        // The same second again (the cached part), then the next one (formatted anew).
+        for text in ["2026-12-06T05:59:07.5Z", "2026-12-06T05:59:08.123456789Z"] {
+            line.clear();
+            write_timestamp(&mut line, at(text)).unwrap();
+            assert_eq!(at(&line), at(text), "{line}");
+        }
+        assert_eq!(line, "2026-12-06T05:59:08.123456789Z");
+        let lines = capture(|| tracing::info!("now"));
+        let stamp = at(lines[0]["timestamp"].as_str().unwrap());
+        assert!((OffsetDateTime::now_utc() - stamp).abs() < time::Duration::seconds(5));
     }
 
     #[test]

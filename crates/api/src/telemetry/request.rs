@@ -18,24 +18,23 @@ pub fn open_span(request: &Request, request_id: &RequestId) -> Span {
         client_request_id = request_id.client(),
         method = %request.method(),
         route = Empty,
-        status = Empty,
-        duration_ms = Empty,
         error_code = Empty,
         tenant_id = Empty,
         user_id = Empty,
     )
 }
 
-/// Writes the request's one line, in its span, once the response is ready.
+/// Writes the request's one line, in its span, once the response is ready. `status` and
+/// `duration_ms` are the line's own fields: no other line has them, and recording them on the
+/// span first would cost two span updates per request.
 pub fn completed(span: &Span, status: u16, started: Instant) {
-    span.record("status", status);
     // Microsecond resolution is plenty and keeps the number short.
-    span.record("duration_ms", started.elapsed().as_micros() as f64 / 1000.0);
+    let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
     span.in_scope(|| {
         if status >= 500 {
-            tracing::error!("request completed");
+            tracing::error!(status, duration_ms, "request completed");
         } else {
-            tracing::info!("request completed");
+            tracing::info!(status, duration_ms, "request completed");
         }
     });
 }
