@@ -166,18 +166,18 @@ pub fn router(
         .layer(CatchPanicLayer::custom(panic_response))
         // No request holds a worker forever: 504 when we were slow, 408 when the
         // client was (its body still arriving), so a slow client is no server alarm.
-        .layer(limits::DeadlineLayer(config.request_timeout))
+        .layer(limits::deadline(config.request_timeout))
         // Bodies are capped before any handler buffers them (413).
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
         // ...and the limited body is handed on as axum's own body type.
         .layer(MapRequestBodyLayer::new(Body::new))
         // Overload is shed at once (503 + Retry-After) rather than queued; probes pass.
-        .layer(limits::ShedOverloadLayer::new(limits::ConcurrencyCap::new(
+        .layer(limits::shed_overload(limits::ConcurrencyCap::new(
             config.limits.max_concurrent_requests,
         )))
         // Per client IP: requests without credentials and authentication failures
         // (the per-principal limit is a route layer inside require_auth). Probes pass.
-        .layer(limits::PerIpLayer::new(limits::IpLimits::from_config(
+        .layer(limits::per_ip(limits::IpLimits::from_config(
             &config.limits,
             state.shared_limits.clone(),
         )))

@@ -10,7 +10,8 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use futures::future::{self, BoxFuture, Either};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower::{Layer, Service};
+use tower::Service;
+use tower::layer::{LayerFn, layer_fn};
 
 use super::is_probe;
 use crate::error::{ApiError, codes};
@@ -44,25 +45,12 @@ impl Drop for InFlight {
     }
 }
 
-/// The layer that makes [`ShedOverload`].
-#[derive(Clone)]
-pub struct ShedOverloadLayer(ConcurrencyCap);
-
-impl ShedOverloadLayer {
-    pub fn new(cap: ConcurrencyCap) -> Self {
-        Self(cap)
-    }
-}
-
-impl<S> Layer<S> for ShedOverloadLayer {
-    type Service = ShedOverload<S>;
-
-    fn layer(&self, inner: S) -> ShedOverload<S> {
-        ShedOverload {
-            inner,
-            cap: self.0.clone(),
-        }
-    }
+/// The layer that sheds overload: [`ShedOverload`] around the service inside.
+pub fn shed_overload<S>(cap: ConcurrencyCap) -> LayerFn<impl Fn(S) -> ShedOverload<S> + Clone> {
+    layer_fn(move |inner| ShedOverload {
+        inner,
+        cap: cap.clone(),
+    })
 }
 
 /// The service: sheds a request when every permit is taken. A permit is taken without waiting,

@@ -17,7 +17,8 @@ use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use tower::{Layer, Service};
+use tower::Service;
+use tower::layer::{LayerFn, layer_fn};
 
 use crate::error::{ApiError, codes};
 
@@ -36,19 +37,9 @@ impl BodyProgress {
     }
 }
 
-/// The layer that makes [`Deadline`]: the rest of the stack runs within `limit`.
-#[derive(Clone, Copy, Debug)]
-pub struct DeadlineLayer(pub Duration);
-
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = Deadline<S>;
-
-    fn layer(&self, inner: S) -> Deadline<S> {
-        Deadline {
-            inner,
-            limit: self.0,
-        }
-    }
+/// The layer of the whole-request deadline: [`Deadline`] runs the service inside within `limit`.
+pub fn deadline<S>(limit: Duration) -> LayerFn<impl Fn(S) -> Deadline<S> + Clone> {
+    layer_fn(move |inner| Deadline { inner, limit })
 }
 
 /// The service: a plain tower service rather than a `from_fn` layer, which would clone the

@@ -18,11 +18,11 @@ use axum::http::StatusCode;
 
 use crate::error::{ErrorBody, codes};
 
-pub use concurrency::{ConcurrencyCap, ShedOverloadLayer};
-pub use deadline::DeadlineLayer;
+pub use concurrency::{ConcurrencyCap, shed_overload};
+pub use deadline::deadline;
 pub use headers::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use openapi::document_limit_responses;
-pub use rate::{IpLimits, PerIpLayer, PrincipalLimits, per_principal};
+pub use rate::{IpLimits, PrincipalLimits, per_ip, per_principal};
 pub use shared::SharedStore;
 pub use tenant_share::{Kind as ShareKind, Share, TenantShares};
 

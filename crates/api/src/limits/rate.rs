@@ -23,7 +23,8 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use haven_db::ids::{TenantId, UserId};
-use tower::{Layer, Service};
+use tower::Service;
+use tower::layer::{LayerFn, layer_fn};
 
 use super::headers::{self, Budget};
 use super::shared::SharedStore;
@@ -188,25 +189,13 @@ impl IpLimits {
     }
 }
 
-/// The layer that makes [`PerIp`]; `None` when rate limiting is disabled.
-#[derive(Clone)]
-pub struct PerIpLayer(Option<Arc<IpLimits>>);
-
-impl PerIpLayer {
-    pub fn new(limits: Option<Arc<IpLimits>>) -> Self {
-        Self(limits)
-    }
-}
-
-impl<S> Layer<S> for PerIpLayer {
-    type Service = PerIp<S>;
-
-    fn layer(&self, inner: S) -> PerIp<S> {
-        PerIp {
-            inner,
-            limits: self.0.clone(),
-        }
-    }
+/// The layer of the per-IP limit: [`PerIp`] around the service inside; `limits` is `None` when
+/// rate limiting is disabled.
+pub fn per_ip<S>(limits: Option<Arc<IpLimits>>) -> LayerFn<impl Fn(S) -> PerIp<S> + Clone> {
+    layer_fn(move |inner| PerIp {
+        inner,
+        limits: limits.clone(),
+    })
 }
 
 /// The per-IP limit (global stack). Requests without credentials spend the IP's budget up
