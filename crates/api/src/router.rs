@@ -24,7 +24,8 @@ use crate::routes::health;
 use crate::state::AppState;
 use crate::{limits, principal, routes, testing};
 
-/// The documented routes of `/api/v1` (the OpenAPI document is generated from them). With a
+/// The documented routes of `/api/v1`, each path written in full (the OpenAPI document is
+/// generated from them). With a
 /// state, the protected ones get the authentication route layer; without one (generating the
 /// document) the layer is left out, which the document does not see anyway.
 pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
@@ -86,8 +87,10 @@ pub fn v1_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
 
 /// Every documented route under `/api/v1`, with its OpenAPI description.
 pub fn api_routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
-    let mut routes = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .nest("/api/v1", v1_routes(state));
+    // The handlers' paths carry the `/api/v1` prefix themselves: `nest` would wrap every route
+    // in one more boxed service, cloned per request (docs/PERFORMANCE.md).
+    let mut routes =
+        OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(v1_routes(state));
     // The layers' own answers (429, 503, 504, 413, 415), on every operation.
     crate::limits::document_limit_responses(routes.get_openapi_mut());
     // Last, so the shared responses above get theirs too.

@@ -26,7 +26,7 @@ pub struct ValidateResponse {
 }
 
 /// Checks the bearer token: valid, known tenant, and who it is.
-#[utoipa::path(get, path = "/auth/validate", tag = "auth", operation_id = "auth_validate",
+#[utoipa::path(get, path = "/api/v1/auth/validate", tag = "auth", operation_id = "auth_validate",
     security(("bearer" = [])),
     responses(
         (status = 200, body = ValidateResponse),
@@ -61,7 +61,7 @@ pub struct LoginResponse {
 
 /// Starts a login: the IdP's authorization URL with PKCE (S256), state, nonce, the configured
 /// scopes (`offline_access` when refresh tokens are enabled) and the API audience.
-#[utoipa::path(get, path = "/auth/login", tag = "auth", operation_id = "auth_login",
+#[utoipa::path(get, path = "/api/v1/auth/login", tag = "auth", operation_id = "auth_login",
     params(LoginQuery),
     responses(
         (status = 200, body = LoginResponse),
@@ -122,7 +122,7 @@ impl CallbackResponse {
 /// verifies the ID token and its nonce, checks that the access token is one this API accepts
 /// (AUTH_012 names the setting to fix otherwise), and returns the tokens. Audited as
 /// `auth.login` in the caller's tenant.
-#[utoipa::path(post, path = "/auth/callback", tag = "auth", operation_id = "auth_callback",
+#[utoipa::path(post, path = "/api/v1/auth/callback", tag = "auth", operation_id = "auth_callback",
     request_body = CallbackRequest,
     responses(
         (status = 200, body = CallbackResponse),
@@ -161,7 +161,7 @@ pub struct RefreshRequest {
 /// Exchanges a refresh token for new tokens as a confidential client (the client secret stays
 /// on the server). Use the returned `refresh_token` next time when there is one (providers may
 /// rotate it). Audited as `auth.refresh` in the caller's tenant.
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "auth_refresh",
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "auth_refresh",
     request_body = RefreshRequest,
     responses(
         (status = 200, body = CallbackResponse),
@@ -272,7 +272,7 @@ pub struct LogoutResponse {
 }
 
 /// Builds the IdP's end-session URL for the caller.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "auth_logout",
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "auth_logout",
     security(("bearer" = [])),
     request_body = LogoutRequest,
     responses(

@@ -45,7 +45,7 @@ pub struct ReadyResponse {
 }
 
 /// Liveness: the process answers. Touches no dependency.
-#[utoipa::path(get, path = "/health/live", tag = "health", operation_id = "health_live",
+#[utoipa::path(get, path = "/api/v1/health/live", tag = "health", operation_id = "health_live",
     responses((status = 200, description = "The process is alive", body = LiveResponse)))]
 pub async fn live() -> Response {
     // Typed, not `json!`: no map built per probe (the same bytes, fields in the same order).
@@ -73,7 +73,7 @@ pub async fn not_a_probe() -> Response {
 
 /// Readiness: the database answers with the expected schema and secrets are loaded. Answers
 /// within 2 s whatever the database does; cached for about a second.
-#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "health_ready",
+#[utoipa::path(get, path = "/api/v1/health/ready", tag = "health", operation_id = "health_ready",
     responses(
         (status = 200, description = "Ready to serve", body = ReadyResponse),
         (status = 503, description = "A dependency is unavailable or the service is shutting down \

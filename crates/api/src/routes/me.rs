@@ -34,7 +34,7 @@ pub struct TenantResponse {
 
 /// The caller: user, subject, tenant, roles and token expiry. The first request of a new
 /// subject creates its user row.
-#[utoipa::path(get, path = "/me", tag = "identity", operation_id = "get_me",
+#[utoipa::path(get, path = "/api/v1/me", tag = "identity", operation_id = "get_me",
     security(("bearer" = [])),
     responses(
         (status = 200, body = MeResponse),
@@ -55,7 +55,7 @@ pub async fn me(scope: Scope) -> Json<MeResponse> {
 }
 
 /// The caller's tenant (any role; recorded as `tenant.read`).
-#[utoipa::path(get, path = "/tenant", tag = "identity", operation_id = "get_tenant",
+#[utoipa::path(get, path = "/api/v1/tenant", tag = "identity", operation_id = "get_tenant",
     security(("bearer" = [])),
     responses(
         (status = 200, body = TenantResponse),

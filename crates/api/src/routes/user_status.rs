@@ -28,7 +28,7 @@ pub struct UserStatusResponse {
 
 /// Disables a user of the caller's tenant (admin only): its requests get 403 USER_001 on every
 /// replica within a second, until it is enabled again. Idempotent.
-#[utoipa::path(post, path = "/users/{id}/disable", tag = "users", operation_id = "disable_user",
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", operation_id = "disable_user",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user id")),
     responses(
@@ -45,7 +45,7 @@ pub async fn disable_user(
 }
 
 /// Enables a disabled user of the caller's tenant again (admin only). Idempotent.
-#[utoipa::path(post, path = "/users/{id}/enable", tag = "users", operation_id = "enable_user",
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", operation_id = "enable_user",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user id")),
     responses(

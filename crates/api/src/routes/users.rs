@@ -61,7 +61,7 @@ pub struct UserPage {
 }
 
 /// Lists the users of the caller's tenant, oldest first (admin only).
-#[utoipa::path(get, path = "/users", tag = "users", operation_id = "list_users",
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "list_users",
     security(("bearer" = [])),
     params(ListUsersQuery),
     responses(

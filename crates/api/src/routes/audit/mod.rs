@@ -220,7 +220,7 @@ fn wants_ndjson(headers: &HeaderMap) -> bool {
 /// `Accept: application/x-ndjson` the answer is every matching event, one JSON object a line
 /// (streamed in pages; at most 100 000 events, after which a last line
 /// `{"truncated":true,"next_cursor":...}` says where to continue).
-#[utoipa::path(get, path = "/audit-events", tag = "audit", operation_id = "list_audit_events",
+#[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", operation_id = "list_audit_events",
     security(("bearer" = [])),
     params(AuditQuery),
     responses(
@@ -335,7 +335,7 @@ fn problem_name(problem: LinkProblem) -> &'static str {
 /// Recomputes the caller's tenant's audit hash chain from the last seal a verification found
 /// intact (or all of it with `full=true`) and reports the first broken link (admin or auditor).
 /// One verification per tenant runs at a time: another one gets 429 with `Retry-After`.
-#[utoipa::path(get, path = "/audit-events/verify", tag = "audit", operation_id = "verify_audit_events",
+#[utoipa::path(get, path = "/api/v1/audit-events/verify", tag = "audit", operation_id = "verify_audit_events",
     security(("bearer" = [])),
     params(VerifyQuery),
     responses(

@@ -29,7 +29,7 @@ async fn store<'a>(state: &'a AppState, permit: &Permit<'_>) -> Result<&'a Conte
 }
 
 /// Issues a new presigned upload URL for a document still awaiting its file (editor or admin).
-#[utoipa::path(post, path = "/documents/{id}/upload-url", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/documents/{id}/upload-url", tag = "documents",
     operation_id = "reissue_upload_url", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
@@ -121,7 +121,7 @@ fn refused(reason: &str) -> ApiError {
 /// checksum when the store reports it, SSE-KMS with the configured key). A match makes the
 /// document `ready`; a mismatch deletes the object and makes it `failed` with a reason code
 /// (422 UPLOAD_002). Repeating the call answers the same.
-#[utoipa::path(post, path = "/documents/{id}/complete", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/documents/{id}/complete", tag = "documents",
     operation_id = "complete_upload", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
@@ -269,7 +269,7 @@ fn wants_redirect(query: Option<&str>) -> Result<bool, ApiError> {
 /// Downloads a ready document's file (viewer, editor or admin): 303 to a short-lived presigned
 /// URL that saves it as an attachment under its filename; `?redirect=false` returns the URL as
 /// JSON instead. Every URL issued is audited as `document.download`.
-#[utoipa::path(get, path = "/documents/{id}/content", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents",
     operation_id = "download_content", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id"),
         ("redirect" = Option<bool>, Query, description = "false: answer 200 with the URL as JSON instead of a 303")),

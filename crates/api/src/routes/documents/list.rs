@@ -82,7 +82,7 @@ fn parse(query: ListDocumentsQuery) -> Result<(DocumentFilter, Paging), ApiError
 /// Lists the caller's tenant's documents, newest first (viewer, editor or admin). Walking the
 /// pages returns every document that existed when the walk began exactly once, whatever is
 /// created meanwhile.
-#[utoipa::path(get, path = "/documents", tag = "documents", operation_id = "list_documents",
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", operation_id = "list_documents",
     security(("bearer" = [])),
     params(ListDocumentsQuery),
     responses(

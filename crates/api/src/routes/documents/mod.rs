@@ -112,7 +112,7 @@ impl From<Document> for DocumentResponse {
 }
 
 /// Fetches one document of the caller's tenant (viewer, editor or admin).
-#[utoipa::path(get, path = "/documents/{id}", tag = "documents", operation_id = "get_document",
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "get_document",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(
@@ -134,7 +134,7 @@ pub async fn get_document(
 }
 
 /// Soft-deletes a document (editor or admin): it is gone from reads and lists afterwards.
-#[utoipa::path(delete, path = "/documents/{id}", tag = "documents", operation_id = "delete_document",
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "delete_document",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     responses(

@@ -43,7 +43,7 @@ impl CreatedRow for Document {
 /// first created (header `Idempotent-Replayed: true`) and creates nothing; the same key with a
 /// different body is 422 IDEM_001. With `sha256` the document awaits its file: the response's
 /// `upload` is the presigned PUT to send it with (then `POST /documents/{id}/complete`).
-#[utoipa::path(post, path = "/documents", tag = "documents", operation_id = "create_document",
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", operation_id = "create_document",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Makes retries safe: 1 to 255 printable ASCII characters")),
     request_body = CreateDocument,
@@ -117,7 +117,7 @@ pub async fn create_document(
 /// value changed, never the values. A document with content keeps the `content_type`,
 /// `size_bytes` and `status` its upload set: a change to them is 409 CONTENT_002 (nothing
 /// changes; recorded as refused).
-#[utoipa::path(patch, path = "/documents/{id}", tag = "documents", operation_id = "update_document",
+#[utoipa::path(patch, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "update_document",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The document id")),
     request_body = UpdateDocument,

@@ -34,7 +34,7 @@ fn write_error(error: sqlx::Error) -> WriteError {
 }
 
 /// Fetches one patient of the caller's tenant (viewer, editor, admin or break-glass).
-#[utoipa::path(get, path = "/patients/{id}", tag = "patients", operation_id = "get_patient",
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", operation_id = "get_patient",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The patient id")),
     responses(
@@ -100,7 +100,7 @@ fn parse(q: ListPatientsQuery) -> Result<(PatientFilter, Paging), ApiError> {
 /// Lists the caller's tenant's patients, newest first, filtered by exact matches (viewer,
 /// editor, admin or break-glass). Walking the pages returns every patient that existed when the
 /// walk began exactly once, whatever is created meanwhile.
-#[utoipa::path(get, path = "/patients", tag = "patients", operation_id = "list_patients",
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients", operation_id = "list_patients",
     security(("bearer" = [])),
     params(ListPatientsQuery),
     responses(
@@ -128,7 +128,7 @@ pub async fn list_patients(
 /// characters, scoped to the caller), a retry with the same body answers 201 with the patient
 /// first created (header `Idempotent-Replayed: true`) and creates nothing; the same key with a
 /// different body is 422 IDEM_001.
-#[utoipa::path(post, path = "/patients", tag = "patients", operation_id = "create_patient",
+#[utoipa::path(post, path = "/api/v1/patients", tag = "patients", operation_id = "create_patient",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Makes retries safe: 1 to 255 printable ASCII characters")),
     request_body = CreatePatient,
@@ -160,7 +160,7 @@ pub async fn create_patient(
 
 /// Changes some fields of a patient (editor or admin). The audit event names the fields whose
 /// value changed, never the values.
-#[utoipa::path(patch, path = "/patients/{id}", tag = "patients", operation_id = "update_patient",
+#[utoipa::path(patch, path = "/api/v1/patients/{id}", tag = "patients", operation_id = "update_patient",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The patient id")),
     request_body = UpdatePatient,
@@ -190,7 +190,7 @@ pub async fn update_patient(
 
 /// Soft-deletes a patient (editor or admin): gone from reads and lists afterwards; its mrn may
 /// be given to a new patient.
-#[utoipa::path(delete, path = "/patients/{id}", tag = "patients", operation_id = "delete_patient",
+#[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients", operation_id = "delete_patient",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The patient id")),
     responses(
