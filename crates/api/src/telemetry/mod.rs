@@ -3,6 +3,7 @@
 
 mod json;
 mod request;
+mod timestamp;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
