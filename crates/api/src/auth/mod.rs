@@ -32,7 +32,9 @@ pub use login_state::{
     STATE_TTL_SECS, StateData, StateKey, StateKeyTooShort, open_state, seal_state,
 };
 pub use oidc::Oidc;
-pub use settings::{AudienceMode, AudienceParam, AuthSettings, LoginSettings, SettingsError};
+pub use settings::{
+    AudienceMode, AudienceParam, AuthSettings, LoginSettings, MAX_ACCEPTED_TOKENS, SettingsError,
+};
 pub use validate::{TokenValidator, VerifiedToken};
 
 /// Re-exported so the config module can name algorithms without depending on jsonwebtoken.

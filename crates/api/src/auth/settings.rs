@@ -7,6 +7,9 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use url::Url;
 
+/// The most accepted tokens a process may remember (about 200 bytes each: 200 MB).
+pub const MAX_ACCEPTED_TOKENS: usize = 1_000_000;
+
 pub use super::login_settings::{AudienceParam, LoginSettings};
 
 /// How the token's intended audience is checked.
@@ -54,6 +57,9 @@ pub struct AuthSettings {
     pub unknown_kid_cooldown: Duration,
     /// How the audience is checked.
     pub audience_mode: AudienceMode,
+    /// How many accepted tokens each process remembers, so that a frontend's repeated token is
+    /// not verified again (`validate.rs`); 0 verifies every token in full.
+    pub accepted_tokens: usize,
     /// Longest accepted compact token, in bytes.
     pub max_token_bytes: usize,
     /// Time limit for every request to the identity provider.
@@ -89,7 +95,8 @@ impl SettingsError {
 
 impl AuthSettings {
     /// Settings with the defaults: audience = client id, RS256 + ES256, `tenant_id`, `roles`,
-    /// 60 min lifetime, 30 s leeway, 1 h JWKS TTL, 30 s unknown-kid cooldown, 8 KiB tokens,
+    /// 60 min lifetime, 30 s leeway, 1 h JWKS TTL, 30 s unknown-kid cooldown, 10,000 remembered
+    /// accepted tokens, 8 KiB tokens,
     /// 5 s HTTP timeout, 256 KiB responses.
     pub fn new(issuer_url: impl Into<String>, client_id: impl Into<String>) -> Self {
         let client_id = client_id.into();
@@ -105,6 +112,7 @@ impl AuthSettings {
             jwks_ttl: Duration::from_secs(3600),
             unknown_kid_cooldown: Duration::from_secs(30),
             audience_mode: AudienceMode::Aud,
+            accepted_tokens: 10_000,
             max_token_bytes: 8192,
             http_timeout: Duration::from_secs(5),
             jwks_max_bytes: 256 * 1024,
@@ -193,6 +201,12 @@ impl AuthSettings {
             Duration::from_millis(100),
             secs(60),
         ));
+        if self.accepted_tokens > MAX_ACCEPTED_TOKENS {
+            check(Err(SettingsError::new(
+                "JWT_ACCEPTED_TOKEN_CACHE_SIZE",
+                format!("must be at most {MAX_ACCEPTED_TOKENS}"),
+            )));
+        }
         if !(512..=65_536).contains(&self.max_token_bytes) {
             check(Err(SettingsError::new(
                 "AuthSettings::max_token_bytes",

@@ -73,6 +73,7 @@ fn offline_access_is_requested_only_with_refresh_tokens_and_scopes_appear_once()
 fn every_bad_setting_is_reported_once_by_its_variable() {
     let mut s = AuthSettings::new("ftp://idp", "");
     s.leeway = Duration::from_secs(301);
+    s.accepted_tokens = 1_000_001;
     s.login.api_audience = Some("not a uri".into());
     let fields: Vec<_> = s.problems().into_iter().map(|p| p.field).collect();
     assert_eq!(
@@ -81,6 +82,7 @@ fn every_bad_setting_is_reported_once_by_its_variable() {
             "OIDC_ISSUER_URL",
             "OIDC_CLIENT_ID",
             "JWT_LEEWAY_SECONDS",
+            "JWT_ACCEPTED_TOKEN_CACHE_SIZE",
             "OIDC_API_AUDIENCE"
         ]
     );

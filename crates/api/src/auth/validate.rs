@@ -33,9 +33,8 @@ pub struct VerifiedToken {
     pub issued_at: OffsetDateTime,
 }
 
-/// How many accepted tokens are remembered, and for how long at most (a token's own `exp` is
-/// usually sooner). About 200 bytes each.
-const ACCEPTED_CAPACITY: usize = 10_000;
+/// How long an accepted token is remembered at most (a token's own `exp` is usually sooner).
+/// How many: [`AuthSettings::accepted_tokens`], about 200 bytes each.
 const ACCEPTED_TTL: Duration = Duration::from_secs(300);
 
 /// A token that passed every check, remembered by the SHA-256 of its exact bytes (the token
@@ -55,8 +54,11 @@ struct Accepted {
 pub struct TokenValidator {
     settings: Arc<AuthSettings>,
     ready: Arc<ReadySlot>,
-    accepted: Arc<TtlCache<[u8; 32], Accepted>>,
+    /// `None` when [`AuthSettings::accepted_tokens`] is 0: every token is verified in full.
+    accepted: Option<Arc<TtlCache<[u8; 32], Accepted>>>,
     repeats: Arc<AtomicU64>,
+    /// jsonwebtoken's part of the checks for each allowed algorithm, built once.
+    validations: Arc<[(Algorithm, Validation)]>,
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -70,11 +72,19 @@ impl std::fmt::Debug for TokenValidator {
 impl TokenValidator {
     /// A validator with these settings, using the discovery result once it is there.
     pub(crate) fn new(settings: Arc<AuthSettings>, ready: Arc<ReadySlot>) -> Self {
+        let accepted = (settings.accepted_tokens > 0)
+            .then(|| Arc::new(TtlCache::new(ACCEPTED_TTL, settings.accepted_tokens)));
+        let validations = settings
+            .allowed_algorithms
+            .iter()
+            .map(|&alg| (alg, access_validation(&settings, alg)))
+            .collect();
         Self {
             settings,
             ready,
-            accepted: Arc::new(TtlCache::new(ACCEPTED_TTL, ACCEPTED_CAPACITY)),
+            accepted,
             repeats: Arc::new(AtomicU64::new(0)),
+            validations,
         }
     }
 
@@ -99,6 +109,8 @@ impl TokenValidator {
     /// `exp` plus the leeway has not passed. Every check there depends only on the token's
     /// bytes, the keys and the clock, so the answer is the one a full check would give; the
     /// signature is not verified again for each request a frontend makes with the same token.
+    /// With [`AuthSettings::accepted_tokens`] 0 nothing is remembered and every token is
+    /// checked in full.
     pub async fn validate(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         let settings = &*self.settings;
         let compact = jws::split_compact(token, settings.max_token_bytes)?;
@@ -108,9 +120,13 @@ impl TokenValidator {
             TypRule::Access,
         )?;
         let jwks = &self.ready.get()?.jwks;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(current) = jwks.fresh_key_set()
-            && let Some(seen) = self.accepted.get(&digest)
+        let remembered = self
+            .accepted
+            .as_deref()
+            .map(|cache| (cache, <[u8; 32]>::from(Sha256::digest(token.as_bytes()))));
+        if let Some((cache, digest)) = &remembered
+            && let Some(current) = jwks.fresh_key_set()
+            && let Some(seen) = cache.get(digest)
             && seen.key_set == current
             && OffsetDateTime::now_utc().unix_timestamp() <= seen.valid_until
         {
@@ -122,12 +138,13 @@ impl TokenValidator {
                 jws::unverified_iat(compact)
             })
             .await?;
-        let claims = jws::verify(
-            token,
-            compact,
-            &key.key,
-            &access_validation(settings, header.alg),
-        )?;
+        // parse_header lets only the allowed algorithms through, each of which has its own.
+        let (_, validation) = self
+            .validations
+            .iter()
+            .find(|(alg, _)| *alg == header.alg)
+            .ok_or(AuthError::BadAlgorithm)?;
+        let claims = jws::verify(token, compact, &key.key, validation)?;
 
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let times = claims::check_common(&claims, settings, now)?;
@@ -143,13 +160,15 @@ impl TokenValidator {
             expires_at,
             issued_at,
         };
-        let leeway = i64::try_from(settings.leeway.as_secs()).unwrap_or(i64::MAX);
-        let accepted = Accepted {
-            verified: verified.clone(),
-            key_set,
-            valid_until: expires_at.unix_timestamp().saturating_add(leeway),
-        };
-        self.accepted.insert(digest, accepted);
+        if let Some((cache, digest)) = remembered {
+            let leeway = i64::try_from(settings.leeway.as_secs()).unwrap_or(i64::MAX);
+            let accepted = Accepted {
+                verified: verified.clone(),
+                key_set,
+                valid_until: expires_at.unix_timestamp().saturating_add(leeway),
+            };
+            cache.insert(digest, accepted);
+        }
         Ok(verified)
     }
 }

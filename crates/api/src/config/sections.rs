@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::auth::{AudienceMode, AudienceParam, AuthSettings, LoginSettings};
+use crate::auth::{AudienceMode, AudienceParam, AuthSettings, LoginSettings, MAX_ACCEPTED_TOKENS};
 
 use super::env::Env;
 use super::{DatabaseConfig, Environment, SecretsConfig};
@@ -40,6 +40,14 @@ pub(super) fn auth(env: &Env, environment: Environment) -> Option<AuthSettings> 
     settings.jwks_ttl = Duration::from_secs(env.bounded("JWKS_CACHE_TTL_SECONDS", 3600, 5, 86_400));
     settings.allowed_algorithms = env.algorithms("JWT_ALLOWED_ALGORITHMS");
     settings.leeway = Duration::from_secs(env.bounded("JWT_LEEWAY_SECONDS", 30, 0, 300));
+    // 0: every token verified in full (its signature checked on every request).
+    settings.accepted_tokens = usize::try_from(env.bounded(
+        "JWT_ACCEPTED_TOKEN_CACHE_SIZE",
+        10_000,
+        0,
+        u64::try_from(MAX_ACCEPTED_TOKENS).unwrap_or(u64::MAX),
+    ))
+    .unwrap_or(MAX_ACCEPTED_TOKENS);
     settings.unknown_kid_cooldown =
         Duration::from_secs(env.bounded("JWKS_UNKNOWN_KID_COOLDOWN_SECONDS", 30, 1, 3600));
     settings.audience_mode = env.choice(

@@ -49,6 +49,7 @@ fn a_good_production_environment_is_accepted_with_its_values() {
             ("PORT", "9000"),
             ("LOG_LEVEL", "INFO"),
             ("JWT_TENANT_CLAIM_NAME", "custom:tenant_id"),
+            ("JWT_ACCEPTED_TOKEN_CACHE_SIZE", "0"),
         ],
     ))
     .unwrap();
@@ -71,6 +72,7 @@ fn a_good_production_environment_is_accepted_with_its_values() {
     assert_eq!(auth.tenant_claim, "custom:tenant_id");
     assert_eq!(auth.roles_claim, "roles");
     assert_eq!(auth.max_lifetime, Duration::from_secs(3600));
+    assert_eq!(auth.accepted_tokens, 0, "0: every token verified in full");
     assert!(!auth.allow_insecure_http);
     assert_eq!(
         auth.login.requested_scopes(),
@@ -110,6 +112,10 @@ fn bad_environments_stop_with_the_variable_named() {
         (
             "JWKS_CACHE_TTL_SECONDS",
             vars(&[("JWKS_CACHE_TTL_SECONDS", "soon")]),
+        ),
+        (
+            "JWT_ACCEPTED_TOKEN_CACHE_SIZE",
+            vars(&[("JWT_ACCEPTED_TOKEN_CACHE_SIZE", "1000001")]),
         ),
         (
             "OIDC_CLIENT_ID",

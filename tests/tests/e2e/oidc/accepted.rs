@@ -110,3 +110,17 @@ async fn a_stale_key_set_is_refetched_before_a_remembered_token_is_accepted() {
     validator.validate(&token).await.expect("remembered again");
     assert_eq!(validator.repeats(), 1);
 }
+
+#[tokio::test]
+async fn with_no_room_for_accepted_tokens_every_token_is_verified_in_full() {
+    let idp = Idp::start();
+    let mut settings = idp.settings(COOLDOWN);
+    settings.accepted_tokens = 0;
+    let oidc = Oidc::start(settings).expect("settings");
+    assert!(oidc.wait_ready(Duration::from_secs(10)).await);
+    let validator = oidc.validator();
+    let token = idp.token(json!({"claims": {"sub": "user-4"}})).await;
+    let first = validator.validate(&token).await.expect("first");
+    assert_eq!(validator.validate(&token).await, Ok(first), "same answer");
+    assert_eq!(oidc.token_cache_hits(), 0, "nothing remembered");
+}
