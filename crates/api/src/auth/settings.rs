@@ -96,8 +96,7 @@ impl SettingsError {
 impl AuthSettings {
     /// Settings with the defaults: audience = client id, RS256 + ES256, `tenant_id`, `roles`,
     /// 60 min lifetime, 30 s leeway, 1 h JWKS TTL, 30 s unknown-kid cooldown, 10,000 remembered
-    /// accepted tokens, 8 KiB tokens,
-    /// 5 s HTTP timeout, 256 KiB responses.
+    /// accepted tokens, 8 KiB tokens, 5 s HTTP timeout, 256 KiB responses.
     pub fn new(issuer_url: impl Into<String>, client_id: impl Into<String>) -> Self {
         let client_id = client_id.into();
         Self {
