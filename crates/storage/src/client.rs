@@ -267,11 +267,15 @@ impl Storage {
         Ok(deleted)
     }
 
-    /// One HEAD on the bucket: reachable and allowed.
+    /// One HEAD on the bucket: reachable and allowed. A single attempt: a probe answers for
+    /// now, and the client's retry (a jittered backoff of up to a second) would only hold the
+    /// readiness answer back.
     pub async fn probe(&self) -> Result<(), StorageError> {
         self.s3
             .head_bucket()
             .bucket(&self.settings.bucket)
+            .customize()
+            .config_override(aws_sdk_s3::Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await
             .map(|_| ())

@@ -1,5 +1,9 @@
 //! Unit tests of the S3 client as built and its presigned URLs.
 
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::*;
 use aws_sdk_s3::config::SharedCredentialsProvider;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -127,4 +131,43 @@ async fn upload_urls_and_headers_are_the_sdk_presigners_byte_for_byte() {
             "endpoint {endpoint:?}, SSE-KMS {sse_kms}"
         );
     }
+}
+
+/// A local endpoint that answers every request 503 (a transient error the SDK retries), one
+/// connection each, counting them.
+fn unavailable_endpoint() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut head = [0u8; 8192];
+            let _ = stream.read(&mut head);
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    (format!("http://{address}"), requests)
+}
+
+#[tokio::test]
+async fn the_readiness_probe_asks_once_where_other_calls_retry() {
+    let (endpoint, requests) = unavailable_endpoint();
+    let store = storage(Some(&endpoint), None);
+    assert!(store.probe().await.is_err());
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "the probe does not retry"
+    );
+    assert!(store.head("tenant/doc").await.is_err());
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        3,
+        "an object's HEAD is retried once (two attempts)"
+    );
 }
