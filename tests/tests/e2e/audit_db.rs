@@ -4,6 +4,7 @@
 mod canonical;
 mod documents;
 mod legacy;
+mod ranges;
 mod seals;
 
 use std::collections::HashMap;
