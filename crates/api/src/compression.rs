@@ -1,6 +1,8 @@
 //! Response compression: gzip or br, as the client's `Accept-Encoding` prefers, for JSON and
 //! NDJSON bodies above a size threshold; never for probes or the login flow's answers.
 
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{HeaderValue, Response, header};
 use tower_http::compression::predicate::{Predicate, SizeAbove};
@@ -26,6 +28,18 @@ pub fn layer() -> CompressionLayer<JsonAbove> {
         .no_zstd()
         .quality(CompressionLevel::Default)
         .compress_when(JsonAbove(SizeAbove::new(MIN_BYTES)))
+}
+
+/// Runs outermost, just outside [`negotiate`]: the body [`layer`] answers with is about 5.8 KB
+/// inline whether it compresses or not (each encoder's state is part of it), and hyper moves a
+/// response whole several times on its way out; moved to the heap once here, it is a pointer
+/// from then on (docs/PERFORMANCE.md, "The response body boxed once").
+pub fn boxed_body<B>(response: Response<B>) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    response.map(Body::new)
 }
 
 /// Runs just outside [`layer`] and prepares the request's `Accept-Encoding` for it: removed for

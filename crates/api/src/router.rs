@@ -147,6 +147,8 @@ pub fn router(
         .route_layer(front::MatchedRouteLayer)
         .with_state(state.clone());
     ServiceBuilder::new()
+        // The response's body to the heap once, not copied whole by every move after it.
+        .map_response(crate::compression::boxed_body)
         // Outermost, so it sees the final body (envelopes included): JSON and NDJSON over
         // 1 KiB in gzip or br as the client asks; probes and the login flow never, and
         // never a 406 after the handler ran (compression.rs).
