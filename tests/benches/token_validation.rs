@@ -1,4 +1,6 @@
-//! Token validation with a cached key, next to the bare RSA-2048 signature check it contains.
+//! Token validation with a cached key, every token checked in full (`JWT_ACCEPTED_TOKEN_CACHE_SIZE`
+//! 0), next to the bare RSA-2048 signature check it contains; and a token seen before, as
+//! deployed (answered from the accepted tokens).
 //!
 //! Run: `cargo bench -p haven-tests --bench token_validation` (starts the test OIDC provider on
 //! loopback once, for its keys and a token; nothing is fetched while measuring).
@@ -17,9 +19,21 @@ use serde_json::json;
 fn validation(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let idp = Idp::start();
-    let (oidc, token, rsa_key) = runtime.block_on(async {
-        let oidc = Oidc::start(AuthSettings::new(idp.issuer.clone(), CLIENT_ID)).expect("settings");
+    let (oidc, remembering, token, rsa_key) = runtime.block_on(async {
+        // Every token checked in full, as the bare verification below is...
+        let full = AuthSettings {
+            accepted_tokens: 0,
+            ..AuthSettings::new(idp.issuer.clone(), CLIENT_ID)
+        };
+        let oidc = Oidc::start(full).expect("settings");
         assert!(oidc.wait_ready(Duration::from_secs(10)).await, "discovery");
+        // ...and as deployed: a token accepted before is answered from the replica's memory.
+        let remembering =
+            Oidc::start(AuthSettings::new(idp.issuer.clone(), CLIENT_ID)).expect("settings");
+        assert!(
+            remembering.wait_ready(Duration::from_secs(10)).await,
+            "discovery"
+        );
         let token = idp
             .token(json!({"alg": "RS256", "claims": {"sub": "bench-user"}}))
             .await;
@@ -44,12 +58,16 @@ fn validation(c: &mut Criterion) {
         let e = URL_SAFE_NO_PAD
             .decode(jwk["e"].as_str().expect("e"))
             .expect("e");
-        (oidc, token, (n, e))
+        (oidc, remembering, token, (n, e))
     });
     let validator = oidc.validator();
-    // One call first: the key is cached from here on.
+    let seen = remembering.validator();
+    // One call first: the key is cached from here on (and the token remembered by `seen`).
     runtime
         .block_on(validator.validate(&token))
+        .expect("a valid token");
+    runtime
+        .block_on(seen.validate(&token))
         .expect("a valid token");
 
     let (signed, signature) = token.rsplit_once('.').expect("three segments");
@@ -75,7 +93,13 @@ fn validation(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { validator.validate(black_box(&token)).await.expect("valid") })
     });
+    group.bench_function("validate_seen_before", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { seen.validate(black_box(&token)).await.expect("valid") })
+    });
     group.finish();
+    assert_eq!(validator.repeats(), 0, "every token checked in full");
+    assert!(seen.repeats() > 0, "the token answered from memory");
     drop(idp);
 }
 
