@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use futures::TryStreamExt;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use super::canonical::{ChainEvent, Encoding, chain_event_columns, link_hash};
@@ -144,38 +146,31 @@ impl Walk {
         listed: usize,
     ) -> Result<Vec<KeyedEvent>, sqlx::Error> {
         let limit = i64::try_from(listed).unwrap_or(i64::MAX - 1) + 1;
-        let rows: Vec<RangedEvent> = sqlx::query_as(concat!(
-            "select ",
-            chain_event_columns!(),
-            ", txid, (txid, id) <= ($4, $5) as in_range from audit_events",
-            " where tenant_id = $1 and seq is null and (txid, id) > ($2, $3)",
-            " order by txid, id limit $6"
-        ))
-        .bind(self.tenant)
-        .bind(self.end.last_txid)
-        .bind(self.end.last_event_id)
-        .bind(seal.last_txid)
-        .bind(seal.last_event_id)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows: Vec<RangedEvent> = self
+            .seal_range(
+                sqlx::query_as(concat!(
+                    "select ",
+                    chain_event_columns!(),
+                    ", txid, (txid, id) <= ($4, $5) as in_range from audit_events",
+                    " where tenant_id = $1 and seq is null and (txid, id) > ($2, $3)",
+                    " order by txid, id limit $6"
+                )),
+                seal,
+            )
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
         let filled = i64::try_from(rows.len()).is_ok_and(|n| n == limit);
         if filled && rows.last().is_some_and(|row| row.in_range) {
-            return sqlx::query_as(concat!(
+            let whole = sqlx::query_as(concat!(
                 "select ",
                 chain_event_columns!(),
                 ", txid from audit_events",
                 " where tenant_id = $1 and seq is null",
                 "   and (txid, id) > ($2, $3) and (txid, id) <= ($4, $5)",
                 " order by txid, id"
-            ))
-            .bind(self.tenant)
-            .bind(self.end.last_txid)
-            .bind(self.end.last_event_id)
-            .bind(seal.last_txid)
-            .bind(seal.last_event_id)
-            .fetch_all(&mut *conn)
-            .await;
+            ));
+            return self.seal_range(whole, seal).fetch_all(&mut *conn).await;
         }
         // In key order: the events of the range come first, then (at most one) after it.
         Ok(rows
@@ -183,6 +178,21 @@ impl Walk {
             .take_while(|row| row.in_range)
             .map(|row| row.keyed)
             .collect())
+    }
+
+    /// Binds `$1` to `$5` of a statement over a seal's key range: the tenant, the walk's end
+    /// (exclusive) and the seal's last key (inclusive).
+    fn seal_range<'q, O>(
+        &self,
+        query: QueryAs<'q, Postgres, O, PgArguments>,
+        seal: &SealRow,
+    ) -> QueryAs<'q, Postgres, O, PgArguments> {
+        query
+            .bind(self.tenant)
+            .bind(self.end.last_txid)
+            .bind(self.end.last_event_id)
+            .bind(seal.last_txid)
+            .bind(seal.last_event_id)
     }
 
     /// A seal's listed events against the events found in its key range, position by position.
