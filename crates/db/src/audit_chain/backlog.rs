@@ -28,15 +28,30 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
 }
 
 /// Counts the events above each tenant's last seal: one index range per tenant, over the
-/// unsealed tail only. Needs an owner maintenance transaction.
+/// unsealed tail only. Needs an owner maintenance transaction; turns JIT off for the rest of it.
+///
+/// PostgreSQL cannot estimate a range that starts at a row comparison with values from another
+/// table: it guesses a third of the table. As one join, that made the count a hash join over a
+/// sequential scan of every event (440 ms per round over 1.2 million events, every second, on
+/// every replica); per tenant in a `lateral` subquery it is an index range each. The same guess
+/// makes the statement look expensive enough for JIT compilation, which then cost 150-300 ms
+/// of a round that reads a few index pages; the sealer's statements gain nothing from JIT
+/// (docs/PERFORMANCE.md, "The sealer's round").
 pub(crate) async fn read(conn: &mut PgConnection) -> Result<Backlog, sqlx::Error> {
+    sqlx::query("set local jit = off")
+        .execute(&mut *conn)
+        .await?;
     let (events, lag_seconds): (i64, f64) = sqlx::query_as(
-        "select count(*), coalesce(extract(epoch from now() - min(e.occurred_at))::float8, 0) \
+        "select coalesce(sum(w.n), 0)::int8, \
+                coalesce(extract(epoch from now() - min(w.oldest))::float8, 0) \
          from tenants t \
          left join lateral (select s.last_txid, s.last_event_id from audit_seals s \
                             where s.tenant_id = t.id order by s.last_seq desc limit 1) h on true \
-         join audit_events e on e.tenant_id = t.id and e.seq is null \
-           and (e.txid, e.id) > (coalesce(h.last_txid, 0), coalesce(h.last_event_id, $1))",
+         cross join lateral (select count(*) as n, min(e.occurred_at) as oldest \
+                             from audit_events e \
+                             where e.tenant_id = t.id and e.seq is null \
+                               and (e.txid, e.id) > (coalesce(h.last_txid, 0), \
+                                                     coalesce(h.last_event_id, $1))) w",
     )
     .bind(Uuid::nil())
     .fetch_one(conn)
