@@ -1,10 +1,15 @@
 //! Response compression: gzip or br, as the client's `Accept-Encoding` prefers, for JSON and
 //! NDJSON bodies above a size threshold; never for probes or the login flow's answers.
 
-use axum::BoxError;
-use axum::body::{Body, Bytes, HttpBody};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Response, header};
+use axum::response::IntoResponse;
+use futures::future::{BoxFuture, Ready, ready};
+use tower::{Layer, Service, ServiceExt};
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
@@ -18,9 +23,9 @@ pub const MIN_BYTES: u64 = 1024;
 /// values a caller chose, the shape a compression side channel (BREACH) needs.
 const EXEMPT: &[&str] = &["/api/v1/health/", "/api/v1/auth/"];
 
-/// The compression layer: gzip and br only (every client that sends `Accept-Encoding` has one of
-/// them), default quality.
-pub fn layer() -> CompressionLayer<JsonAbove> {
+/// tower-http's compression layer: gzip and br only (every client that sends `Accept-Encoding`
+/// has one of them), default quality.
+fn tower_http_layer() -> CompressionLayer<JsonAbove> {
     CompressionLayer::new()
         .gzip(true)
         .br(true)
@@ -30,27 +35,113 @@ pub fn layer() -> CompressionLayer<JsonAbove> {
         .compress_when(JsonAbove(SizeAbove::new(MIN_BYTES)))
 }
 
-/// Runs outermost, just outside [`negotiate`]: the body [`layer`] answers with is about 5.8 KB
-/// inline whether it compresses or not (each encoder's state is part of it), and hyper moves a
-/// response whole several times on its way out; moved to the heap once here, it is a pointer
-/// from then on (docs/PERFORMANCE.md, "The response body boxed once").
-pub fn boxed_body<B>(response: Response<B>) -> Response<Body>
-where
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    response.map(Body::new)
+/// The layer that makes [`Compress`].
+#[derive(Clone, Debug)]
+pub struct CompressLayer(CompressionLayer<JsonAbove>);
+
+/// The compression layer (docs/API.md, "Compression").
+pub fn layer() -> CompressLayer {
+    CompressLayer(tower_http_layer())
 }
 
-/// Runs just outside [`layer`] and prepares the request's `Accept-Encoding` for it: removed for
+impl<S> Layer<S> for CompressLayer {
+    type Service = Compress<S>;
+
+    fn layer(&self, inner: S) -> Compress<S> {
+        Compress {
+            inner,
+            compression: self.0.clone(),
+        }
+    }
+}
+
+/// The service: [`negotiate`] on the way in; on the way out, tower-http's compression for the
+/// responses it would change, and nothing for the rest.
+///
+/// tower-http leaves a response alone (headers and body as they were) when it carries
+/// `Content-Encoding` or `Content-Range` or the predicate ([`JsonAbove`]) declines it; it then
+/// still wraps the body in its own body type, about 5.9 KB inline (each encoder's state), which
+/// was moved twice per response and then copied to the heap (docs/PERFORMANCE.md, "CORS and
+/// compression only where they act"). Here such a response passes through as it came; any
+/// other is handed to tower-http as it stands, with the request's negotiated
+/// `Accept-Encoding`, and its body boxed at once. A test checks the result against tower-http's layer alone, response by
+/// response. ([`negotiate`] has removed every refusal of the unencoded form, so tower-http's
+/// one answer that does not depend on the response, a 406, cannot happen.)
+#[derive(Clone, Debug)]
+pub struct Compress<S> {
+    inner: S,
+    compression: CompressionLayer<JsonAbove>,
+}
+
+impl<S> Service<Request> for Compress<S>
+where
+    S: Service<Request, Response = Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let request = negotiate(request);
+        let accept = request.headers().get(header::ACCEPT_ENCODING).cloned();
+        let inner = self.inner.call(request);
+        let compression = self.compression.clone();
+        Box::pin(async move {
+            let Ok(response) = inner.await;
+            if !compressible(&response) {
+                return Ok(response);
+            }
+            let mut asking = Request::new(());
+            if let Some(accept) = accept {
+                asking.headers_mut().insert(header::ACCEPT_ENCODING, accept);
+            }
+            let answer = compression.layer(Answer(Some(response)));
+            let Ok(response) = answer.oneshot(asking).await;
+            Ok(response.map(Body::new))
+        })
+    }
+}
+
+/// What tower-http's compression checks before it changes anything.
+fn compressible(response: &Response<Body>) -> bool {
+    !response.headers().contains_key(header::CONTENT_ENCODING)
+        && !response.headers().contains_key(header::CONTENT_RANGE)
+        && JsonAbove(SizeAbove::new(MIN_BYTES)).should_compress(response)
+}
+
+/// The response already made, as the service tower-http's compression wraps: answers once.
+struct Answer(Option<Response<Body>>);
+
+impl Service<Request<()>> for Answer {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        // `oneshot` calls it once; a second call has no response left to give.
+        ready(Ok(self.0.take().unwrap_or_else(|| {
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        })))
+    }
+}
+
+/// Runs first in [`Compress`] and prepares the request's `Accept-Encoding` for it: removed for
 /// an exempt path; otherwise without refusals of the unencoded form (`identity;q=0`, `*;q=0`).
-/// The layer would answer those with 406 *after* the handler ran, hiding a completed write from
+/// tower-http would answer those with 406 *after* the handler ran, hiding a completed write from
 /// its caller; Haven sends such a response unencoded instead (RFC 9110 §12.5.3 leaves the
 /// choice to the server).
 ///
-/// A plain function for `ServiceBuilder::map_request`: no middleware future, no clone of the
-/// stack inside, and nothing to do at all for the common request without the header.
-pub fn negotiate(mut request: Request) -> Request {
+/// Nothing to do at all for the common request without the header.
+fn negotiate(mut request: Request) -> Request {
     if !request.headers().contains_key(header::ACCEPT_ENCODING) {
         return request;
     }
@@ -121,6 +212,8 @@ impl Predicate for JsonAbove {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Bytes;
+    use tower::ServiceBuilder;
 
     fn kept(header: &str) -> Option<String> {
         accepted_codings([&HeaderValue::from_str(header).unwrap()])
@@ -137,5 +230,124 @@ mod tests {
         );
         assert_eq!(kept("identity;q=0.5").as_deref(), Some("identity;q=0.5"));
         assert_eq!(kept("*").as_deref(), Some("*"));
+    }
+
+    /// Response `kind` of the matrix below, made afresh for each request.
+    fn response(kind: usize) -> Response<Body> {
+        let large = format!("[{}]", vec!["{\"field\":\"value\"}"; 120].join(","));
+        let json = |body: String| {
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        match kind {
+            0 => json("{\"status\":\"ok\"}".to_owned()),
+            1 => json(large),
+            2 => {
+                let mut response = json(large);
+                let value = HeaderValue::from_static("application/problem+json");
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+                response
+            }
+            3 => {
+                let chunks = ["{\"a\":1}\n", "{\"b\":2}\n"].map(Ok::<_, Infallible>);
+                Response::builder()
+                    .header(header::CONTENT_TYPE, "application/x-ndjson")
+                    .body(Body::from_stream(futures::stream::iter(chunks)))
+                    .unwrap()
+            }
+            4 => {
+                let mut response = json(large);
+                let value = HeaderValue::from_static("text/plain");
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+                response
+            }
+            5 => {
+                let mut response = json(large);
+                let value = HeaderValue::from_static("gzip");
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, value);
+                response
+            }
+            6 => {
+                let mut response = json(large);
+                let value = HeaderValue::from_static("bytes 0-99/2000");
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+                response
+            }
+            _ => {
+                let mut response = json(large);
+                response
+                    .headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("origin"));
+                response
+            }
+        }
+    }
+
+    /// Status, every header in order, and the body's bytes.
+    async fn seen(response: Response<Body>) -> (u16, Vec<(String, Vec<u8>)>, Bytes) {
+        let (parts, body) = response.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status.as_u16(), headers, body)
+    }
+
+    #[tokio::test]
+    async fn every_response_is_what_tower_http_compression_alone_makes_of_it() {
+        let paths = [
+            "/api/v1/documents",
+            "/api/v1/health/live",
+            "/api/v1/auth/token",
+        ];
+        let accepts = [
+            None,
+            Some("gzip"),
+            Some("br"),
+            Some("gzip, br"),
+            Some("br;q=0.5, gzip"),
+            Some("identity"),
+            Some("identity;q=0"),
+            Some("*;q=0, gzip"),
+            Some("deflate"),
+        ];
+        let mut compressed = 0;
+        for path in paths {
+            for accept in accepts {
+                for kind in 0..8 {
+                    let request = || {
+                        let mut request = Request::builder().uri(path);
+                        if let Some(accept) = accept {
+                            request = request.header(header::ACCEPT_ENCODING, accept);
+                        }
+                        request.body(Body::empty()).unwrap()
+                    };
+                    let handler = tower::service_fn(move |_: Request| async move {
+                        Ok::<_, Infallible>(response(kind))
+                    });
+                    let alone = ServiceBuilder::new()
+                        .map_response(|response: Response<_>| response.map(Body::new))
+                        .map_request(negotiate)
+                        .layer(tower_http_layer())
+                        .service(handler);
+                    let expected = seen(alone.oneshot(request()).await.unwrap()).await;
+                    let got = seen(layer().layer(handler).oneshot(request()).await.unwrap()).await;
+                    assert_eq!(
+                        got, expected,
+                        "{path}, Accept-Encoding {accept:?}, response {kind}"
+                    );
+                    let encoded = got.1.iter().any(|(name, _)| name == "content-encoding");
+                    compressed += usize::from(encoded && kind != 5);
+                }
+            }
+        }
+        // The matrix reaches the compressing path, not only the one passing through.
+        assert!(compressed >= 20, "{compressed}");
     }
 }

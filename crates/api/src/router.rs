@@ -6,20 +6,18 @@ use std::convert::Infallible;
 use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, Response, header};
+use axum::http::Response;
 use axum::middleware;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::Config;
 use crate::error::panic_response;
-use crate::http::{front, request_id};
+use crate::http::{cors, front};
 use crate::routes::health;
 use crate::state::AppState;
 use crate::{limits, principal, routes, testing};
@@ -147,12 +145,9 @@ pub fn router(
         .route_layer(front::MatchedRouteLayer)
         .with_state(state.clone());
     ServiceBuilder::new()
-        // The response's body to the heap once, not copied whole by every move after it.
-        .map_response(crate::compression::boxed_body)
         // Outermost, so it sees the final body (envelopes included): JSON and NDJSON over
         // 1 KiB in gzip or br as the client asks; probes and the login flow never, and
-        // never a 406 after the handler ran (compression.rs).
-        .map_request(crate::compression::negotiate)
+        // never a 406 after the handler ran; other responses pass untouched (compression.rs).
         .layer(crate::compression::layer())
         // Outermost, one service for the per-request work every response needs, in
         // this order (front.rs): the request id (on every response, errors included); the
@@ -166,7 +161,7 @@ pub fn router(
         }))
         // Browsers may call us only from the configured origins; outside the layers that
         // answer by themselves too, so a browser can read a 413, 500 or 504's envelope.
-        .layer(cors(&config))
+        .layer(cors::CorsLayer::new(cors::rules(&config.allowed_origins)))
         // A panicking handler becomes a 500 in the envelope, not a dropped connection.
         .layer(CatchPanicLayer::custom(panic_response))
         // No request holds a worker forever: 504 when we were slow, 408 when the
@@ -187,45 +182,4 @@ pub fn router(
             state.shared_limits.clone(),
         )))
         .service(app)
-}
-
-fn cors(config: &Config) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PATCH,
-            Method::DELETE,
-            Method::HEAD,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            request_id::X_REQUEST_ID.clone(),
-            HeaderName::from_static("idempotency-key"),
-        ])
-        .expose_headers([
-            request_id::X_REQUEST_ID.clone(),
-            header::RETRY_AFTER,
-            limits::RATELIMIT_LIMIT.clone(),
-            limits::RATELIMIT_REMAINING.clone(),
-            limits::RATELIMIT_RESET.clone(),
-            // A created document's URL, and whether a create was an idempotent replay.
-            header::LOCATION,
-            HeaderName::from_static("idempotent-replayed"),
-        ])
-        .max_age(std::time::Duration::from_secs(600));
-    if config.allowed_origins.iter().any(|o| o == "*") {
-        // Development only (production refuses `*` at start): no credentials with a wildcard.
-        return layer.allow_origin(AllowOrigin::any());
-    }
-    let origins: Vec<HeaderValue> = config
-        .allowed_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    layer
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
 }

@@ -2,6 +2,7 @@
 //! one front middleware that runs them in order, and the accept loop.
 
 pub mod client_ip;
+pub mod cors;
 pub mod front;
 pub mod metrics;
 pub mod request_id;

@@ -20,15 +20,15 @@ const ALWAYS: [(HeaderName, &str); 5] = [
 /// it, and a developer's http://localhost must keep working).
 pub fn apply(response: &mut Response, production: bool) {
     let headers = response.headers_mut();
+    // One lookup each: `entry` finds the header or its free slot.
     for (name, value) in ALWAYS {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
     }
-    if production && !headers.contains_key(header::STRICT_TRANSPORT_SECURITY) {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
+    if production {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert_with(|| HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
 }

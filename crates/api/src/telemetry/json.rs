@@ -114,11 +114,9 @@ where
         keys.extend(FIXED_KEYS);
         writer.write_str("{\"timestamp\":\"")?;
         write_timestamp(&mut writer, OffsetDateTime::now_utc())?;
-        write!(
-            writer,
-            "\",\"level\":\"{}\",\"target\":",
-            event.metadata().level().as_str()
-        )?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(event.metadata().level().as_str())?;
+        writer.write_str("\",\"target\":")?;
         write_json_str(&mut writer, event.metadata().target())?;
 
         let mut visitor = EventVisitor {
@@ -164,9 +162,9 @@ impl<'writer> FormatFields<'writer> for NoFields {
 
 /// `,"key":` (every key follows the fixed ones, so a comma always comes first).
 fn write_key(writer: &mut impl fmt::Write, key: &str) -> fmt::Result {
-    writer.write_char(',')?;
-    write_json_str(writer, key)?;
-    writer.write_char(':')
+    writer.write_str(",\"")?;
+    Escaping(&mut *writer).write_str(key)?;
+    writer.write_str("\":")
 }
 
 /// A JSON string literal.
@@ -182,7 +180,9 @@ enum JsonValue<'a> {
     Display(&'a dyn fmt::Display),
     Debug(&'a dyn fmt::Debug),
     F64(f64),
-    Raw(&'a dyn fmt::Display),
+    I64(i64),
+    U64(u64),
+    Bool(bool),
 }
 
 impl JsonValue<'_> {
@@ -202,8 +202,12 @@ impl JsonValue<'_> {
             }
             // JSON has no NaN or infinity.
             Self::F64(value) if !value.is_finite() => writer.write_str("null"),
-            Self::F64(value) => write!(writer, "{value}"),
-            Self::Raw(value) => write!(writer, "{value}"),
+            // ryu and itoa: the formatting machinery of `write!` cost more than the rest of a
+            // field (docs/PERFORMANCE.md, "CORS and compression only where they act").
+            Self::F64(value) => writer.write_str(ryu::Buffer::new().format_finite(*value)),
+            Self::I64(value) => writer.write_str(itoa::Buffer::new().format(*value)),
+            Self::U64(value) => writer.write_str(itoa::Buffer::new().format(*value)),
+            Self::Bool(value) => writer.write_str(if *value { "true" } else { "false" }),
         }
     }
 }
@@ -220,13 +224,13 @@ macro_rules! visit_as_json {
                 self.record(field, JsonValue::F64(value));
             }
             fn record_i64(&mut self, field: &Field, value: i64) {
-                self.record(field, JsonValue::Raw(&value));
+                self.record(field, JsonValue::I64(value));
             }
             fn record_u64(&mut self, field: &Field, value: u64) {
-                self.record(field, JsonValue::Raw(&value));
+                self.record(field, JsonValue::U64(value));
             }
             fn record_bool(&mut self, field: &Field, value: bool) {
-                self.record(field, JsonValue::Raw(&value));
+                self.record(field, JsonValue::Bool(value));
             }
             fn record_str(&mut self, field: &Field, value: &str) {
                 self.record(field, JsonValue::Str(value));
@@ -278,7 +282,11 @@ struct Escaping<'a, W: fmt::Write>(&'a mut W);
 
 impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Without an early exit the check is one vectorised pass (it runs on every string).
+        let plain = text.bytes().fold(true, |plain, b| {
+            plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+        });
+        if plain {
             return self.0.write_str(text);
         }
         // Rare: let serde_json escape it, without the quotes it adds.

@@ -118,10 +118,12 @@ fn a_value_recorded_again_among_others_leaves_the_others_whole() {
 #[test]
 fn strings_display_and_debug_values_are_escaped_and_non_finite_numbers_are_null() {
     let nasty = "quote \" backslash \\ newline \n tab \t bell \u{7} é";
+    // The only character to escape far into the string, past any vector width.
+    let late = format!("{}\u{1}", "x".repeat(70));
     let lines = capture(|| {
         let span = tracing::info_span!("s", shown = %nasty);
         let _span = span.enter();
-        tracing::info!(plain = nasty, debugged = ?nasty, nan = f64::NAN, big = u64::MAX, neg = -3_i64, "{nasty}");
+        tracing::info!(plain = nasty, debugged = ?nasty, nan = f64::NAN, big = u64::MAX, neg = -3_i64, late = late.as_str(), whole = 2.0, "{nasty}");
     });
     let line = &lines[0];
     assert_eq!(line["plain"], nasty);
@@ -131,6 +133,8 @@ fn strings_display_and_debug_values_are_escaped_and_non_finite_numbers_are_null(
     assert_eq!(line["nan"], Value::Null);
     assert_eq!(line["big"], u64::MAX);
     assert_eq!(line["neg"], -3);
+    assert_eq!(line["late"], late);
+    assert_eq!(line["whole"], 2.0);
 }
 
 #[test]
