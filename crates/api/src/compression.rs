@@ -2,14 +2,17 @@
 //! NDJSON bodies above a size threshold; never for probes or the login flow's answers.
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Response, header};
 use axum::response::IntoResponse;
-use futures::future::{BoxFuture, Ready, ready};
-use tower::{Layer, Service, ServiceExt};
+use futures::future::Ready;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
@@ -76,11 +79,10 @@ pub struct Compress<S> {
 impl<S> Service<Request> for Compress<S>
 where
     S: Service<Request, Response = Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+    type Future = CompressFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -88,22 +90,69 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let request = negotiate(request);
-        let accept = request.headers().get(header::ACCEPT_ENCODING).cloned();
-        let inner = self.inner.call(request);
-        let compression = self.compression.clone();
-        Box::pin(async move {
-            let Ok(response) = inner.await;
-            if !compressible(&response) {
-                return Ok(response);
+        CompressFuture::Handling {
+            accept: request.headers().get(header::ACCEPT_ENCODING).cloned(),
+            compression: self.compression.clone(),
+            future: self.inner.call(request),
+        }
+    }
+}
+
+/// tower-http's compression of a response already made.
+type Compressing =
+    tower_http::compression::ResponseFuture<Ready<Result<Response<Body>, Infallible>>, JsonAbove>;
+
+pin_project! {
+    /// [`Compress`]'s future: the service inside, then, for a response tower-http would change,
+    /// tower-http's (not boxed: it runs on every request).
+    #[project = CompressFutureProj]
+    pub enum CompressFuture<F> {
+        Handling {
+            #[pin]
+            future: F,
+            accept: Option<HeaderValue>,
+            compression: CompressionLayer<JsonAbove>,
+        },
+        Compressing {
+            #[pin]
+            future: Compressing,
+        },
+    }
+}
+
+impl<F> Future for CompressFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let compressing = match self.as_mut().project() {
+            CompressFutureProj::Handling {
+                future,
+                accept,
+                compression,
+            } => {
+                let Ok(response) = ready!(future.poll(cx));
+                if !compressible(&response) {
+                    return Poll::Ready(Ok(response));
+                }
+                let mut asking = Request::new(());
+                if let Some(accept) = accept.take() {
+                    asking.headers_mut().insert(header::ACCEPT_ENCODING, accept);
+                }
+                // `Answer` is always ready, so no `poll_ready` first.
+                compression.layer(Answer(Some(response))).call(asking)
             }
-            let mut asking = Request::new(());
-            if let Some(accept) = accept {
-                asking.headers_mut().insert(header::ACCEPT_ENCODING, accept);
+            CompressFutureProj::Compressing { future } => {
+                let Ok(response) = ready!(future.poll(cx));
+                return Poll::Ready(Ok(response.map(Body::new)));
             }
-            let answer = compression.layer(Answer(Some(response)));
-            let Ok(response) = answer.oneshot(asking).await;
-            Ok(response.map(Body::new))
-        })
+        };
+        self.set(CompressFuture::Compressing {
+            future: compressing,
+        });
+        self.poll(cx)
     }
 }
 
@@ -128,7 +177,7 @@ impl Service<Request<()>> for Answer {
 
     fn call(&mut self, _: Request<()>) -> Self::Future {
         // `oneshot` calls it once; a second call has no response left to give.
-        ready(Ok(self.0.take().unwrap_or_else(|| {
+        futures::future::ready(Ok(self.0.take().unwrap_or_else(|| {
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
         })))
     }
@@ -213,7 +262,7 @@ impl Predicate for JsonAbove {
 mod tests {
     use super::*;
     use axum::body::Bytes;
-    use tower::ServiceBuilder;
+    use tower::{ServiceBuilder, ServiceExt};
 
     fn kept(header: &str) -> Option<String> {
         accepted_codings([&HeaderValue::from_str(header).unwrap()])

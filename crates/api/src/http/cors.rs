@@ -11,12 +11,14 @@
 //! (an `Origin`, or a preflight) to tower-http itself. A test compares both, request by request.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, header};
 use futures::FutureExt;
-use futures::future::{BoxFuture, ready};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::AllowOrigin;
 
@@ -85,7 +87,9 @@ impl CorsLayer {
 
 /// The headers tower-http puts on the answer to a plain `GET` without `Origin`.
 fn added_without_origin(rules: &tower_http::cors::CorsLayer) -> Option<HeaderMap> {
-    let answer = tower::service_fn(|_: Request<()>| ready(Ok::<_, Infallible>(Response::new(()))));
+    let answer = tower::service_fn(|_: Request<()>| {
+        futures::future::ready(Ok::<_, Infallible>(Response::new(())))
+    });
     let request = Request::get("/").body(()).ok()?;
     // Without a predicate, tower-http's future is ready at once.
     let response = rules.layer(answer).oneshot(request).now_or_never()?;
@@ -115,13 +119,11 @@ pub struct Cors<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Cors<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
+    type Future = CorsFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.cors.poll_ready(cx)
@@ -131,16 +133,49 @@ where
         let plain =
             request.method() != Method::OPTIONS && !request.headers().contains_key(header::ORIGIN);
         match self.without_origin.as_ref().filter(|_| plain) {
-            Some(added) => {
-                let added = Arc::clone(added);
-                let inner = self.cors.get_mut().call(request);
-                Box::pin(async move {
-                    let mut response = inner.await?;
-                    merge(response.headers_mut(), &added);
-                    Ok(response)
-                })
+            Some(added) => CorsFuture::Plain {
+                added: Arc::clone(added),
+                future: self.cors.get_mut().call(request),
+            },
+            None => CorsFuture::TowerHttp {
+                future: self.cors.call(request),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// [`Cors`]'s future: tower-http's, or the inner service's with the fixed headers added
+    /// (not boxed: it runs on every request).
+    #[project = CorsFutureProj]
+    pub enum CorsFuture<F> {
+        TowerHttp {
+            #[pin]
+            future: tower_http::cors::ResponseFuture<F>,
+        },
+        Plain {
+            #[pin]
+            future: F,
+            added: Arc<HeaderMap>,
+        },
+    }
+}
+
+impl<F, ResBody, E> Future for CorsFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: Default,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CorsFutureProj::TowerHttp { future } => future.poll(cx),
+            CorsFutureProj::Plain { future, added } => {
+                let mut response = ready!(future.poll(cx))?;
+                merge(response.headers_mut(), added);
+                Poll::Ready(Ok(response))
             }
-            None => Box::pin(self.cors.call(request)),
         }
     }
 }

@@ -76,7 +76,7 @@ async fn every_answer_is_what_tower_http_cors_alone_makes_of_it() {
                             request.body(()).unwrap()
                         };
                         let handler = tower::service_fn(move |_: Request<()>| {
-                            ready(Ok::<_, Infallible>(response(kind)))
+                            futures::future::ready(Ok::<_, Infallible>(response(kind)))
                         });
                         let alone = rules(&allowed).layer(handler).oneshot(request());
                         let expected = seen(alone.await.unwrap());

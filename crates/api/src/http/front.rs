@@ -8,8 +8,10 @@
 //! steps run in the same order around one call of the service inside, and nothing is cloned.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::body::{Body, HttpBody};
@@ -17,6 +19,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
@@ -87,6 +90,7 @@ where
         // In the span: the services inside do part of their work (and may log) when called.
         let inner = span.in_scope(|| self.inner.call(request));
         Box::pin(async move {
+            // All in the span, the line included: entered once per poll, not cloned.
             let handled = async {
                 let Ok(response) = inner.await;
                 let mut response = response.map(Body::new);
@@ -94,10 +98,11 @@ where
                 if let Some(timing) = timing {
                     metrics::record(timing, &response);
                 }
-                error::render_envelope(response, Some(&id))
+                let response = error::render_envelope(response, Some(&id));
+                telemetry::completed(response.status().as_u16(), started);
+                response
             };
-            let mut response = handled.instrument(span.clone()).await;
-            telemetry::completed(&span, response.status().as_u16(), started);
+            let mut response = handled.instrument(span).await;
             request_id::stamp(&mut response, &id);
             Ok(response)
         })
@@ -131,11 +136,10 @@ pub struct MatchedRoute<S>(S);
 impl<S> Service<Request> for MatchedRoute<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = MatchedRouteFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.0.poll_ready(cx)
@@ -146,18 +150,38 @@ where
         if let Some(path) = &path {
             tracing::Span::current().record("route", path.as_str());
         }
-        let inner = self.0.call(request);
-        let path = path.filter(|_| metrics::enabled());
-        Box::pin(async move {
-            let Ok(mut response) = inner.await;
-            // Room for the headers the outer layers add (CORS, the security headers, the
-            // request id), so the map grows once here instead of once per layer.
-            let headers = response.headers_mut();
-            headers.reserve(RESPONSE_HEADERS.saturating_sub(headers.len()));
-            if let Some(path) = path {
-                response.extensions_mut().insert(path);
-            }
-            Ok(response)
-        })
+        MatchedRouteFuture {
+            future: self.0.call(request),
+            path: path.filter(|_| metrics::enabled()),
+        }
+    }
+}
+
+pin_project! {
+    /// [`MatchedRoute`]'s future (not boxed: it runs on every routed request).
+    pub struct MatchedRouteFuture<F> {
+        #[pin]
+        future: F,
+        path: Option<MatchedPath>,
+    }
+}
+
+impl<F> Future for MatchedRouteFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.future.poll(cx));
+        // Room for the headers the outer layers add (CORS, the security headers, the request
+        // id), so the map grows once here instead of once per layer.
+        let headers = response.headers_mut();
+        headers.reserve(RESPONSE_HEADERS.saturating_sub(headers.len()));
+        if let Some(path) = this.path.take() {
+            response.extensions_mut().insert(path);
+        }
+        Poll::Ready(Ok(response))
     }
 }

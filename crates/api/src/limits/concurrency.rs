@@ -3,12 +3,15 @@
 //! overload into timeouts for everyone). Health probes are exempt.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use futures::future::{self, BoxFuture, Either};
+use futures::future::{self, Either, Ready};
+use pin_project_lite::pin_project;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::Service;
 use tower::layer::{LayerFn, layer_fn};
@@ -64,11 +67,10 @@ pub struct ShedOverload<S> {
 impl<S> Service<Request> for ShedOverload<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+    type Future = Either<S::Future, Either<Ready<Result<Response, Infallible>>, Held<S::Future>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -85,14 +87,32 @@ where
                 .with_message("The service is at capacity; retry shortly")
                 .with_retry_after(1)
                 .into_response();
-            return Either::Right(Box::pin(future::ready(Ok(response))));
+            return Either::Right(Either::Left(future::ready(Ok(response))));
         };
-        let in_flight = InFlight::new(permit);
-        let inner = self.inner.call(request);
-        Either::Right(Box::pin(async move {
-            let response = inner.await;
-            drop(in_flight);
-            response
+        Either::Right(Either::Right(Held {
+            in_flight: Some(InFlight::new(permit)),
+            future: self.inner.call(request),
         }))
+    }
+}
+
+pin_project! {
+    /// A request's future holding its permit until it completes or is dropped (not boxed: it
+    /// runs on every request).
+    pub struct Held<F> {
+        #[pin]
+        future: F,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<F: Future> Future for Held<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = ready!(this.future.poll(cx));
+        this.in_flight.take();
+        Poll::Ready(output)
     }
 }

@@ -6,9 +6,11 @@
 //! its end had not arrived yet.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
@@ -16,7 +18,8 @@ use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use futures::future::BoxFuture;
+use pin_project_lite::pin_project;
+use tokio::time::Timeout;
 use tower::Service;
 use tower::layer::{LayerFn, layer_fn};
 
@@ -53,31 +56,26 @@ pub struct Deadline<S> {
 impl<S, B> Service<Request> for Deadline<S>
 where
     S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
-    S::Future: Send + 'static,
     B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = DeadlineFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let limit = self.limit;
         let has_body = request.headers().contains_key(CONTENT_LENGTH)
             || request.headers().contains_key(TRANSFER_ENCODING);
         if !has_body {
             // Nothing can be waited for from the client: only the service can be slow.
-            let inner = tokio::time::timeout(limit, self.inner.call(request));
-            return Box::pin(async move {
-                Ok(match inner.await {
-                    Ok(Ok(response)) => response.map(Body::new),
-                    Err(_) => ApiError::new(codes::REQ_004).into_response(),
-                })
-            });
+            return DeadlineFuture {
+                timeout: tokio::time::timeout(self.limit, self.inner.call(request)),
+                progress: None,
+            };
         }
         let progress = Arc::new(BodyProgress::default());
         let tracked = Arc::clone(&progress);
@@ -92,19 +90,45 @@ where
                 next
             }))
         });
-        let inner = tokio::time::timeout(limit, self.inner.call(request));
-        Box::pin(async move {
-            Ok(match inner.await {
-                Ok(Ok(response)) => response.map(Body::new),
-                Err(_) if progress.waiting_on_client() => {
-                    tracing::warn!(
-                        error_code = codes::REQ_006.code,
-                        "request body not received within the request timeout"
-                    );
-                    ApiError::new(codes::REQ_006).into_response()
-                }
-                Err(_) => ApiError::new(codes::REQ_004).into_response(),
-            })
-        })
+        DeadlineFuture {
+            timeout: tokio::time::timeout(self.limit, self.inner.call(request)),
+            progress: Some(progress),
+        }
+    }
+}
+
+pin_project! {
+    /// [`Deadline`]'s future (not boxed: it runs on every request).
+    pub struct DeadlineFuture<F> {
+        #[pin]
+        timeout: Timeout<F>,
+        progress: Option<Arc<BodyProgress>>,
+    }
+}
+
+impl<F, B> Future for DeadlineFuture<F>
+where
+    F: Future<Output = Result<axum::http::Response<B>, Infallible>>,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let waiting_on_client = |progress: &Option<Arc<BodyProgress>>| {
+            progress.as_ref().is_some_and(|p| p.waiting_on_client())
+        };
+        Poll::Ready(Ok(match ready!(this.timeout.poll(cx)) {
+            Ok(Ok(response)) => response.map(Body::new),
+            Err(_) if waiting_on_client(this.progress) => {
+                tracing::warn!(
+                    error_code = codes::REQ_006.code,
+                    "request body not received within the request timeout"
+                );
+                ApiError::new(codes::REQ_006).into_response()
+            }
+            Err(_) => ApiError::new(codes::REQ_004).into_response(),
+        }))
     }
 }

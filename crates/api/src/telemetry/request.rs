@@ -24,17 +24,15 @@ pub fn open_span(request: &Request, request_id: &RequestId) -> Span {
     )
 }
 
-/// Writes the request's one line, in its span, once the response is ready. `status` and
-/// `duration_ms` are the line's own fields: no other line has them, and recording them on the
-/// span first would cost two span updates per request.
-pub fn completed(span: &Span, status: u16, started: Instant) {
+/// Writes the request's one line once the response is ready; called inside the request span,
+/// whose fields the line carries. `status` and `duration_ms` are the line's own fields: no other
+/// line has them, and recording them on the span first would cost two span updates per request.
+pub fn completed(status: u16, started: Instant) {
     // Microsecond resolution is plenty and keeps the number short.
     let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(status, duration_ms, "request completed");
-        } else {
-            tracing::info!(status, duration_ms, "request completed");
-        }
-    });
+    if status >= 500 {
+        tracing::error!(status, duration_ms, "request completed");
+    } else {
+        tracing::info!(status, duration_ms, "request completed");
+    }
 }
