@@ -136,9 +136,36 @@ async fn an_unreachable_endpoint_is_retried_within_the_budget_then_start_up_fail
         .wait_exit(Duration::from_secs(20))
         .expect("start-up gives up");
     assert!(!status.success());
+    // It waited between attempts, as long as it said it would. (Not "at least half the budget":
+    // it gives up as soon as the next wait would end past the budget, which with the jittered
+    // delays of 2 s can be after 0.7 s.)
+    let waits: Vec<u64> = service
+        .stdout_lines()
+        .iter()
+        .filter(|l| l.contains("Secrets Manager call failed; retrying"))
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["delay_ms"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
     assert!(
-        started.elapsed() >= Duration::from_secs(1),
+        waits.len() >= 2,
         "it retried before giving up: {:?}",
+        service.stdout_lines()
+    );
+    let waited = Duration::from_millis(waits.iter().sum());
+    assert!(
+        started.elapsed() >= waited,
+        "{:?} < {waited:?}",
+        started.elapsed()
+    );
+    assert!(
+        service
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("retry budget spent")),
+        "{:?}",
         service.stdout_lines()
     );
     assert!(
