@@ -67,9 +67,10 @@ impl<S> Layer<S> for CompressLayer {
 /// was moved twice per response and then copied to the heap (docs/PERFORMANCE.md, "CORS and
 /// compression only where they act"). Here such a response passes through as it came; any
 /// other is handed to tower-http as it stands, with the request's negotiated
-/// `Accept-Encoding`, and its body boxed at once. A test checks the result against tower-http's layer alone, response by
-/// response. ([`negotiate`] has removed every refusal of the unencoded form, so tower-http's
-/// one answer that does not depend on the response, a 406, cannot happen.)
+/// `Accept-Encoding`, and its body boxed at once. A test checks the result against
+/// tower-http's layer alone, response by response. ([`negotiate`] has removed every refusal of
+/// the unencoded form, so tower-http's one answer that does not depend on the response, a 406,
+/// cannot happen.)
 #[derive(Clone, Debug)]
 pub struct Compress<S> {
     inner: S,
@@ -176,7 +177,7 @@ impl Service<Request<()>> for Answer {
     }
 
     fn call(&mut self, _: Request<()>) -> Self::Future {
-        // `oneshot` calls it once; a second call has no response left to give.
+        // Called once per response; a second call would have no response left to give.
         futures::future::ready(Ok(self.0.take().unwrap_or_else(|| {
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
         })))
@@ -259,144 +260,5 @@ impl Predicate for JsonAbove {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Bytes;
-    use tower::{ServiceBuilder, ServiceExt};
-
-    fn kept(header: &str) -> Option<String> {
-        accepted_codings([&HeaderValue::from_str(header).unwrap()])
-    }
-
-    #[test]
-    fn refusals_of_the_unencoded_form_are_dropped_and_everything_else_kept() {
-        assert_eq!(kept("gzip, identity;q=0").as_deref(), Some("gzip"));
-        assert_eq!(kept("identity;q=0"), None);
-        assert_eq!(kept("*;q=0, IDENTITY ; Q=0.000"), None);
-        assert_eq!(
-            kept("br;q=0.5, gzip;q=0").as_deref(),
-            Some("br;q=0.5, gzip;q=0")
-        );
-        assert_eq!(kept("identity;q=0.5").as_deref(), Some("identity;q=0.5"));
-        assert_eq!(kept("*").as_deref(), Some("*"));
-    }
-
-    /// Response `kind` of the matrix below, made afresh for each request.
-    fn response(kind: usize) -> Response<Body> {
-        let large = format!("[{}]", vec!["{\"field\":\"value\"}"; 120].join(","));
-        let json = |body: String| {
-            Response::builder()
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body))
-                .unwrap()
-        };
-        match kind {
-            0 => json("{\"status\":\"ok\"}".to_owned()),
-            1 => json(large),
-            2 => {
-                let mut response = json(large);
-                let value = HeaderValue::from_static("application/problem+json");
-                response.headers_mut().insert(header::CONTENT_TYPE, value);
-                response
-            }
-            3 => {
-                let chunks = ["{\"a\":1}\n", "{\"b\":2}\n"].map(Ok::<_, Infallible>);
-                Response::builder()
-                    .header(header::CONTENT_TYPE, "application/x-ndjson")
-                    .body(Body::from_stream(futures::stream::iter(chunks)))
-                    .unwrap()
-            }
-            4 => {
-                let mut response = json(large);
-                let value = HeaderValue::from_static("text/plain");
-                response.headers_mut().insert(header::CONTENT_TYPE, value);
-                response
-            }
-            5 => {
-                let mut response = json(large);
-                let value = HeaderValue::from_static("gzip");
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, value);
-                response
-            }
-            6 => {
-                let mut response = json(large);
-                let value = HeaderValue::from_static("bytes 0-99/2000");
-                response.headers_mut().insert(header::CONTENT_RANGE, value);
-                response
-            }
-            _ => {
-                let mut response = json(large);
-                response
-                    .headers_mut()
-                    .insert(header::VARY, HeaderValue::from_static("origin"));
-                response
-            }
-        }
-    }
-
-    /// Status, every header in order, and the body's bytes.
-    async fn seen(response: Response<Body>) -> (u16, Vec<(String, Vec<u8>)>, Bytes) {
-        let (parts, body) = response.into_parts();
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-            .collect();
-        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        (parts.status.as_u16(), headers, body)
-    }
-
-    #[tokio::test]
-    async fn every_response_is_what_tower_http_compression_alone_makes_of_it() {
-        let paths = [
-            "/api/v1/documents",
-            "/api/v1/health/live",
-            "/api/v1/auth/token",
-        ];
-        let accepts = [
-            None,
-            Some("gzip"),
-            Some("br"),
-            Some("gzip, br"),
-            Some("br;q=0.5, gzip"),
-            Some("identity"),
-            Some("identity;q=0"),
-            Some("*;q=0, gzip"),
-            Some("deflate"),
-        ];
-        let mut compressed = 0;
-        for path in paths {
-            for accept in accepts {
-                for kind in 0..8 {
-                    let request = || {
-                        let mut request = Request::builder().uri(path);
-                        if let Some(accept) = accept {
-                            request = request.header(header::ACCEPT_ENCODING, accept);
-                        }
-                        request.body(Body::empty()).unwrap()
-                    };
-                    let handler = tower::service_fn(move |_: Request| async move {
-                        Ok::<_, Infallible>(response(kind))
-                    });
-                    let alone = ServiceBuilder::new()
-                        .map_response(|response: Response<_>| response.map(Body::new))
-                        .map_request(negotiate)
-                        .layer(tower_http_layer())
-                        .service(handler);
-                    let expected = seen(alone.oneshot(request()).await.unwrap()).await;
-                    let got = seen(layer().layer(handler).oneshot(request()).await.unwrap()).await;
-                    assert_eq!(
-                        got, expected,
-                        "{path}, Accept-Encoding {accept:?}, response {kind}"
-                    );
-                    let encoded = got.1.iter().any(|(name, _)| name == "content-encoding");
-                    compressed += usize::from(encoded && kind != 5);
-                }
-            }
-        }
-        // The matrix reaches the compressing path, not only the one passing through.
-        assert!(compressed >= 20, "{compressed}");
-    }
-}
+#[path = "compression_tests.rs"]
+mod tests;

@@ -111,7 +111,7 @@ mod tests {
         ) {
             let meta = event.metadata();
             let seen = format!("{} {}", meta.target(), meta.level());
-            self.0.lock().unwrap().push(seen);
+            self.0.lock().expect("not poisoned").push(seen);
         }
     }
 
@@ -142,7 +142,7 @@ mod tests {
                 "other_crate"
             );
         });
-        seen.0.lock().unwrap().clone()
+        seen.0.lock().expect("not poisoned").clone()
     }
 
     #[test]
@@ -163,7 +163,8 @@ mod tests {
             let (targets, env_filter) = filters(&directive);
             assert!(env_filter.is_none(), "{directive}");
             let targets = targets.expect("parsed as targets");
-            let env_filter = tracing_subscriber::EnvFilter::try_new(&directive).unwrap();
+            let env_filter =
+                tracing_subscriber::EnvFilter::try_new(&directive).expect("a valid directive");
             let by_targets = seen_with(targets);
             assert_eq!(by_targets, seen_with(env_filter), "{directive}");
             assert!(log_level == "off" || !by_targets.is_empty(), "{directive}");
