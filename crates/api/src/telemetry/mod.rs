@@ -158,6 +158,8 @@ mod tests {
             "info,sqlx=debug",
             "warn,haven_api::routes=trace,haven_db=off",
             "warn,haven_api",
+            "INFO,haven_api=DEBUG",
+            "error,haven_api=3",
         ] {
             let directive = directive(log_level);
             let (targets, env_filter) = filters(&directive);
