@@ -44,10 +44,8 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
 /// cost 150-300 ms of a round that reads a few index pages (docs/PERFORMANCE.md, "The sealer's
 /// round").
 pub(crate) async fn read(conn: &mut PgConnection) -> Result<Backlog, sqlx::Error> {
-    sqlx::query("set local jit = off")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("set local enable_seqscan = off")
+    // Both settings in one round trip (`set_config(..., true)` is `set local`).
+    sqlx::query("select set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true)")
         .execute(&mut *conn)
         .await?;
     let (events, lag_seconds): (i64, f64) = sqlx::query_as(
