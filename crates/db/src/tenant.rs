@@ -101,9 +101,14 @@ impl TenantTx<'static> {
     ) -> Result<Self, sqlx::Error> {
         // Cancel-safe since sqlx 0.9.1 (transact-rs/sqlx#4393): a request dropped mid-`BEGIN`
         // leaves no transaction on the pooled connection (tests/tests/e2e/rls.rs proves it).
-        let tx = pool
-            .begin_with(AssertSqlSafe(begin_statement(tenant)))
-            .await?;
+        // Boxed: sqlx's `begin_with` future is kilobytes; inline it would be moved again by
+        // every future that awaits this one, up to the handler's (docs/PERFORMANCE.md, "Large
+        // futures"). Made inside the box (the `async` block), so it is not moved into it.
+        let begin = async move {
+            pool.begin_with(AssertSqlSafe(begin_statement(tenant)))
+                .await
+        };
+        let tx = Box::pin(begin).await?;
         Ok(Self::new(tx, tenant, actor))
     }
 }

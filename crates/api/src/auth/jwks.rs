@@ -176,7 +176,9 @@ impl JwksCache {
     ) -> Result<(Arc<CachedKey>, u64), AuthError> {
         let mut snapshot = self.snapshot();
         if snapshot.is_stale(self.ttl) {
-            snapshot = self.refresh_stale().await;
+            // The refetches are boxed: their HTTP futures are kilobytes, and inline they would
+            // be moved with every token's validation, which almost never refetches.
+            snapshot = Box::pin(self.refresh_stale()).await;
         }
         match snapshot.find(kid, alg) {
             Lookup::Key(k) => return Ok((k, snapshot.number)),
@@ -184,7 +186,7 @@ impl JwksCache {
             Lookup::Ambiguous if !snapshot.is_empty() => return Err(AuthError::KidMissing),
             Lookup::Ambiguous | Lookup::Missing => {}
         }
-        let fetched_ok = match self.refresh_for_miss().await {
+        let fetched_ok = match Box::pin(self.refresh_for_miss()).await {
             MissFetch::Fetched(ok) => ok,
             MissFetch::CoolingDown { retry_after } => {
                 return Err(self.miss_during_cooldown(retry_after, issued_at()));

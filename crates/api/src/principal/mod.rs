@@ -232,7 +232,13 @@ async fn resolve_tenant(state: &AppState, external_id: &str) -> Result<Tenant, A
     if let Some(tenant) = caches.tenants.get(&external_id.to_owned()) {
         return Ok(tenant);
     }
-    let found = haven_db::tenants::lookup_by_external_id_unscoped(&state.pool, external_id).await?;
+    // Boxed: the lookup's future is kilobytes, and inline it would be moved with this one on
+    // every request, cache hit or not (docs/PERFORMANCE.md, "Large futures").
+    let found = Box::pin(haven_db::tenants::lookup_by_external_id_unscoped(
+        &state.pool,
+        external_id,
+    ))
+    .await?;
     let tenant = found.ok_or_else(|| {
         tracing::info!(
             reason = "unknown_tenant",
@@ -264,7 +270,8 @@ async fn resolve_user(
         tx.commit().await?;
         Ok::<_, sqlx::Error>(user)
     };
-    let user = seen.await.map_err(|error| (error.into(), None))?;
+    // Boxed for the reason resolve_tenant's lookup is.
+    let user = Box::pin(seen).await.map_err(|error| (error.into(), None))?;
     if user.deleted_at.is_some() {
         let removed = ApiError::new(codes::AUTH_009)
             .with_message("This user has been removed from the tenant");
