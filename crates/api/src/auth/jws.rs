@@ -3,16 +3,19 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::AuthError;
+use super::keyset::CachedKey;
+use super::parsed_key;
 
 /// Longest `kid` accepted (it is only a lookup key).
 const MAX_KID_LEN: usize = 256;
@@ -180,14 +183,18 @@ impl<'de> Deserialize<'de> for StrictObject {
 }
 
 /// Verifies the signature and the registered claims jsonwebtoken knows (`exp`, `nbf`, `iss`,
-/// `aud`, presence of `sub`), returning the payload as a strict JSON object.
+/// `aud`, presence of `sub`), returning the payload as a strict JSON object. An RSA signature is
+/// checked with the key's parsed form (`parsed_key`).
 pub(crate) fn verify(
     token: &str,
     compact: Compact<'_>,
-    key: &DecodingKey,
+    key: &Arc<CachedKey>,
     validation: &Validation,
 ) -> Result<Map<String, Value>, AuthError> {
-    match jsonwebtoken::decode::<StrictObject>(token, key, validation) {
+    let decoded = parsed_key::with_key(key, || {
+        jsonwebtoken::decode::<StrictObject>(token, &key.key, validation)
+    });
+    match decoded {
         Ok(data) => Ok(data.claims.0),
         Err(e) => Err(map_jwt_error(e.kind(), compact)),
     }

@@ -11,6 +11,8 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 
+use super::parsed_key::ParsedRsa;
+
 /// Keys beyond this many in one JWKS are ignored.
 const MAX_KEYS: usize = 64;
 
@@ -30,6 +32,8 @@ pub(crate) struct CachedKey {
     /// The JWK's own `alg`, when it names one.
     pub alg: Option<Algorithm>,
     pub key: DecodingKey,
+    /// An RSA key's parsed forms, made as tokens need them (empty for other keys).
+    pub parsed: ParsedRsa,
 }
 
 impl CachedKey {
@@ -209,6 +213,7 @@ fn usable_key(jwk: &Jwk) -> Option<CachedKey> {
         kind,
         alg,
         key,
+        parsed: ParsedRsa::default(),
     })
 }
 

@@ -18,6 +18,7 @@ mod login_errors;
 mod login_settings;
 mod login_state;
 mod oidc;
+mod parsed_key;
 mod ready;
 mod settings;
 mod validate;

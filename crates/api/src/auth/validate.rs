@@ -144,7 +144,7 @@ impl TokenValidator {
             .iter()
             .find(|(alg, _)| *alg == header.alg)
             .ok_or(AuthError::BadAlgorithm)?;
-        let claims = jws::verify(token, compact, &key.key, validation)?;
+        let claims = jws::verify(token, compact, &key, validation)?;
 
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let times = claims::check_common(&claims, settings, now)?;
