@@ -470,7 +470,7 @@ def table(state, soak_csv):
            "encrypt-existing` under a KMS key in moto." if meta.get("phi_set") == "1" else ""))
     out.append(f"{n_rounds} round(s) of {meta['duration']} s at {meta['connections']} connections; "
                f"{len(ready)} cold starts; soak {soak_len}. Per-request CPU from /proc "
-               "(user + system; the haven process with its sealer, the whole PostgreSQL cluster).")
+               "(user + system; a Haven run: the measured process and any other Haven process up, whose sealers share the sealing; the whole PostgreSQL cluster).")
     out.append("")
     out.append("Commands (`$URL` the server, `$DATABASE_URL` the benchmark database, files under the "
                "repository root):")
