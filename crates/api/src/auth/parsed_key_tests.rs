@@ -34,6 +34,15 @@ fn cached(key: DecodingKey) -> Arc<CachedKey> {
     })
 }
 
+fn key_pair() -> KeyPair {
+    KeyPair::generate(KeySize::Rsa2048).expect("an RSA-2048 key pair")
+}
+
+/// A compact token's signed bytes and its signature segment.
+fn split_signature(token: &str) -> (&str, &str) {
+    token.rsplit_once('.').expect("a compact token")
+}
+
 fn decoding_key(pair: &KeyPair) -> DecodingKey {
     let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
     DecodingKey::from_rsa_raw_components(&public.n, &public.e)
@@ -48,7 +57,7 @@ fn sign(pair: &KeyPair, encoding: &'static dyn RsaEncoding, message: &str) -> St
         message.as_bytes(),
         &mut signature,
     )
-    .unwrap();
+    .expect("signed");
     URL_SAFE_NO_PAD.encode(signature)
 }
 
@@ -79,10 +88,10 @@ fn verify(token: &str, key: &Arc<CachedKey>, alg: Algorithm) -> Result<(), AuthE
 
 /// What aws-lc's own provider (jsonwebtoken's default) says of the same signature.
 fn aws_lc_says(token: &str, key: &DecodingKey, alg: Algorithm) -> bool {
-    let (message, signature) = token.rsplit_once('.').unwrap();
-    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let (message, signature) = split_signature(token);
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
     (aws_lc::DEFAULT_PROVIDER.verifier_factory)(&alg, key)
-        .unwrap()
+        .expect("aws-lc has a verifier for every RSA algorithm")
         .verify(message.as_bytes(), &signature)
         .is_ok()
 }
@@ -91,13 +100,13 @@ fn aws_lc_says(token: &str, key: &DecodingKey, alg: Algorithm) -> bool {
 fn the_provider_is_installed_once_and_is_haven_s() {
     install();
     install();
-    let installed = CryptoProvider::try_get_default().unwrap();
+    let installed = CryptoProvider::try_get_default().expect("a provider");
     assert!(std::ptr::eq(installed, &*PROVIDER));
 }
 
 #[test]
 fn every_rsa_algorithm_verifies_with_the_parsed_key_and_answers_as_aws_lc_does() {
-    let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let pair = key_pair();
     let key = cached(decoding_key(&pair));
     for (index, (alg, _)) in RSA.iter().enumerate() {
         let good = token(&pair, index, &claims());
@@ -111,10 +120,10 @@ fn every_rsa_algorithm_verifies_with_the_parsed_key_and_answers_as_aws_lc_does()
 
         // The signature over other claims, and a signature cut short: refused, as aws-lc does.
         let other = token(&pair, index, &json!({"sub": "v", "exp": 4_000_000_000_u64}));
-        let (message, _) = good.rsplit_once('.').unwrap();
-        let (_, other_signature) = other.rsplit_once('.').unwrap();
+        let (message, _) = split_signature(&good);
+        let (_, other_signature) = split_signature(&other);
         let swapped = format!("{message}.{other_signature}");
-        let mut cut = URL_SAFE_NO_PAD.decode(other_signature).unwrap();
+        let mut cut = URL_SAFE_NO_PAD.decode(other_signature).expect("base64url");
         cut.truncate(cut.len() - 1);
         let short = format!("{message}.{}", URL_SAFE_NO_PAD.encode(cut));
         for bad in [&swapped, &short] {
@@ -141,8 +150,8 @@ fn every_rsa_algorithm_verifies_with_the_parsed_key_and_answers_as_aws_lc_does()
 
 #[test]
 fn a_parsed_key_checks_only_the_decoding_key_it_belongs_to() {
-    let mine = KeyPair::generate(KeySize::Rsa2048).unwrap();
-    let theirs = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let mine = key_pair();
+    let theirs = key_pair();
     let named = cached(decoding_key(&mine));
     let other = decoding_key(&theirs);
     let alg = Algorithm::RS256;
@@ -159,7 +168,7 @@ fn a_parsed_key_checks_only_the_decoding_key_it_belongs_to() {
 
 #[test]
 fn keys_outside_what_aws_lc_verifies_with_are_refused_as_before() {
-    let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let pair = key_pair();
     let good = token(&pair, 0, &claims());
     let alg = Algorithm::RS256;
     let components: [(&[u8], &[u8]); 3] = [
@@ -188,7 +197,7 @@ fn keys_outside_what_aws_lc_verifies_with_are_refused_as_before() {
 
 #[test]
 fn algorithms_outside_the_rsa_family_have_no_parsed_form() {
-    let key = decoding_key(&KeyPair::generate(KeySize::Rsa2048).unwrap());
+    let key = decoding_key(&key_pair());
     let parsed = ParsedRsa::default();
     for alg in [
         Algorithm::ES256,
