@@ -19,6 +19,17 @@
       /api/v1/audit-events/verify?full=true (the whole chain re-hashed), half the NDJSON export
       of the trail (read to its end), each its next request as soon as the last is answered
       (50 ms after a refusal). Writes "<what> <status> <code or -> <count>" lines to OUT.
+  probe.py pg-snapshot POSTMASTER_PID PG_PORT OUT MEASURED_PID [OTHER_HAVEN_PID...]
+      write to OUT (JSON) each child of the PostgreSQL postmaster: its user+system ticks and whose
+      it is: "measured" or "other Havens" (a client backend belongs to the process holding its
+      connection's other end, found through /proc/net/tcp and the process's socket inodes),
+      "other clients", "autovacuum" or "background" (pg_stat_activity through psql, $DATABASE_URL)
+  probe.py pg-split BEFORE AFTER HZ REQUESTS TOTAL
+      where the PostgreSQL CPU of one run went, in microseconds per request, from two snapshots;
+      TOTAL is the cluster's ticks over the run (the postmaster's and its reaped children's
+      included). Prints "measured N, other Havens N, autovacuum N, background N, other clients N,
+      ended N (K backends: whose ...)", ended being what TOTAL leaves over: the backends that
+      ended during the run (whose they were is counted), the postmaster itself.
 """
 
 import http.client
@@ -216,6 +227,99 @@ def flood(url, token, clients, seconds, out):
             f.write(f"{what} {status} {code} {count}\n")
 
 
+def children_ticks(postmaster):
+    """{pid: user + system ticks} of each child of the postmaster."""
+    with open(f"/proc/{postmaster}/task/{postmaster}/children", encoding="ascii") as children:
+        pids = [int(pid) for pid in children.read().split()]
+    ticks = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command's closing parenthesis, utime and stime are fields 11 and 12 (0-based).
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def socket_inodes(pid):
+    """The inodes of the sockets process pid holds open."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def client_ports(pg_port, owners):
+    """{local port of a connection to pg_port: owner} for the connections the owners' pids hold."""
+    inode_owner = {}
+    for owner, pid in owners:
+        for inode in socket_inodes(pid):
+            inode_owner[inode] = owner
+    ports = {}
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], int(fields[9])
+            if int(remote.split(":")[1], 16) == pg_port and inode in inode_owner:
+                ports[int(local.split(":")[1], 16)] = inode_owner[inode]
+    return ports
+
+
+def pg_snapshot(postmaster, pg_port, out, measured, others):
+    ticks = children_ticks(postmaster)
+    ports = client_ports(pg_port, [("measured", measured)] + [("other Havens", pid) for pid in others])
+    rows = subprocess.run(
+        ["psql", os.environ["DATABASE_URL"], "-XAtq", "-F", "|", "-c",
+         "select pid, backend_type, coalesce(client_port::text, ''), pid = pg_backend_pid()"
+         " from pg_stat_activity"],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    kind = {}
+    for row in rows:
+        pid, backend_type, port, own = row.split("|")
+        if own == "t":
+            continue
+        if backend_type == "client backend":
+            kind[int(pid)] = ports.get(int(port), "other clients") if port else "other clients"
+        elif backend_type.startswith("autovacuum"):
+            kind[int(pid)] = "autovacuum"
+        else:
+            kind[int(pid)] = "background"
+    # A child not in pg_stat_activity (the logger, the archiver) is background work too.
+    snapshot = {pid: [spent, kind.get(pid, "background")] for pid, spent in ticks.items()}
+    with open(out, "w", encoding="ascii") as file:
+        json.dump(snapshot, file)
+
+
+def pg_split(before, after, hz, requests, total):
+    with open(before, encoding="ascii") as file:
+        start = json.load(file)
+    with open(after, encoding="ascii") as file:
+        end = json.load(file)
+    names = ["measured", "other Havens", "autovacuum", "background", "other clients"]
+    spent = dict.fromkeys(names, 0)
+    for pid, (ticks, kind) in end.items():
+        spent[kind] += ticks - (start[pid][0] if pid in start else 0)
+    ended = [kind for pid, (_, kind) in start.items() if pid not in end]
+    scale = 1_000_000 / hz / max(requests, 1)
+    parts = [f"{name} {round(spent[name] * scale)}" for name in names]
+    whose = ", ".join(f"{ended.count(kind)} {kind}" for kind in names if kind in ended)
+    parts.append(f"ended {round(max(total - sum(spent.values()), 0) * scale)}"
+                 + (f" ({len(ended)} backends: {whose})" if ended else ""))
+    print(", ".join(parts))
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -232,6 +336,10 @@ def main(argv):
         sample(int(args[0]), float(args[1]), float(args[2]), args[3])
     elif command == "flood" and len(args) == 5:
         flood(args[0], args[1], int(args[2]), float(args[3]), args[4])
+    elif command == "pg-snapshot" and len(args) >= 4:
+        pg_snapshot(int(args[0]), int(args[1]), args[2], int(args[3]), [int(pid) for pid in args[4:]])
+    elif command == "pg-split" and len(args) == 5:
+        pg_split(args[0], args[1], int(args[2]), float(args[3]), int(args[4]))
     else:
         sys.exit(__doc__)
 
