@@ -36,9 +36,10 @@ import uuid
 BEGIN = "<!-- bench:results:begin -->"
 END = "<!-- bench:results:end -->"
 
-# Targets (issue 8, docs/PERFORMANCE.md).
+# Targets (issue 8, docs/PERFORMANCE.md). Idle RSS: issue 8 asked for 30 MiB at most; issue 13's
+# "no worse" than the 18.5 MiB it recorded is the stricter one.
 COLD_START_MS = 200
-IDLE_RSS_MIB = 30
+IDLE_RSS_MIB = 18.5
 LOAD_RSS_MIB = 100
 LIVE_VS_REFERENCE = 0.80
 # Issuing a download URL is local signing: within 10 % of reading the document (issue 15).
