@@ -29,7 +29,8 @@
       TOTAL is the cluster's ticks over the run (the postmaster's and its reaped children's
       included). Prints "measured N, other Havens N, autovacuum N, background N, other clients N,
       ended N (K backends: whose ...)", ended being what TOTAL leaves over: the backends that
-      ended during the run (whose they were is counted), the postmaster itself.
+      ended during the run (whose they were is counted), those that began and ended within it
+      (an autovacuum worker, often: not counted by owner), the postmaster itself.
 """
 
 import http.client
