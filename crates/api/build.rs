@@ -11,27 +11,20 @@
 //! Only where rustc links with LLD, which knows `--symbol-ordering-file`: x86_64 Linux (GNU),
 //! whose default linker is LLD since Rust 1.90 (the workspace needs 1.94.1). Set
 //! `HAVEN_LINK_ORDER=off` to build without it, e.g. with another linker forced through
-//! `RUSTFLAGS`.
+//! `RUSTFLAGS`. The rule is `link_order.rs`, shared with its test.
 
 use std::{env, path::Path};
+
+include!("link_order.rs");
 
 fn main() {
     let list = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("link-order.txt");
     println!("cargo::rerun-if-changed={}", list.display());
+    println!("cargo::rerun-if-changed=link_order.rs");
     println!("cargo::rerun-if-env-changed=HAVEN_LINK_ORDER");
     let var = |name: &str| env::var(name).unwrap_or_default();
-    let wanted = var("HAVEN_LINK_ORDER") != "off"
-        && var("PROFILE") == "release"
-        && var("CARGO_CFG_TARGET_ARCH") == "x86_64"
-        && var("CARGO_CFG_TARGET_OS") == "linux"
-        && var("CARGO_CFG_TARGET_ENV") == "gnu"
-        && list.is_file();
-    if wanted {
-        println!(
-            "cargo::rustc-link-arg-bin=haven=-Wl,--symbol-ordering-file={}",
-            list.display()
-        );
-        println!("cargo::rustc-link-arg-bin=haven=-Wl,--no-warn-symbol-ordering");
+    for arg in link_order_args(var, &list.display().to_string(), list.is_file()) {
+        println!("cargo::rustc-link-arg-bin=haven={arg}");
     }
 }

@@ -20,6 +20,7 @@ mod framing;
 mod hardening;
 mod health;
 mod lifecycle;
+mod link_order;
 mod logs;
 mod metrics;
 mod migrations;
